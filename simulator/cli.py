@@ -1,0 +1,214 @@
+"""The ``rulelab`` command line: parse, call the library, print.
+
+Heavy imports (Numba kernels, the engine) happen inside commands, so
+``rulelab --help`` answers at once.  Exit codes: 0 success, 2 bad input
+(scenario, options), 1 any other failure, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from simulator import __version__
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        # Piped or captured output: use a readable width instead of rich's 80 columns.
+        console = Console(stderr=stderr, highlight=False, width=160)
+    return console
+
+
+def _bad_input(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def scenario_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that reads a scenario (flags win over the file)."""
+
+    @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+                  help="Override a key of the scenario, e.g. --set rules[0].lr=0.2 (repeatable).")
+    @click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the scenario's seed.")
+    @click.option("--repeats", type=click.IntRange(min=1), default=None,
+                  help="Override the number of independent seeds.")
+    @click.option("--plugin", "plugins", multiple=True, metavar="FILE_OR_MODULE",
+                  help="Load learning rules from a Python file or module (repeatable).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _load(path: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
+          plugins: tuple[str, ...]):
+    from simulator.scenario import ScenarioError, load_scenario
+
+    try:
+        return load_scenario(path, overrides, seed=seed, repeats=repeats, plugins=plugins)
+    except ScenarioError as exc:
+        _bad_input(exc.format())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rulelab")
+def main() -> None:
+    """rulelab — compare learning rules on one compiled network core.
+
+    Describe an experiment in a scenario YAML file (task, network, budget, the
+    rules to compare) and run it:
+
+        rulelab run scenarios/xor.yaml
+    """
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@scenario_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Run directory to write (default: runs/<scenario name>, numbered if taken).")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
+        plugins: tuple[str, ...], out_dir: str | None, quiet: bool) -> None:
+    """Run every rule of SCENARIO for every seed and write a run directory."""
+    spec = _load(scenario, overrides, seed, repeats, plugins)
+    from simulator.results import RunWriter, python_command
+    from simulator.runner import run_scenario
+
+    out = Path(out_dir) if out_dir else _fresh_dir(Path("runs") / spec.name)
+    writer = RunWriter(out, spec, python_command())
+    err = _console(stderr=True)
+    total = len(spec.rules) * len(spec.seeds) * max(spec.train.epochs, 1)
+    progress = _progress(err, quiet)
+    task = progress.add_task(f"{spec.name}", total=total)
+    with progress:
+        try:
+            run_scenario(spec, on_record=writer.add, on_epoch=lambda: progress.advance(task))
+        except KeyboardInterrupt:
+            progress.stop()
+            writer.finish(interrupted=True)
+            click.echo(f"interrupted: kept {len(writer.records)} finished or partial runs in {out}", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+    summary = writer.finish()
+    _print_summary(spec, summary)
+    click.echo(f"results: {out}")
+    failed = [r for r in writer.records if r.status == "failed"]
+    if failed and len(failed) == len(writer.records):
+        sys.exit(EXIT_FAILURE)
+
+
+def _progress(console, quiet: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("epochs"), TimeRemainingColumn(), console=console, transient=True,
+                    disable=quiet or not console.is_terminal)
+
+
+def _fresh_dir(base: Path) -> Path:
+    if not base.exists():
+        return base
+    n = 2
+    while base.with_name(f"{base.name}-{n}").exists():
+        n += 1
+    return base.with_name(f"{base.name}-{n}")
+
+
+def _print_summary(spec, summary: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{spec.name}: {summary[0]['metric'] if summary else ''} over {len(spec.seeds)} seed(s)")
+    for column in ("rule", "family", "mean ± 95% CI", "best", "worst", "converged", "diverged",
+                   "epochs to criterion", "wall s", "note"):
+        table.add_column(column, overflow="fold")
+    for row in summary:
+        ci = f" ± {row['ci95']:.3f}" if isinstance(row["ci95"], float) else ""
+        mean = f"{row['mean']:.3f}{ci}" if row["mean"] != "" else "n/a"
+        table.add_row(row["rule"], row["family"], mean, _num(row["best"]), _num(row["worst"]),
+                      row["converged"], row["diverged"], _num(row["epochs_to_criterion"]),
+                      _num(row["wall_seconds"]), row["note"])
+    _console().print(table)
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@scenario_options
+def validate(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
+             plugins: tuple[str, ...]) -> None:
+    """Check SCENARIO without running it; print the scenario as it would run."""
+    import yaml
+
+    spec = _load(scenario, overrides, seed, repeats, plugins)
+    click.echo(f"{scenario}: valid ({len(spec.rules)} rules × {len(spec.seeds)} seeds)")
+    click.echo(yaml.safe_dump(spec.resolved, sort_keys=False, allow_unicode=True))
+
+
+@main.command("rules")
+@click.option("--plugin", "plugins", multiple=True, metavar="FILE_OR_MODULE",
+              help="Also list the rules of a plug-in file or module (repeatable).")
+@click.option("--verbose", "-v", is_flag=True, help="Also list each rule's hyperparameters.")
+def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
+    """List the learning rules: family, needs, locality, equation and origin."""
+    from rich.table import Table
+
+    from simulator.registry import RegistryError, available_rules
+    from simulator.rule import literal_choices
+
+    try:
+        found = available_rules(plugins, Path.cwd())
+    except RegistryError as exc:
+        _bad_input(str(exc))
+    table = Table(title="learning rules")
+    for column in ("name", "family", "needs", "local", "equation", "source"):
+        table.add_column(column, overflow="fold")
+    for rule in found.values():
+        table.add_row(*rule.describe().values())
+    console = _console()
+    console.print(table)
+    if verbose:
+        for rule in found.values():
+            console.print(f"[bold]{rule.name}[/bold] — {rule.summary}")
+            for name, info in rule.Params.model_fields.items():
+                limits = " ".join(str(m) for m in info.metadata)
+                choices = literal_choices(info.annotation)
+                kind = "one of " + ", ".join(map(str, choices)) if choices else getattr(
+                    info.annotation, "__name__", str(info.annotation))
+                console.print(f"  {name} = {info.default!r}  ({kind} {limits}) {info.description or ''}")
+
+
+@main.command()
+def datasets() -> None:
+    """List the built-in datasets and their options."""
+    from rich.table import Table
+
+    from simulator.datasets import DATASETS
+
+    table = Table(title="datasets")
+    for column in ("name", "description", "options"):
+        table.add_column(column, overflow="fold")
+    for info in DATASETS.values():
+        options = ", ".join(f"{k}={f.default!r}" if not f.is_required() else f"{k} (required)"
+                            for k, f in info.Options.model_fields.items())
+        table.add_row(info.name, info.description, options)
+    _console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,296 @@
+"""Built-in datasets (all offline: generated from a seed or shipped with rulelab).
+
+Each dataset declares its options as a pydantic model, so scenario files are
+validated with the same messages as everything else, and a generator
+``make(options, rng, base_dir) -> Dataset``.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features ``X`` (n, d) and integer labels ``y`` (n,), or real targets for regression."""
+
+    X: np.ndarray
+    y: np.ndarray | None
+    n_classes: int = 0
+    image_shape: tuple[int, int] | None = None
+    targets: np.ndarray | None = None  # regression targets (n, k)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GateOptions(Options):
+    encoding: Literal["binary", "bipolar"] = Field("binary", description="inputs 0/1 or ±1")
+
+
+class ParityOptions(Options):
+    n_bits: int = Field(3, ge=1, le=16, description="number of input bits")
+    encoding: Literal["binary", "bipolar"] = "binary"
+
+
+class BlobOptions(Options):
+    n_samples: int = Field(200, ge=2)
+    centers: int = Field(2, ge=2, description="number of blobs (= classes)")
+    n_features: int = Field(2, ge=1)
+    std: float = Field(1.0, gt=0, description="standard deviation of each blob")
+    box: float = Field(5.0, gt=0, description="centres are uniform in [−box, box]^d")
+
+
+class NoisyOptions(Options):
+    n_samples: int = Field(200, ge=2)
+    noise: float = Field(0.1, ge=0, description="std of the Gaussian noise added to each point")
+
+
+class CircleOptions(NoisyOptions):
+    factor: float = Field(0.5, gt=0, lt=1, description="radius of the inner circle / outer circle")
+
+
+class DigitsOptions(Options):
+    scale: bool = Field(True, description="divide pixel values (0–16) by 16")
+
+
+class RandomPatternOptions(Options):
+    n_patterns: int = Field(20, ge=1)
+    length: int = Field(100, ge=1)
+    n_classes: int = Field(2, ge=2, description="random labels drawn uniformly")
+    encoding: Literal["binary", "bipolar"] = "bipolar"
+    p: float = Field(0.5, gt=0, lt=1, description="probability that a bit is on")
+
+
+class CsvOptions(Options):
+    path: str = Field(description="CSV file; relative paths are relative to the scenario file")
+    label_column: str | int = Field(-1, description="column name or index of the label")
+    delimiter: str = ","
+
+
+class NpzOptions(Options):
+    path: str = Field(description="NPZ file; relative paths are relative to the scenario file")
+    x_key: str = "X"
+    y_key: str = "y"
+
+
+def _binary_inputs(n_bits: int, encoding: str) -> np.ndarray:
+    grid = (np.arange(2 ** n_bits)[:, None] >> np.arange(n_bits - 1, -1, -1)) & 1
+    X = grid.astype(np.float64)
+    return 2.0 * X - 1.0 if encoding == "bipolar" else X
+
+
+def _gate(truth: Callable[[np.ndarray, np.ndarray], np.ndarray]):
+    def make(opts: GateOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+        bits = _binary_inputs(2, "binary").astype(bool)
+        y = truth(bits[:, 0], bits[:, 1]).astype(np.int64)
+        return Dataset(_binary_inputs(2, opts.encoding), y, 2)
+
+    return make
+
+
+def make_parity(opts: ParityOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    bits = _binary_inputs(opts.n_bits, "binary")
+    y = (bits.sum(axis=1) % 2).astype(np.int64)
+    return Dataset(_binary_inputs(opts.n_bits, opts.encoding), y, 2)
+
+
+def make_blobs(opts: BlobOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    centres = rng.uniform(-opts.box, opts.box, size=(opts.centers, opts.n_features))
+    y = np.arange(opts.n_samples) % opts.centers
+    X = centres[y] + rng.normal(0.0, opts.std, size=(opts.n_samples, opts.n_features))
+    return Dataset(X, y.astype(np.int64), opts.centers)
+
+
+def make_moons(opts: NoisyOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    n_out = opts.n_samples // 2
+    n_in = opts.n_samples - n_out
+    t_out = np.linspace(0, np.pi, n_out)
+    t_in = np.linspace(0, np.pi, n_in)
+    X = np.vstack([
+        np.column_stack([np.cos(t_out), np.sin(t_out)]),
+        np.column_stack([1.0 - np.cos(t_in), 0.5 - np.sin(t_in)]),
+    ])
+    y = np.concatenate([np.zeros(n_out, np.int64), np.ones(n_in, np.int64)])
+    return Dataset(X + rng.normal(0.0, opts.noise, size=X.shape), y, 2)
+
+
+def make_circles(opts: CircleOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    n_out = opts.n_samples // 2
+    n_in = opts.n_samples - n_out
+    t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
+    t_in = np.linspace(0, 2 * np.pi, n_in, endpoint=False)
+    X = np.vstack([
+        np.column_stack([np.cos(t_out), np.sin(t_out)]),
+        opts.factor * np.column_stack([np.cos(t_in), np.sin(t_in)]),
+    ])
+    y = np.concatenate([np.zeros(n_out, np.int64), np.ones(n_in, np.int64)])
+    return Dataset(X + rng.normal(0.0, opts.noise, size=X.shape), y, 2)
+
+
+def make_spiral(opts: NoisyOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    """Two interleaved spirals, as in TensorFlow Playground (radius grows with the angle)."""
+    n0 = opts.n_samples // 2
+    parts, labels = [], []
+    for label, (n, delta) in enumerate([(n0, 0.0), (opts.n_samples - n0, np.pi)]):
+        r = np.arange(n) / n * 5.0
+        t = 1.75 * np.arange(n) / n * 2 * np.pi + delta
+        parts.append(np.column_stack([r * np.sin(t), r * np.cos(t)]))
+        labels.append(np.full(n, label, np.int64))
+    X = np.vstack(parts)
+    return Dataset(X + rng.normal(0.0, opts.noise, size=X.shape), np.concatenate(labels), 2)
+
+
+def make_digits(opts: DigitsOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    data = load_digits_array()
+    X = data[:, :-1] / 16.0 if opts.scale else data[:, :-1].copy()
+    return Dataset(X, data[:, -1].astype(np.int64), 10, image_shape=(8, 8))
+
+
+def load_digits_array() -> np.ndarray:
+    """The shipped 1797 × 65 digits table (64 pixels, then the label)."""
+    ref = resources.files("simulator") / "data" / "digits.csv.gz"
+    with ref.open("rb") as raw, gzip.open(raw, "rt") as text:
+        return np.loadtxt(text, delimiter=",")
+
+
+def make_random_patterns(opts: RandomPatternOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    bits = (rng.random((opts.n_patterns, opts.length)) < opts.p).astype(np.float64)
+    X = 2.0 * bits - 1.0 if opts.encoding == "bipolar" else bits
+    y = rng.integers(0, opts.n_classes, size=opts.n_patterns).astype(np.int64)
+    return Dataset(X, y, opts.n_classes)
+
+
+def _resolve(path: str, base_dir: Path) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else base_dir / p
+
+
+def _labels_to_ints(raw: np.ndarray) -> tuple[np.ndarray, int]:
+    classes, y = np.unique(raw, return_inverse=True)
+    return y.astype(np.int64), len(classes)
+
+
+def make_csv(opts: CsvOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    path = _resolve(opts.path, base_dir)
+    with open(path, newline="") as fh:
+        first = fh.readline().strip().split(opts.delimiter)
+    has_header = any(not _is_number(cell) for cell in first)
+    table = np.genfromtxt(path, delimiter=opts.delimiter, dtype=str, skip_header=1 if has_header else 0)
+    table = np.atleast_2d(table)
+    col = opts.label_column
+    if isinstance(col, str):
+        if not has_header or col not in first:
+            raise ValueError(f"{path}: no column named {col!r} (columns: {first})")
+        col = first.index(col)
+    col = col % table.shape[1]
+    features = np.delete(table, col, axis=1).astype(np.float64)
+    y, n_classes = _labels_to_ints(table[:, col])
+    return Dataset(features, y, n_classes)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def make_npz(opts: NpzOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    path = _resolve(opts.path, base_dir)
+    with np.load(path) as data:
+        for key in (opts.x_key, opts.y_key):
+            if key not in data:
+                raise ValueError(f"{path}: no array named {key!r} (arrays: {sorted(data.files)})")
+        X = np.asarray(data[opts.x_key], dtype=np.float64).reshape(len(data[opts.x_key]), -1)
+        y, n_classes = _labels_to_ints(np.asarray(data[opts.y_key]).ravel())
+    return Dataset(X, y, n_classes)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    description: str
+    Options: type[Options]
+    make: Callable[[Options, np.random.Generator, Path], Dataset]
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in [
+        DatasetInfo("and", "logical AND of two inputs (4 samples, linearly separable)", GateOptions,
+                    _gate(np.logical_and)),
+        DatasetInfo("or", "logical OR of two inputs (4 samples, linearly separable)", GateOptions,
+                    _gate(np.logical_or)),
+        DatasetInfo("nand", "logical NAND of two inputs (4 samples, linearly separable)", GateOptions,
+                    _gate(lambda a, b: ~(a & b))),
+        DatasetInfo("xor", "exclusive OR of two inputs (4 samples, not linearly separable)", GateOptions,
+                    _gate(np.logical_xor)),
+        DatasetInfo("parity", "n-bit parity: all 2^n patterns, label = number of ones mod 2", ParityOptions,
+                    make_parity),
+        DatasetInfo("blobs", "isotropic Gaussian blobs, one class per blob", BlobOptions, make_blobs),
+        DatasetInfo("moons", "two interleaving half circles with Gaussian noise", NoisyOptions, make_moons),
+        DatasetInfo("circles", "a small circle inside a large one, with Gaussian noise", CircleOptions,
+                    make_circles),
+        DatasetInfo("spiral", "two interleaved spirals (TensorFlow Playground), with noise", NoisyOptions,
+                    make_spiral),
+        DatasetInfo("digits", "8×8 handwritten digits, 1797 samples, 10 classes (UCI, CC BY 4.0)",
+                    DigitsOptions, make_digits),
+        DatasetInfo("random_patterns", "random binary or bipolar patterns with random labels",
+                    RandomPatternOptions, make_random_patterns),
+        DatasetInfo("csv", "your own data: a CSV file with feature columns and a label column", CsvOptions,
+                    make_csv),
+        DatasetInfo("npz", "your own data: an NPZ file with arrays X (features) and y (labels)", NpzOptions,
+                    make_npz),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Split:
+    X_train: np.ndarray
+    y_train: np.ndarray | None
+    X_test: np.ndarray
+    y_test: np.ndarray | None
+
+
+def split_dataset(data: Dataset, test_fraction: float, rng: np.random.Generator,
+                  standardize: bool = False) -> Split:
+    """Seeded train/test split; the test set is empty when ``test_fraction`` is 0.
+
+    Standardisation uses the training set's mean and std only (no test leakage).
+    """
+    n = data.X.shape[0]
+    order = rng.permutation(n)
+    n_test = int(round(test_fraction * n))
+    test_idx, train_idx = order[:n_test], order[n_test:]
+    if n_test == 0:
+        # Keep the natural order of tiny fixed tables (the truth table of a gate).
+        train_idx = np.arange(n)
+    X_train, X_test = data.X[train_idx], data.X[test_idx]
+    if standardize:
+        mean = X_train.mean(axis=0)
+        std = X_train.std(axis=0)
+        std[std == 0] = 1.0
+        X_train = (X_train - mean) / std
+        X_test = (X_test - mean) / std
+    labels = data.y
+    return Split(
+        X_train,
+        None if labels is None else labels[train_idx],
+        X_test,
+        None if labels is None else labels[test_idx],
+    )

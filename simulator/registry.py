@@ -1,0 +1,109 @@
+"""Finding learning rules: entry points (built-ins and installed packages) and plug-in files.
+
+Built-in rules are declared in rulelab's own ``pyproject.toml`` under the
+``rulelab.rules`` entry-point group, exactly like a third-party package, so the
+plug-in path is exercised on every run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from simulator.rule import Rule
+
+ENTRY_POINT_GROUP = "rulelab.rules"
+# Used only when rulelab runs from a source tree that was never installed.
+_BUILTIN_FALLBACK = {
+    "perceptron": "rules.perceptron:Perceptron",
+    "delta": "rules.delta:Delta",
+}
+
+
+class RegistryError(Exception):
+    """A rule could not be loaded, or two rules share a name."""
+
+
+def _load_target(target: str) -> type[Rule]:
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+def _register(found: dict[str, type[Rule]], rule: type[Rule], source: str) -> None:
+    if not (inspect.isclass(rule) and issubclass(rule, Rule) and rule.name):
+        raise RegistryError(f"{source}: {rule!r} is not a rulelab Rule subclass with a name")
+    if rule.name in found and found[rule.name] is not rule:
+        other = found[rule.name].source
+        raise RegistryError(
+            f"two rules are named '{rule.name}': one from {other}, one from {source}; "
+            "rename one of them"
+        )
+    rule.source = source
+    found[rule.name] = rule
+
+
+def _entry_point_rules() -> dict[str, type[Rule]]:
+    found: dict[str, type[Rule]] = {}
+    eps = list(entry_points(group=ENTRY_POINT_GROUP))
+    if not any(ep.value.startswith("rules.") for ep in eps):
+        for name, target in _BUILTIN_FALLBACK.items():
+            _register(found, _load_target(target), "built-in")
+    for ep in eps:
+        dist = ep.dist.name if ep.dist is not None else "unknown package"
+        source = "built-in" if ep.value.startswith("rules.") else f"package {dist}"
+        try:
+            rule = ep.load()
+        except Exception as exc:  # a broken third-party package must not hide the others
+            raise RegistryError(f"rule '{ep.name}' from {source} failed to import: {exc}") from exc
+        _register(found, rule, source)
+    return found
+
+
+def load_plugin(spec: str, base_dir: Path | None = None) -> list[type[Rule]]:
+    """Import a plug-in given as a ``.py`` file path or a module name; return its rules."""
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        path = Path(spec).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if not path.is_file():
+            raise RegistryError(f"plug-in {spec}: file not found ({path})")
+        module_name = f"rulelab_plugin_{path.stem}"
+        try:
+            module_spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[module_name] = module
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise RegistryError(f"plug-in {path} failed to import: {type(exc).__name__}: {exc}") from exc
+        source = f"file {path}"
+    else:
+        try:
+            module = importlib.import_module(spec)
+        except Exception as exc:
+            raise RegistryError(f"plug-in module {spec} failed to import: {type(exc).__name__}: {exc}") from exc
+        source = f"module {spec}"
+    rules = [
+        obj for obj in vars(module).values()
+        if inspect.isclass(obj) and issubclass(obj, Rule) and obj is not Rule
+        and obj.name and obj.__module__ == module.__name__
+    ]
+    if not rules:
+        raise RegistryError(f"plug-in {spec} defines no Rule subclass with a name")
+    for rule in rules:
+        rule.source = source
+    return rules
+
+
+def available_rules(plugins: list[str] | tuple[str, ...] = (), base_dir: Path | None = None) -> dict[str, type[Rule]]:
+    """Every rule by name: entry points first, then the given plug-ins."""
+    found = _entry_point_rules()
+    for spec in plugins:
+        for rule in load_plugin(spec, base_dir):
+            source = rule.source
+            _register(found, rule, source)
+    return dict(sorted(found.items()))

@@ -1,0 +1,237 @@
+"""Running a scenario: every rule for every seed, one (rule, seed) at a time.
+
+Randomness is split per purpose from the repeat's seed, and shared by every
+rule, so that rules see the same data split, the same initial weights (for the
+same network) and the same shuffle orders — comparisons are paired:
+
+    SeedSequence([seed, 0]) dataset and split   [seed, 1] initial weights
+    SeedSequence([seed, 2]) rule state          [seed, 3] shuffle orders
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from simulator import kernels as K
+from simulator.datasets import Split, split_dataset
+from simulator.network import Network, encode_targets, init_params, target_range
+from simulator.scenario import RuleSpec, Scenario
+
+# Statuses of one (rule, seed) run.
+CONVERGED = "converged"
+NOT_CONVERGED = "not_converged"
+COMPLETED = "completed"  # no stop criterion was declared
+DIVERGED = "diverged"
+FAILED = "failed"
+INTERRUPTED = "interrupted"
+
+
+@dataclass
+class RunRecord:
+    """Everything one (rule, seed) run produced."""
+
+    label: str
+    rule: str
+    family: str
+    seed: int
+    status: str = COMPLETED
+    message: str = ""
+    epochs_run: int = 0
+    criterion_epoch: int | None = None
+    criterion_forward_passes: int | None = None
+    wall_seconds: float = 0.0
+    forward_passes: int = 0
+    rows: list[tuple[int, str, float]] = field(default_factory=list)
+    params: np.ndarray | None = None
+
+    def final(self, metric: str) -> float:
+        values = [v for _, m, v in self.rows if m == metric]
+        return values[-1] if values else float("nan")
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """One seed's split, as float64 arrays (cast per network dtype later)."""
+
+    split: Split
+    n_classes: int
+    image_shape: tuple[int, int] | None
+
+
+def prepare_data(scenario: Scenario, seed: int) -> PreparedData:
+    rng = np.random.default_rng([seed, 0])
+    data = scenario.make_dataset(rng)
+    split = split_dataset(data, scenario.task.test_fraction, rng, scenario.task.standardize)
+    return PreparedData(split, data.n_classes, data.image_shape)
+
+
+def _arrays(net: Network, X: np.ndarray, y: np.ndarray | None):
+    dtype = net.np_dtype
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if y is None:
+        return X, np.zeros((X.shape[0], 0), dtype=dtype), np.zeros(0, dtype=np.int64)
+    T = np.ascontiguousarray(encode_targets(y, net.sizes[-1], net.output_activation), dtype=dtype)
+    return X, T, np.ascontiguousarray(y, dtype=np.int64)
+
+
+class _Evaluator:
+    """Per-epoch metrics of a network on the train and test sets."""
+
+    def __init__(self, scenario: Scenario, net: Network, data: PreparedData):
+        self.net = net
+        self.loss_code = K.LOSS_CODES[scenario.task.loss]
+        off, on = target_range(net.output_activation)
+        self.threshold = (off + on) / 2.0
+        self.classification = scenario.task.kind == "classification"
+        self.train = _arrays(net, data.split.X_train, data.split.y_train)
+        self.test = _arrays(net, data.split.X_test, data.split.y_test)
+        self.metrics = scenario.metrics
+
+    def __call__(self, params: np.ndarray) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, (X, T, labels) in (("train", self.train), ("test", self.test)):
+            if X.shape[0] == 0:
+                continue
+            loss, correct = K.evaluate(params, self.net.layout, self.net.act_args, X, T, labels,
+                                       self.loss_code, self.threshold)
+            if f"{name}_loss" in self.metrics:
+                out[f"{name}_loss"] = float(loss)
+            if self.classification and f"{name}_accuracy" in self.metrics:
+                out[f"{name}_accuracy"] = correct / X.shape[0]
+        return out
+
+
+def _criterion_met(scenario: Scenario, values: dict[str, float]) -> bool:
+    stop = scenario.train.stop
+    if stop is None:
+        return False
+    checks = []
+    if stop.train_accuracy is not None and "train_accuracy" in values:
+        checks.append(values["train_accuracy"] >= stop.train_accuracy)
+    if stop.test_accuracy is not None and "test_accuracy" in values:
+        checks.append(values["test_accuracy"] >= stop.test_accuracy)
+    if stop.train_loss is not None and "train_loss" in values:
+        checks.append(values["train_loss"] <= stop.train_loss)
+    return any(checks)
+
+
+def run_one(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData,
+            on_epoch: Callable[[], None] | None = None) -> RunRecord:
+    """Train one rule from one seed; never raises for a failure of the rule itself."""
+    from simulator.engine import train_epoch
+
+    record = RunRecord(spec.label, spec.rule.name, spec.rule.family, seed)
+    try:
+        _train(scenario, spec, seed, data, record, on_epoch or (lambda: None), train_epoch)
+    except KeyboardInterrupt as exc:
+        record.status = INTERRUPTED
+        record.message = f"interrupted during epoch {record.epochs_run + 1}"
+        exc.record = record  # type: ignore[attr-defined]
+        raise
+    except Exception as exc:  # one rule's failure must not lose the other results
+        record.status = FAILED
+        record.message = f"{type(exc).__name__}: {exc}"
+        record.rows.append((record.epochs_run, "error", float("nan")))
+        record.traceback = traceback.format_exc()  # type: ignore[attr-defined]
+    return record
+
+
+def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, record: RunRecord,
+           on_epoch: Callable[[], None], train_epoch) -> None:
+    net = spec.network
+    rule = spec.rule(spec.params)
+    init = spec.init
+    params = init_params(net, np.random.default_rng([seed, 1]), init.scheme, init.scale, init.sigma,
+                         init.bias, [layer.model_dump() for layer in init.layers] if init.layers else None)
+    state = np.ascontiguousarray(rule.init_state(net, np.random.default_rng([seed, 2])), dtype=net.np_dtype)
+    hp = spec.params.pack()
+    shuffle_rng = np.random.default_rng([seed, 3])
+    evaluate = _Evaluator(scenario, net, data)
+    X, Y, _ = evaluate.train
+    has_criterion = scenario.train.stop is not None or rule.converged_when_signal_zero
+    record.params = params
+
+    def log(epoch: int, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            record.rows.append((epoch, name, float(value)))
+
+    initial = evaluate(params)
+    log(0, {**initial, "wall_seconds": 0.0, "forward_passes": 0})
+    if _criterion_met(scenario, initial):
+        record.criterion_epoch, record.criterion_forward_passes = 0, 0
+        if scenario.train.stop.early:
+            record.status = CONVERGED
+            return
+    # A zero-row call compiles (or loads) the kernel now, so wall_seconds measures training only.
+    train_epoch(spec.rule.update, params, net.layout, net.act_args, state, hp, X[:0], Y[:0], 1)
+    for epoch in range(1, scenario.train.epochs + 1):
+        if scenario.train.shuffle:
+            order = shuffle_rng.permutation(X.shape[0])
+            Xe, Ye = np.ascontiguousarray(X[order]), np.ascontiguousarray(Y[order])
+        else:
+            Xe, Ye = X, Y
+        start = time.perf_counter()
+        signal = train_epoch(spec.rule.update, params, net.layout, net.act_args, state, hp, Xe, Ye,
+                             scenario.train.batch_size)
+        record.wall_seconds += time.perf_counter() - start
+        record.forward_passes += X.shape[0]
+        record.epochs_run = epoch
+        values = {**evaluate(params), rule.signal: signal,
+                  "wall_seconds": record.wall_seconds, "forward_passes": record.forward_passes}
+        log(epoch, values)
+        on_epoch()
+        if not (np.isfinite(signal) and np.all(np.isfinite(params))):
+            record.status = DIVERGED
+            record.message = f"weights became NaN or infinite in epoch {epoch}"
+            return
+        met = _criterion_met(scenario, values) or (rule.converged_when_signal_zero and signal == 0.0)
+        if met and record.criterion_epoch is None:
+            record.criterion_epoch = epoch
+            record.criterion_forward_passes = record.forward_passes
+            stop = scenario.train.stop
+            if stop is None or stop.early:
+                break
+    if scenario.train.epochs == 0 and record.criterion_epoch is None:
+        record.status = COMPLETED
+        record.message = "evaluated only (0 epochs)"
+    elif has_criterion:
+        record.status = CONVERGED if record.criterion_epoch is not None else NOT_CONVERGED
+        if record.status == NOT_CONVERGED:
+            record.message = f"did not converge in {scenario.train.epochs} epochs"
+    else:
+        record.status = COMPLETED
+
+
+def run_scenario(scenario: Scenario, on_record: Callable[[RunRecord], None] | None = None,
+                 on_epoch: Callable[[], None] | None = None) -> list[RunRecord]:
+    """Run every rule for every seed; a Ctrl-C stops after recording what finished.
+
+    ``on_record`` is called as each (rule, seed) finishes, so results can be
+    written as they arrive.  On KeyboardInterrupt the records so far (the
+    interrupted one included, marked as such) are attached to the exception as
+    ``exc.records`` and it is re-raised.
+    """
+    records: list[RunRecord] = []
+
+    def keep(record: RunRecord) -> None:
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+
+    try:
+        for seed in scenario.seeds:
+            data = prepare_data(scenario, seed)
+            for spec in scenario.rules:
+                keep(run_one(scenario, spec, seed, data, on_epoch))
+    except KeyboardInterrupt as exc:
+        interrupted = getattr(exc, "record", None)
+        if interrupted is not None:
+            keep(interrupted)
+        exc.records = records  # type: ignore[attr-defined]
+        raise
+    return records

@@ -1,0 +1,554 @@
+"""Scenario files: loading, command-line overrides, validation and defaults.
+
+A scenario is read with ``yaml.safe_load`` only, then validated in two passes:
+the shape of the file (pydantic models below), then what depends on the rest of
+the file (the dataset's options, each rule's hyperparameters, layer sizes that
+must fit the data).  Every problem becomes one line naming the file, the key
+path (``rules[1].lr``), what was given and what is expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from simulator import kernels as K
+from simulator.datasets import DATASETS, Dataset
+from simulator.network import INIT_SCHEMES, Network
+from simulator.rule import Rule
+
+ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
+METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss")
+# Tiny fixed tables are evaluated on themselves: a split would remove a row of the truth table.
+_NO_SPLIT_DATASETS = {"and", "or", "nand", "xor", "parity"}
+
+
+class ScenarioError(Exception):
+    """A scenario (or an override) is invalid; ``problems`` are (key path, message) pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        lines = [f"{self.source}: {path}: {msg}" if path else f"{self.source}: {msg}"
+                 for path, msg in self.problems]
+        return "\n".join(lines)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GivenLayer(Model):
+    weights: list[list[float]] | list[float]
+    bias: list[float] | None = None
+
+
+class InitConfig(Model):
+    scheme: Literal["zeros", "uniform", "normal", "glorot", "he", "given"] = "glorot"
+    scale: float = Field(0.5, gt=0, description="half-width of the uniform scheme")
+    sigma: float = Field(0.1, gt=0, description="std of the normal scheme")
+    bias: Literal["zeros", "same"] = "zeros"
+    layers: list[GivenLayer] | None = None
+
+
+class NetworkConfig(Model):
+    layers: list[int] = Field(min_length=2)
+    activation: ActivationName = "sigmoid"
+    output_activation: ActivationName | None = None
+    activations: list[ActivationName] | None = None
+    leaky_slope: float = Field(0.01, ge=0)
+    init: InitConfig | Literal["zeros", "uniform", "normal", "glorot", "he"] = "glorot"
+    dtype: Literal["float64", "float32"] = "float64"
+
+
+class TaskConfig(Model):
+    kind: Literal["classification", "regression"] = "classification"
+    dataset: str | dict[str, Any]
+    test_fraction: float | None = Field(None, ge=0, lt=1)
+    standardize: bool = False
+    loss: Literal["squared", "cross_entropy", "hinge"] | None = None
+
+
+class StopConfig(Model):
+    train_accuracy: float | None = Field(None, ge=0, le=1)
+    test_accuracy: float | None = Field(None, ge=0, le=1)
+    train_loss: float | None = Field(None, ge=0)
+    early: bool = Field(True, description="stop training once a criterion is met")
+
+
+class TrainConfig(Model):
+    epochs: int = Field(100, ge=0)
+    batch_size: int = Field(1, ge=1)
+    shuffle: bool = True
+    stop: StopConfig | None = None
+
+
+class RuleEntry(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    rule: str
+    label: str | None = None
+    network: dict[str, Any] | None = None
+
+
+class ScenarioModel(Model):
+    name: str
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    repeats: int = Field(1, ge=1)
+    task: TaskConfig
+    network: NetworkConfig
+    train: TrainConfig = TrainConfig()
+    rules: list[RuleEntry] = Field(min_length=1)
+    metrics: list[Literal["train_accuracy", "test_accuracy", "train_loss", "test_loss"]] | None = None
+    plugins: list[str] = []
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One rule of a comparison, fully resolved."""
+
+    label: str
+    rule: type[Rule]
+    params: Any  # the rule's HyperParameters instance
+    network: Network
+    init: InitConfig
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario: plain values, ready to build and run."""
+
+    name: str
+    description: str
+    seed: int
+    repeats: int
+    task: TaskConfig
+    dataset_name: str
+    dataset_options: Any
+    train: TrainConfig
+    rules: tuple[RuleSpec, ...]
+    metrics: tuple[str, ...]
+    source: str
+    base_dir: Path
+    resolved: dict[str, Any]  # the scenario as it will run, defaults filled in
+
+    @property
+    def seeds(self) -> list[int]:
+        """One seed per repeat, shared by every rule so that comparisons are paired."""
+        return [self.seed + r for r in range(self.repeats)]
+
+    def make_dataset(self, rng: np.random.Generator) -> Dataset:
+        return DATASETS[self.dataset_name].make(self.dataset_options, rng, self.base_dir)
+
+
+# ----------------------------------------------------------------- overrides
+
+_PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def parse_key_path(path: str) -> list[str | int]:
+    """``rules[0].lr`` → ['rules', 0, 'lr']; raises ValueError on a malformed path."""
+    tokens: list[str | int] = []
+    pos = 0
+    for part in path.split("."):
+        if not part:
+            raise ValueError(f"malformed key path {path!r}")
+        matched = 0
+        for m in _PATH_TOKEN.finditer(part):
+            if m.start() != matched:
+                raise ValueError(f"malformed key path {path!r}")
+            tokens.append(m.group(1) if m.group(1) else int(m.group(2)))
+            matched = m.end()
+        if matched != len(part):
+            raise ValueError(f"malformed key path {path!r}")
+        pos += 1
+    return tokens
+
+
+def format_key_path(tokens: list[str | int] | tuple[Any, ...]) -> str:
+    out = ""
+    for t in tokens:
+        out += f"[{t}]" if isinstance(t, int) else (f".{t}" if out else str(t))
+    return out
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply ``PATH=VALUE`` (VALUE parsed as YAML) to the raw scenario dict in place."""
+    if "=" not in assignment:
+        raise ScenarioError("--set", [(assignment, "expected PATH=VALUE, e.g. rules[0].lr=0.2")])
+    path, _, text = assignment.partition("=")
+    path = path.strip()
+    try:
+        tokens = parse_key_path(path)
+        value = yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ScenarioError("--set", [(path, str(exc))]) from None
+    node: Any = raw
+    for i, token in enumerate(tokens):
+        last = i == len(tokens) - 1
+        where = format_key_path(tokens[: i + 1])
+        if isinstance(token, int):
+            if not isinstance(node, list):
+                raise ScenarioError("--set", [(where, "is not a list, so it cannot be indexed")])
+            if token >= len(node):
+                raise ScenarioError("--set", [(where, f"index out of range (the list has {len(node)} items)")])
+        elif not isinstance(node, dict):
+            raise ScenarioError("--set", [(where, "its parent is not a mapping")])
+        if last:
+            node[token] = value
+        else:
+            if isinstance(token, str) and token not in node:
+                node[token] = {}
+            node = node[token]
+
+
+# ----------------------------------------------------------------- loading
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ScenarioError(str(path), [("", "file not found")]) from None
+    except OSError as exc:
+        raise ScenarioError(str(path), [("", f"cannot read: {exc.strerror}")]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(str(path), [("", f"not valid YAML: {where}{problem}")]) from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(str(path), [("", f"expected a mapping of keys at the top, got {type(raw).__name__}")])
+    return raw
+
+
+def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+                  seed: int | None = None, repeats: int | None = None,
+                  plugins: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Read, override and validate a scenario file (raises :class:`ScenarioError`)."""
+    path = Path(path)
+    raw = read_yaml(path)
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    if seed is not None:
+        raw["seed"] = seed
+    if repeats is not None:
+        raw["repeats"] = repeats
+    return validate_scenario(raw, str(path), path.parent, extra_plugins=plugins)
+
+
+def validate_scenario(raw: dict[str, Any], source: str = "<scenario>", base_dir: Path = Path("."),
+                      extra_plugins: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Validate a raw scenario dict; every problem found is reported at once."""
+    try:
+        model = ScenarioModel.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(source, pydantic_problems(exc, (), ScenarioModel)) from None
+    return _Resolver(model, raw, source, base_dir, extra_plugins).resolve()
+
+
+# ----------------------------------------------------------------- messages
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that owns the last key of ``loc`` (for did-you-mean)."""
+    current: Any = model
+    for token in loc[:-1]:
+        if isinstance(token, int) or current is None:
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(token)
+        if field is None:
+            return None
+        current = _first_model(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _first_model(annotation: Any) -> Any:
+    from typing import get_args
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def pydantic_problems(exc: ValidationError, prefix: tuple[Any, ...],
+                      model: type[BaseModel]) -> list[tuple[str, str]]:
+    problems = []
+    seen = set()
+    for err in exc.errors():
+        # Drop the union-branch tags pydantic adds (e.g. 'str', 'InitConfig', 'literal[...]').
+        loc = tuple(t for t in err["loc"] if isinstance(t, int) or not _is_branch_tag(t))
+        path = format_key_path(prefix + loc)
+        if path in seen:
+            continue
+        seen.add(path)
+        problems.append((path, _describe_error(err, loc, model)))
+    return problems
+
+
+def _is_branch_tag(token: str) -> bool:
+    return (token[:1].isupper() or token.startswith(("literal[", "list[", "dict[", "function-"))
+            or token in ("str", "int", "float", "bool"))
+
+
+def _describe_error(err: dict[str, Any], loc: tuple[Any, ...], model: type[BaseModel]) -> str:
+    kind = err["type"]
+    given = err.get("input")
+    if kind == "extra_forbidden":
+        owner = _model_at(model, loc)
+        known = list(owner.model_fields) if owner else []
+        hint = did_you_mean(loc[-1], known) if known else ""
+        expected = f" (expected one of: {', '.join(known)})" if known else ""
+        return f"unknown key '{loc[-1]}'{hint}{expected}"
+    if kind == "missing":
+        return "missing; this key is required"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        choices = re.findall(r"'([^']*)'", expected)
+        return f"got {given!r}; expected one of {expected}{did_you_mean(given, choices)}"
+    return f"got {given!r}; {err['msg'][0].lower()}{err['msg'][1:]}"
+
+
+# ----------------------------------------------------------------- second pass
+
+
+class _Resolver:
+    """Checks that need more than one part of the file, and fills in defaults."""
+
+    def __init__(self, model: ScenarioModel, raw: dict[str, Any], source: str, base_dir: Path,
+                 extra_plugins: list[str] | tuple[str, ...]):
+        self.model = model
+        self.raw = raw
+        self.source = source
+        self.base_dir = base_dir
+        self.extra_plugins = tuple(extra_plugins)
+        self.problems: list[tuple[str, str]] = []
+
+    def fail(self) -> ScenarioError:
+        return ScenarioError(self.source, self.problems)
+
+    def resolve(self) -> Scenario:
+        from simulator.registry import RegistryError, available_rules
+
+        m = self.model
+        dataset_name, dataset_options = self._dataset()
+        if self.problems:
+            raise self.fail()
+        try:
+            data = DATASETS[dataset_name].make(dataset_options, np.random.default_rng(m.seed), self.base_dir)
+        except (OSError, ValueError) as exc:
+            raise ScenarioError(self.source, [("task.dataset", f"cannot load: {exc}")]) from None
+        try:
+            registry = available_rules(list(m.plugins) + list(self.extra_plugins), self.base_dir)
+        except RegistryError as exc:
+            raise ScenarioError(self.source, [("plugins", str(exc))]) from None
+        test_fraction = m.task.test_fraction
+        if test_fraction is None:
+            test_fraction = 0.0 if dataset_name in _NO_SPLIT_DATASETS else 0.25
+        specs = self._rules(registry, data, m.task.kind)
+        if self.problems:
+            raise self.fail()
+        loss = m.task.loss or ("cross_entropy" if specs[0].network.output_activation == "softmax" else "squared")
+        task = m.task.model_copy(update={"test_fraction": test_fraction, "loss": loss})
+        metrics = tuple(m.metrics) if m.metrics else self._default_metrics(task, test_fraction)
+        scenario = Scenario(
+            name=m.name, description=m.description, seed=m.seed, repeats=m.repeats, task=task,
+            dataset_name=dataset_name, dataset_options=dataset_options, train=m.train,
+            rules=tuple(specs), metrics=metrics, source=self.source, base_dir=self.base_dir,
+            resolved={},
+        )
+        object.__setattr__(scenario, "resolved", self._resolved_dict(scenario))
+        return scenario
+
+    @staticmethod
+    def _default_metrics(task: TaskConfig, test_fraction: float) -> tuple[str, ...]:
+        names = ["train_loss"]
+        if task.kind == "classification":
+            names.insert(0, "train_accuracy")
+        if test_fraction > 0:
+            names += ["test_accuracy", "test_loss"] if task.kind == "classification" else ["test_loss"]
+        return tuple(names)
+
+    def _dataset(self) -> tuple[str, Any]:
+        ref = self.model.task.dataset
+        if isinstance(ref, str):
+            name, options = ref, {}
+        else:
+            options = dict(ref)
+            name = options.pop("name", None)
+            if name is None:
+                self.problems.append(("task.dataset.name", "missing; give the dataset's name"))
+                return "", None
+        if name not in DATASETS:
+            path = "task.dataset" if isinstance(ref, str) else "task.dataset.name"
+            self.problems.append((path, f"unknown dataset {name!r}{did_you_mean(name, list(DATASETS))} "
+                                        f"(available: {', '.join(DATASETS)})"))
+            return name, None
+        Options = DATASETS[name].Options
+        try:
+            return name, Options.model_validate(options)
+        except ValidationError as exc:
+            self.problems.extend(pydantic_problems(exc, ("task", "dataset"), Options))
+            return name, None
+
+    def _rules(self, registry: dict[str, type[Rule]], data: Dataset, kind: str) -> list[RuleSpec]:
+        specs: list[RuleSpec] = []
+        labels_seen: dict[str, int] = {}
+        base_network = self.raw.get("network", {})
+        for i, entry in enumerate(self.model.rules):
+            where = f"rules[{i}]"
+            rule = registry.get(entry.rule)
+            if rule is None:
+                self.problems.append((f"{where}.rule", f"unknown rule {entry.rule!r}"
+                                      f"{did_you_mean(entry.rule, list(registry))} "
+                                      f"(available: {', '.join(registry)})"))
+                continue
+            params = self._hyperparameters(rule, entry, where)
+            network, init = self._network(base_network, entry.network, f"{where}.network", data, kind)
+            if params is None or network is None:
+                continue
+            instance = rule(params)
+            problem = instance.check_network(network)
+            if problem:
+                self.problems.append((f"{where}.network" if entry.network else where, problem))
+            if rule.needs.labels and data.y is None:
+                self.problems.append((f"{where}.rule", f"rule '{rule.name}' needs labels but the dataset has none"))
+            label = entry.label or rule.name
+            if label in labels_seen:
+                self.problems.append((f"{where}.label", f"'{label}' is already used by rules[{labels_seen[label]}]; "
+                                      "give each entry of the same rule a distinct label"))
+            labels_seen[label] = i
+            specs.append(RuleSpec(label, rule, params, network, init))
+        return specs
+
+    def _hyperparameters(self, rule: type[Rule], entry: RuleEntry, where: str) -> Any:
+        values = dict(entry.model_extra or {})
+        try:
+            return rule.Params.model_validate(values)
+        except ValidationError as exc:
+            self.problems.extend(pydantic_problems(exc, (where,), rule.Params))
+            return None
+
+    def _network(self, base: dict[str, Any], override: dict[str, Any] | None, where: str,
+                 data: Dataset, kind: str) -> tuple[Network | None, InitConfig | None]:
+        merged = copy.deepcopy(base) if isinstance(base, dict) else {}
+        if override:
+            merged.update(copy.deepcopy(override))
+            # An override of the shared activation replaces per-layer settings inherited from the base.
+            if "activation" in override:
+                for key in ("activations", "output_activation"):
+                    if key not in override:
+                        merged.pop(key, None)
+        try:
+            cfg = NetworkConfig.model_validate(merged)
+        except ValidationError as exc:
+            if override:
+                self.problems.extend(pydantic_problems(exc, tuple(parse_key_path(where)), NetworkConfig))
+            return None, None
+        path = where if override else "network"
+        n_layers = len(cfg.layers) - 1
+        if cfg.activations is not None:
+            if len(cfg.activations) != n_layers:
+                self.problems.append((f"{path}.activations", f"got {len(cfg.activations)} activations; "
+                                      f"expected one per layer ({n_layers})"))
+                return None, None
+            acts = tuple(cfg.activations)
+        else:
+            acts = (cfg.activation,) * (n_layers - 1) + (cfg.output_activation or cfg.activation,)
+        if "softmax" in acts[:-1]:
+            self.problems.append((path, "softmax is only allowed on the output layer"))
+            return None, None
+        if not self._sizes_fit(cfg, acts, path, data, kind):
+            return None, None
+        init = cfg.init if isinstance(cfg.init, InitConfig) else InitConfig(scheme=cfg.init)
+        if init.scheme == "given" and not self._given_fits(init, cfg.layers, f"{path}.init.layers"):
+            return None, None
+        return Network(tuple(cfg.layers), acts, cfg.leaky_slope, cfg.dtype), init
+
+    def _sizes_fit(self, cfg: NetworkConfig, acts: tuple[str, ...], path: str, data: Dataset, kind: str) -> bool:
+        ok = True
+        for j, size in enumerate(cfg.layers):
+            if size < 1:
+                self.problems.append((f"{path}.layers[{j}]", f"got {size}; expected a layer size ≥ 1"))
+                ok = False
+        if cfg.layers[0] != data.n_features:
+            self.problems.append((f"{path}.layers[0]", f"got {cfg.layers[0]} inputs; the dataset has "
+                                  f"{data.n_features} features"))
+            ok = False
+        if kind == "classification" and data.n_classes:
+            allowed = [data.n_classes] + ([1] if data.n_classes == 2 else [])
+            if cfg.layers[-1] not in allowed:
+                want = " or ".join(str(a) for a in allowed)
+                self.problems.append((f"{path}.layers[{len(cfg.layers) - 1}]",
+                                      f"got {cfg.layers[-1]} outputs; the dataset has {data.n_classes} classes, "
+                                      f"so expected {want}"))
+                ok = False
+            if acts[-1] == "softmax" and cfg.layers[-1] < 2:
+                self.problems.append((path, "a softmax output needs at least 2 units"))
+                ok = False
+        return ok
+
+    def _given_fits(self, init: InitConfig, sizes: list[int], path: str) -> bool:
+        if init.layers is None or len(init.layers) != len(sizes) - 1:
+            got = 0 if init.layers is None else len(init.layers)
+            self.problems.append((path, f"got {got} layers of weights; expected {len(sizes) - 1}"))
+            return False
+        for layer, spec in enumerate(init.layers):
+            n_w = int(np.asarray(spec.weights, dtype=float).size)
+            if n_w != sizes[layer] * sizes[layer + 1]:
+                self.problems.append((f"{path}[{layer}].weights", f"got {n_w} weights; expected "
+                                      f"{sizes[layer + 1]}×{sizes[layer]} = {sizes[layer] * sizes[layer + 1]}"))
+                return False
+            if spec.bias is not None and len(spec.bias) != sizes[layer + 1]:
+                self.problems.append((f"{path}[{layer}].bias", f"got {len(spec.bias)} biases; expected "
+                                      f"{sizes[layer + 1]}"))
+                return False
+        return True
+
+    def _resolved_dict(self, s: Scenario) -> dict[str, Any]:
+        """The scenario as run, with every default written out."""
+        m = self.model
+        dataset = {"name": s.dataset_name, **s.dataset_options.model_dump()}
+        out: dict[str, Any] = {
+            "name": m.name,
+            "description": m.description,
+            "seed": m.seed,
+            "repeats": m.repeats,
+            "task": {**s.task.model_dump(), "dataset": dataset},
+            "network": m.network.model_dump(exclude_none=True),
+            "train": m.train.model_dump(exclude_none=True),
+            "rules": [],
+            "metrics": list(s.metrics),
+        }
+        if m.plugins:
+            out["plugins"] = list(m.plugins)
+        for entry, spec in zip(m.rules, s.rules):
+            item = {"rule": spec.rule.name, "label": spec.label, **spec.params.model_dump()}
+            if entry.network:
+                item["network"] = dict(entry.network)
+            out["rules"].append(item)
+        return out
