@@ -85,11 +85,11 @@ def run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: in
         plugins: tuple[str, ...], out_dir: str | None, quiet: bool) -> None:
     """Run every rule of SCENARIO for every seed and write a run directory."""
     spec = _load(scenario, overrides, seed, repeats, plugins)
-    from simulator.results import RunWriter, python_command
+    from simulator.results import RunWriter
     from simulator.runner import run_scenario
 
     out = Path(out_dir) if out_dir else _fresh_dir(Path("runs") / spec.name)
-    writer = RunWriter(out, spec, python_command())
+    writer = RunWriter(out, spec, _rerun_command("run", scenario, overrides, spec.seed, spec.repeats, plugins, out))
     err = _console(stderr=True)
     total = len(spec.rules) * len(spec.seeds) * max(spec.train.epochs, 1)
     progress = _progress(err, quiet)
@@ -108,6 +108,20 @@ def run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: in
     failed = [r for r in writer.records if r.status == "failed"]
     if failed and len(failed) == len(writer.records):
         sys.exit(EXIT_FAILURE)
+
+
+def _rerun_command(command: str, scenario: str, overrides: tuple[str, ...], seed: int, repeats: int,
+                   plugins: tuple[str, ...], out: Path) -> str:
+    """The command line that re-runs exactly this run (effective seed and repeats spelt out)."""
+    import shlex
+
+    parts = ["rulelab", command, scenario, "--seed", str(seed), "--repeats", str(repeats)]
+    for assignment in overrides:
+        parts += ["--set", assignment]
+    for plugin in plugins:
+        parts += ["--plugin", plugin]
+    parts += ["--out", str(out)]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def _progress(console, quiet: bool):

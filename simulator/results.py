@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import math
 import platform
-import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -213,6 +212,3 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
         return [{"rule": row["rule"], "seed": int(row["seed"]), "epoch": int(row["epoch"]),
                  "metric": row["metric"], "value": float(row["value"])} for row in csv.DictReader(fh)]
 
-
-def python_command() -> str:
-    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])

@@ -1,0 +1,177 @@
+"""The command line end to end: exit codes, run directory contents, reproducibility."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from simulator.cli import main
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_version_and_help(cli):
+    from simulator import __version__
+
+    assert __version__ in cli("--version").output
+    for command in ("run", "validate", "rules", "datasets"):
+        result = cli(command, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_rules_and_datasets_listings(cli):
+    out = cli("rules").output
+    assert "perceptron" in out and "delta" in out and "built-in" in out
+    out = cli("datasets").output
+    for name in ("and", "or", "nand", "xor", "parity", "blobs", "moons", "circles", "spiral", "digits",
+                 "random_patterns", "csv", "npz"):
+        assert name in out
+
+
+def test_bad_input_exits_2_with_one_clear_line(cli, write_scenario, gates_scenario):
+    gates_scenario["rules"][0]["lr"] = -1
+    path = write_scenario(gates_scenario)
+    for command in ("run", "validate"):
+        result = cli(command, str(path))
+        assert result.exit_code == 2
+        assert "Traceback" not in result.output
+        assert f"error: {path}: rules[0].lr: got -1; input should be greater than 0" in result.output
+
+
+def test_bad_option_exits_2(cli):
+    result = cli("run", str(ROOT / "scenarios" / "xor.yaml"), "--seed", "-3")
+    assert result.exit_code == 2
+
+
+def test_validate_prints_resolved_scenario(cli):
+    result = cli("validate", str(ROOT / "scenarios" / "logic-gates.yaml"), "--set", "rules[0].lr=0.3")
+    assert result.exit_code == 0
+    resolved = yaml.safe_load(result.output.split("\n", 1)[1])
+    assert resolved["rules"][0]["lr"] == 0.3
+
+
+def test_run_writes_the_run_directory(cli, write_scenario, gates_scenario, tmp_path):
+    out = tmp_path / "run"
+    result = cli("run", str(write_scenario(gates_scenario)), "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "perceptron" in result.output and f"results: {out}" in result.output
+    for name in ("scenario.yaml", "metrics.csv", "summary.csv", "runs.csv", "weights.npz", "manifest.json"):
+        assert (out / name).exists(), name
+    rows = read_csv(out / "metrics.csv")
+    assert list(rows[0]) == ["rule", "seed", "epoch", "metric", "value"]
+    metrics = {r["metric"] for r in rows}
+    assert {"train_accuracy", "train_loss", "wall_seconds", "forward_passes", "mistakes", "sse"} <= metrics
+    summary = {r["rule"]: r for r in read_csv(out / "summary.csv")}
+    assert summary["perceptron"]["converged"] == "2/2" and float(summary["perceptron"]["mean"]) == 1.0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seeds"] == [0, 1]
+    assert [(r["rule"], r["status"]) for r in manifest["runs"]] == [
+        ("perceptron", "converged"), ("delta", "not_converged")] * 2  # sigmoid delta needs > 20 epochs
+    assert "numba" in manifest and "rulelab run" in manifest["command"]
+    with np.load(out / "weights.npz") as weights:
+        assert weights["perceptron/seed0"].shape == (3,)
+    # The scenario as run re-validates and runs again.
+    assert cli("validate", str(out / "scenario.yaml")).exit_code == 0
+
+
+def _values(path):
+    return [(r["rule"], r["seed"], r["epoch"], r["metric"], r["value"]) for r in read_csv(path)
+            if r["metric"] != "wall_seconds"]
+
+
+def test_same_seed_gives_identical_metrics(cli, tmp_path):
+    scenario = str(ROOT / "scenarios" / "digits.yaml")
+    args = ["--repeats", "1", "--set", "train.epochs=3", "--quiet"]
+    cli("run", scenario, "--out", str(tmp_path / "a"), *args)
+    cli("run", scenario, "--out", str(tmp_path / "b"), *args)
+    cli("run", scenario, "--out", str(tmp_path / "c"), *args, "--seed", "5")
+    a, b, c = (_values(tmp_path / x / "metrics.csv") for x in "abc")
+    assert len(a) > 20 and a == b
+    assert a != c
+
+
+def test_float32_run(cli, tmp_path):
+    scenario = str(ROOT / "scenarios" / "digits.yaml")
+    common = ["--repeats", "1", "--set", "train.epochs=3", "--quiet"]
+    cli("run", scenario, "--out", str(tmp_path / "f32"), *common, "--set", "network.dtype=float32")
+    cli("run", scenario, "--out", str(tmp_path / "f64"), *common)
+    with np.load(tmp_path / "f32" / "weights.npz") as w32, np.load(tmp_path / "f64" / "weights.npz") as w64:
+        assert w32["delta/seed0"].dtype == np.float32 and w64["delta/seed0"].dtype == np.float64
+        np.testing.assert_allclose(w32["delta/seed0"], w64["delta/seed0"], atol=1e-4)
+    s32 = {r["rule"]: float(r["mean"]) for r in read_csv(tmp_path / "f32" / "summary.csv")}
+    s64 = {r["rule"]: float(r["mean"]) for r in read_csv(tmp_path / "f64" / "summary.csv")}
+    assert s32["delta"] == pytest.approx(s64["delta"], abs=0.01)
+    assert s64["delta"] > 0.9  # softmax delta rule on the digits after 3 epochs
+
+
+def test_interrupted_run_keeps_what_finished(write_scenario, gates_scenario, tmp_path):
+    from simulator.results import RunWriter
+    from simulator.runner import run_scenario
+    from simulator.scenario import load_scenario
+
+    gates_scenario["train"] = {"epochs": 10}
+    gates_scenario["rules"] = [{"rule": "delta", "label": name, "network": {"activation": "sigmoid"}}
+                               for name in ("first", "second")]
+    scenario = load_scenario(write_scenario(gates_scenario))
+    writer = RunWriter(tmp_path / "run", scenario, "test")
+    epochs = iter(range(10 ** 6))
+
+    def interrupt_in_second_run():
+        if next(epochs) == 14:  # run 1 has 10 epochs; stop in the middle of run 2
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        run_scenario(scenario, on_record=writer.add, on_epoch=interrupt_in_second_run)
+    writer.finish(interrupted=True)
+    assert [r.status for r in info.value.records] == ["completed", "interrupted"]
+    runs = read_csv(tmp_path / "run" / "runs.csv")
+    assert [(r["rule"], r["status"], r["epochs"]) for r in runs] == [
+        ("first", "completed", "10"), ("second", "interrupted", "5")]
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["interrupted"] is True
+
+
+def test_failure_in_one_rule_keeps_the_others(write_scenario, gates_scenario, tmp_path, monkeypatch):
+    from rules.delta import Delta
+    from simulator.runner import run_scenario
+    from simulator.scenario import load_scenario
+
+    def broken(self, net, rng):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Delta, "init_state", broken)
+    records = run_scenario(load_scenario(write_scenario(gates_scenario)))
+    assert [r.status for r in records] == ["converged", "failed", "converged", "failed"]
+    assert records[1].message == "RuntimeError: boom"
+
+
+def test_diverging_rule_is_reported(write_scenario, gates_scenario):
+    from simulator.runner import run_scenario
+    from simulator.scenario import load_scenario
+
+    # LMS on a linear unit with a huge step size blows up.
+    gates_scenario["task"]["dataset"] = {"name": "blobs", "box": 50.0}
+    gates_scenario["network"] = {"layers": [2, 1], "activation": "linear"}
+    gates_scenario["rules"] = [{"rule": "delta", "lr": 10.0}]
+    gates_scenario["train"] = {"epochs": 50}
+    records = run_scenario(load_scenario(write_scenario(gates_scenario)))
+    assert {r.status for r in records} == {"diverged"}
+    assert "NaN or infinite" in records[0].message and records[0].epochs_run < 50
