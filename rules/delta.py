@@ -14,30 +14,26 @@ class DeltaParams(HyperParameters):
 
 
 @njit(cache=True)
-def delta_update(params, layout, act_args, state, hp, X, Y):
+def delta_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δ = (t − o)·g′(in),  w ← w + η Δ x  (Widrow & Hoff 1960); returns Σ ½(t − o)²."""
     out = layout.shape[0] - 1
-    n_units = layout[out, K.A_OFF] + layout[out, K.N_OUT]
-    z_buf = state[:n_units]
-    a_buf = state[n_units:2 * n_units]
-    w = K.weights(params, layout, out)
-    b = K.bias(params, layout, out)
-    n_out, n_in = w.shape
-    code = layout[out, K.ACT]
-    slope = act_args[out]
-    eta = hp[0]
-    online = X.shape[0] == 1
-    dw = K.weights(state[2 * n_units:], layout, out) if not online else w
-    db = K.bias(state[2 * n_units:], layout, out) if not online else b
+    w_off, b_off = layout[out, K.W_OFF], layout[out, K.B_OFF]
+    n_in, n_out = layout[out, K.N_IN], layout[out, K.N_OUT]
+    code, slope = layout[out, K.ACT], act_args[out]
+    n_units = layout[out, K.A_OFF] + n_out
+    z = state[layout[out, K.A_OFF]:n_units]  # the output layer's slice of the z buffer
+    o = state[n_units + layout[out, K.A_OFF]:2 * n_units]
+    # Online (one row) steps at once; a minibatch averages its updates, accumulated in
+    # state after the activation buffers, with the weights held fixed.
+    online = hi - lo == 1
+    acc = 2 * n_units
+    n = n_out * (n_in + 1)
     if not online:
-        dw[:, :] = 0.0
-        db[:] = 0.0
-    scale = eta / X.shape[0]
-    z = K.layer_buffer(z_buf, layout, out)
-    o = K.layer_buffer(a_buf, layout, out)
+        state[acc:acc + n] = 0.0
+    scale = hp[0] / (hi - lo)
     sse = 0.0
-    for s in range(X.shape[0]):
-        x = K.forward_to(params, layout, act_args, X[s], z_buf, a_buf, out)
+    for s in range(lo, hi):
+        x = K.output_input(params, layout, act_args, X[s], state)
         K.layer_forward(params, layout, act_args, out, x, z, o)
         for j in range(n_out):
             err = Y[s, j] - o[j]
@@ -45,12 +41,14 @@ def delta_update(params, layout, act_args, state, hp, X, Y):
             # Softmax outputs take Δ = t − o, the delta of softmax with cross-entropy.
             g = 1.0 if code == K.SOFTMAX else K.derivative_scalar(code, slope, z[j], o[j])
             step = scale * err * g
-            for i in range(n_in):
-                dw[j, i] += step * x[i]
-            db[j] += step
+            if online:
+                K.row_add(params, w_off + j * n_in, step, x)
+                params[b_off + j] += step
+            else:
+                K.row_add(state, acc + j * n_in, step, x)
+                state[acc + n_out * n_in + j] += step
     if not online:
-        w += dw
-        b += db
+        params[w_off:w_off + n] += state[acc:acc + n]
     return sse
 
 

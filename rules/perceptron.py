@@ -14,41 +14,37 @@ class PerceptronParams(HyperParameters):
 
 
 @njit(cache=True)
-def perceptron_update(params, layout, act_args, state, hp, X, Y):
+def perceptron_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """w ← w + η (t − y) x,  y = step(w·x + b)  (Rosenblatt 1958); returns the mistakes made."""
     out = layout.shape[0] - 1
-    n_units = layout[out, K.A_OFF] + layout[out, K.N_OUT]
-    z_buf = state[:n_units]
-    a_buf = state[n_units:2 * n_units]
-    w = K.weights(params, layout, out)
-    b = K.bias(params, layout, out)
-    n_out, n_in = w.shape
-    code = layout[out, K.ACT]
+    w_off, b_off = layout[out, K.W_OFF], layout[out, K.B_OFF]
+    n_in, n_out = layout[out, K.N_IN], layout[out, K.N_OUT]
+    # Threshold output: step gives 0/1, sign gives ±1 (check_network allows only these).
+    low = 0.0 if layout[out, K.ACT] == K.STEP else -1.0
     eta = hp[0]
-    # A minibatch accumulates its corrections with the weights held fixed (batch perceptron).
-    online = X.shape[0] == 1
-    dw = K.weights(state[2 * n_units:], layout, out) if not online else w
-    db = K.bias(state[2 * n_units:], layout, out) if not online else b
+    # Online (one row) corrects at once; a minibatch accumulates its corrections in
+    # state, after the hidden buffers, with the weights held fixed (batch perceptron).
+    online = hi - lo == 1
+    acc = 2 * (layout[out, K.A_OFF] + n_out)
+    n = n_out * (n_in + 1)
     if not online:
-        dw[:, :] = 0.0
-        db[:] = 0.0
+        state[acc:acc + n] = 0.0
     mistakes = 0.0
-    for s in range(X.shape[0]):
-        x = K.forward_to(params, layout, act_args, X[s], z_buf, a_buf, out)
+    for s in range(lo, hi):
+        x = X[s] if out == 0 else K.output_input(params, layout, act_args, X[s], state)
         for j in range(n_out):
-            net = b[j]
-            for i in range(n_in):
-                net += w[j, i] * x[i]
-            err = Y[s, j] - K.activate_scalar(code, 0.0, net)
+            net = params[b_off + j] + K.row_dot(params, w_off + j * n_in, x)
+            err = Y[s, j] - (1.0 if net >= 0.0 else low)
             if err != 0.0:
                 mistakes += 1.0
-                step = eta * err
-                for i in range(n_in):
-                    dw[j, i] += step * x[i]
-                db[j] += step
+                if online:
+                    K.row_add(params, w_off + j * n_in, eta * err, x)
+                    params[b_off + j] += eta * err
+                else:
+                    K.row_add(state, acc + j * n_in, eta * err, x)
+                    state[acc + n_out * n_in + j] += eta * err
     if not online:
-        w += dw
-        b += db
+        params[w_off:w_off + n] += state[acc:acc + n]
     return mistakes
 
 

@@ -35,8 +35,7 @@ def _train_epoch(update, params, layout, act_args, state, hp, X, Y, batch_size):
     total = 0.0
     n = X.shape[0]
     for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        total += update(params, layout, act_args, state, hp, X[start:stop], Y[start:stop])
+        total += update(params, layout, act_args, state, hp, X, Y, start, min(start + batch_size, n))
     return total
 
 

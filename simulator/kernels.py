@@ -63,7 +63,7 @@ HINGE = 2
 LOSS_CODES = {"squared": SQUARED, "cross_entropy": CROSS_ENTROPY, "hinge": HINGE}
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def activate_scalar(code, slope, z):
     """a = g(z) for every elementwise activation (softmax is not elementwise)."""
     if code == STEP:
@@ -85,7 +85,7 @@ def activate_scalar(code, slope, z):
     return z
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def derivative_scalar(code, slope, z, a):
     """g'(z), given z and a = g(z); 0 for step and sign (no useful derivative)."""
     if code == SIGMOID:
@@ -126,7 +126,7 @@ def activate_into(code, slope, z, out):
         out[i] = activate_scalar(code, slope, z[i])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def weights(params, layout, layer):
     """View of layer ``layer``'s weight matrix W, shape (n_out, n_in)."""
     off = layout[layer, W_OFF]
@@ -135,18 +135,57 @@ def weights(params, layout, layer):
     return params[off:off + n_out * n_in].reshape((n_out, n_in))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def bias(params, layout, layer):
     """View of layer ``layer``'s bias vector b, shape (n_out,)."""
     off = layout[layer, B_OFF]
     return params[off:off + layout[layer, N_OUT]]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def layer_buffer(buf, layout, layer):
     """View of layer ``layer``'s slice of an activation-sized buffer."""
     off = layout[layer, A_OFF]
     return buf[off:off + layout[layer, N_OUT]]
+
+
+# Reassociation lets LLVM vectorise the reduction (a strict left-to-right sum is a
+# chain of dependent adds, ~4× slower).  The order is fixed at compile time, so a
+# result is still identical run to run and whatever the thread count.  No nnan/ninf:
+# divergence detection needs NaN and infinity to behave.
+DOT_FLAGS = {"reassoc", "contract"}
+
+
+@njit(cache=True, fastmath=DOT_FLAGS)
+def row_dot(params, offset, x):
+    """Σ_i params[offset + i] · x[i]: one unit's weighted input, read straight from the flat vector."""
+    w = params[offset:offset + x.shape[0]]
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += w[i] * x[i]
+    return s
+
+
+@njit(cache=True, fastmath=DOT_FLAGS)
+def row_add(params, offset, scale, x):
+    """params[offset + i] += scale · x[i]: one unit's weight update, in place."""
+    w = params[offset:offset + x.shape[0]]
+    for i in range(x.shape[0]):
+        w[i] += scale * x[i]
+
+
+@njit(cache=True, inline="always")
+def output_input(params, layout, act_args, x, state):
+    """Input of the output layer: x itself for one layer, else the last hidden activations.
+
+    Hidden activations are written into ``state[:2 * n_units]`` (z then a);
+    rules that train only the output layer treat the hidden layers as fixed features.
+    """
+    out = layout.shape[0] - 1
+    if out == 0:
+        return x
+    n_units = layout[out, A_OFF] + layout[out, N_OUT]
+    return forward_to(params, layout, act_args, x, state[:n_units], state[n_units:2 * n_units], out)
 
 
 @njit(cache=True)

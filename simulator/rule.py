@@ -4,7 +4,7 @@ A rule is a declaration (name, family, needs, hyperparameters, equation) plus
 compiled kernels.  An *online* rule — the kind the training engine drives —
 supplies one ``@njit`` kernel with this fixed signature::
 
-    update(params, layout, act_args, state, hp, X, Y) -> float
+    update(params, layout, act_args, state, hp, X, Y, lo, hi) -> float
 
 ``params``  flat parameter vector (float32 or float64), updated in place
 ``layout``  int64 layout table (see :mod:`simulator.kernels`)
@@ -12,10 +12,13 @@ supplies one ``@njit`` kernel with this fixed signature::
 ``state``   the rule's own array (same dtype as params), e.g. scratch buffers,
             momenta, fixed feedback matrices; sized by :meth:`Rule.state_size`
 ``hp``      float64 hyperparameters, packed in the order they are declared
-``X``, ``Y`` one minibatch of inputs and targets (rows are samples; ``Y`` has
-            zero columns on an unlabelled task)
+``X``, ``Y`` the epoch's inputs and targets, in visiting order (rows are
+            samples; ``Y`` has zero columns on an unlabelled task)
+``lo, hi``  this call's minibatch is rows ``lo … hi−1`` (one row online)
 
-It returns the rule's own training signal for the batch (mistakes made, sum of
+Passing row bounds instead of slices keeps the per-call cost of online
+learning (one call per sample) at an indirect call, with no array views to
+build.  It returns the rule's own training signal for the batch (mistakes made, sum of
 squared errors, ...), which the engine sums per epoch.  The engine owns every
 loop over batches and epochs, so a rule never sees a Python call per sample.
 """
@@ -159,7 +162,7 @@ def kernel_signature(dtype: str) -> types.Signature:
     """The Numba signature of an online ``update`` kernel for params of ``dtype``."""
     f = types.float32 if dtype == "float32" else types.float64
     vec = types.Array(f, 1, "C")
-    mat = types.Array(f, 2, "A")
+    mat = types.Array(f, 2, "C")
     return types.float64(
         vec,
         types.Array(types.int64, 2, "C"),
@@ -168,4 +171,6 @@ def kernel_signature(dtype: str) -> types.Signature:
         types.Array(types.float64, 1, "C"),
         mat,
         mat,
+        types.int64,
+        types.int64,
     )
