@@ -74,6 +74,12 @@ class RandomPatternOptions(Options):
     p: float = Field(0.5, gt=0, lt=1, description="probability that a bit is on")
 
 
+class TableOptions(Options):
+    inputs: list[list[float]] = Field(min_length=1, description="rows of input values")
+    targets: list[list[float]] | None = Field(None, description="rows of real-valued targets (regression)")
+    labels: list[int] | None = Field(None, description="class labels 0, 1, … (classification)")
+
+
 class CsvOptions(Options):
     path: str = Field(description="CSV file; relative paths are relative to the scenario file")
     label_column: str | int = Field(-1, description="column name or index of the label")
@@ -173,6 +179,23 @@ def make_random_patterns(opts: RandomPatternOptions, rng: np.random.Generator, b
     return Dataset(X, y, opts.n_classes)
 
 
+def make_table(opts: TableOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    X = np.asarray(opts.inputs, dtype=np.float64)
+    n = X.shape[0]
+    if X.ndim != 2:
+        raise ValueError("inputs: every row needs the same number of values")
+    targets = None if opts.targets is None else np.asarray(opts.targets, dtype=np.float64)
+    if targets is not None and (targets.ndim != 2 or targets.shape[0] != n):
+        raise ValueError(f"targets: expected {n} rows of equal length, like inputs")
+    if opts.labels is not None and len(opts.labels) != n:
+        raise ValueError(f"labels: expected {n} labels, one per input row")
+    if targets is None and opts.labels is None:
+        raise ValueError("give targets (regression) or labels (classification)")
+    y = None if opts.labels is None else np.asarray(opts.labels, dtype=np.int64)
+    n_classes = 0 if y is None else int(y.max()) + 1
+    return Dataset(X, y, n_classes, targets=targets)
+
+
 def _resolve(path: str, base_dir: Path) -> Path:
     p = Path(path).expanduser()
     return p if p.is_absolute() else base_dir / p
@@ -251,6 +274,8 @@ DATASETS: dict[str, DatasetInfo] = {
                     DigitsOptions, make_digits),
         DatasetInfo("random_patterns", "random binary or bipolar patterns with random labels",
                     RandomPatternOptions, make_random_patterns),
+        DatasetInfo("table", "values written in the scenario: inputs with targets or labels", TableOptions,
+                    make_table),
         DatasetInfo("csv", "your own data: a CSV file with feature columns and a label column", CsvOptions,
                     make_csv),
         DatasetInfo("npz", "your own data: an NPZ file with arrays X (features) and y (labels)", NpzOptions,
@@ -265,6 +290,8 @@ class Split:
     y_train: np.ndarray | None
     X_test: np.ndarray
     y_test: np.ndarray | None
+    targets_train: np.ndarray | None = None
+    targets_test: np.ndarray | None = None
 
 
 def split_dataset(data: Dataset, test_fraction: float, rng: np.random.Generator,
@@ -287,10 +314,12 @@ def split_dataset(data: Dataset, test_fraction: float, rng: np.random.Generator,
         std[std == 0] = 1.0
         X_train = (X_train - mean) / std
         X_test = (X_test - mean) / std
-    labels = data.y
+    labels, targets = data.y, data.targets
     return Split(
         X_train,
         None if labels is None else labels[train_idx],
         X_test,
         None if labels is None else labels[test_idx],
+        None if targets is None else targets[train_idx],
+        None if targets is None else targets[test_idx],
     )

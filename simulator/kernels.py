@@ -228,13 +228,16 @@ def forward_to(params, layout, act_args, x, z_buf, a_buf, stop_layer):
 
 @njit(cache=True)
 def sample_loss(loss_code, out, t, out_code):
-    """E for one sample: ½ Σ (t − o)², or cross-entropy −Σ t log o (binary form for one unit)."""
+    """E for one sample: ½ Σ (t − o)²; cross-entropy −Σ t log o (softmax) or Σ binary CE (sigmoid); hinge."""
     eps = 1e-12
     e = 0.0
     if loss_code == CROSS_ENTROPY:
-        if out.shape[0] == 1 and out_code != SOFTMAX:
-            o = min(max(out[0], eps), 1.0 - eps)
-            return -(t[0] * np.log(o) + (1.0 - t[0]) * np.log(1.0 - o))
+        if out_code != SOFTMAX:
+            # Sigmoid outputs: one binary cross-entropy per unit, summed.
+            for k in range(out.shape[0]):
+                o = min(max(out[k], eps), 1.0 - eps)
+                e -= t[k] * np.log(o) + (1.0 - t[k]) * np.log(1.0 - o)
+            return e
         for k in range(out.shape[0]):
             if t[k] > 0.0:
                 e -= t[k] * np.log(max(out[k], eps))

@@ -21,6 +21,9 @@ ENTRY_POINT_GROUP = "rulelab.rules"
 _BUILTIN_FALLBACK = {
     "perceptron": "rules.perceptron:Perceptron",
     "delta": "rules.delta:Delta",
+    "backprop": "rules.backprop:Backprop",
+    "feedback_alignment": "rules.feedback_alignment:FeedbackAlignment",
+    "direct_feedback_alignment": "rules.direct_feedback_alignment:DirectFeedbackAlignment",
 }
 
 

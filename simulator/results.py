@@ -155,18 +155,21 @@ def summarize(scenario: Scenario, records: list[RunRecord]) -> list[dict[str, An
         if not runs:
             continue
         finals = [r.final(main) for r in runs if r.status not in (FAILED, INTERRUPTED)]
+        lower_is_better = main.endswith("loss")
+        pick_best, pick_worst = (min, max) if lower_is_better else (max, min)
         mean, std, half = mean_ci95(finals)
         row: dict[str, Any] = {
             "rule": spec.label, "family": spec.rule.family, "seeds": len(runs),
             "metric": main, "mean": _r(mean), "std": _r(std), "ci95": _r(half),
-            "best": _r(max(finals)) if finals else "", "worst": _r(min(finals)) if finals else "",
+            "best": _r(pick_best(finals)) if finals else "", "worst": _r(pick_worst(finals)) if finals else "",
         }
         for metric in scenario.metrics:
             if metric != main:
                 m, s, _ = mean_ci95(r.final(metric) for r in runs if r.status not in (FAILED, INTERRUPTED))
                 row[f"{metric}_mean"], row[f"{metric}_std"] = _r(m), _r(s)
         hit = [r for r in runs if r.criterion_epoch is not None]
-        row["converged"] = _fraction(runs, CONVERGED)
+        judged = [r for r in runs if r.status in (CONVERGED, NOT_CONVERGED)]
+        row["converged"] = _fraction(runs, CONVERGED) if judged else "n/a"
         row["diverged"] = _fraction(runs, DIVERGED)
         row["failed"] = _fraction(runs, FAILED)
         row["epochs_to_criterion"] = _r(np.mean([r.criterion_epoch for r in hit])) if hit else ""

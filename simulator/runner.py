@@ -70,11 +70,16 @@ def prepare_data(scenario: Scenario, seed: int) -> PreparedData:
     return PreparedData(split, data.n_classes, data.image_shape)
 
 
-def _arrays(net: Network, X: np.ndarray, y: np.ndarray | None):
+def _arrays(net: Network, X: np.ndarray, y: np.ndarray | None, targets: np.ndarray | None = None,
+            regression: bool = False):
+    """(inputs, target matrix, integer labels) in the network's dtype."""
     dtype = net.np_dtype
     X = np.ascontiguousarray(X, dtype=dtype)
+    no_labels = np.zeros(0, dtype=np.int64)
+    if regression:
+        return X, np.ascontiguousarray(targets, dtype=dtype), no_labels
     if y is None:
-        return X, np.zeros((X.shape[0], 0), dtype=dtype), np.zeros(0, dtype=np.int64)
+        return X, np.zeros((X.shape[0], 0), dtype=dtype), no_labels
     T = np.ascontiguousarray(encode_targets(y, net.sizes[-1], net.output_activation), dtype=dtype)
     return X, T, np.ascontiguousarray(y, dtype=np.int64)
 
@@ -88,8 +93,10 @@ class _Evaluator:
         off, on = target_range(net.output_activation)
         self.threshold = (off + on) / 2.0
         self.classification = scenario.task.kind == "classification"
-        self.train = _arrays(net, data.split.X_train, data.split.y_train)
-        self.test = _arrays(net, data.split.X_test, data.split.y_test)
+        regression = scenario.task.kind == "regression"
+        split = data.split
+        self.train = _arrays(net, split.X_train, split.y_train, split.targets_train, regression)
+        self.test = _arrays(net, split.X_test, split.y_test, split.targets_test, regression)
         self.metrics = scenario.metrics
 
     def __call__(self, params: np.ndarray) -> dict[str, float]:

@@ -28,7 +28,7 @@ from simulator.rule import Rule
 ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
 METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss")
 # Tiny fixed tables are evaluated on themselves: a split would remove a row of the truth table.
-_NO_SPLIT_DATASETS = {"and", "or", "nand", "xor", "parity"}
+_NO_SPLIT_DATASETS = {"and", "or", "nand", "xor", "parity", "table"}
 
 
 class ScenarioError(Exception):
@@ -260,6 +260,12 @@ def validate_scenario(raw: dict[str, Any], source: str = "<scenario>", base_dir:
     return _Resolver(model, raw, source, base_dir, extra_plugins).resolve()
 
 
+def _output_activation(cfg: NetworkConfig) -> str:
+    if cfg.activations:
+        return cfg.activations[-1]
+    return cfg.output_activation or cfg.activation
+
+
 # ----------------------------------------------------------------- messages
 
 
@@ -369,10 +375,10 @@ class _Resolver:
         test_fraction = m.task.test_fraction
         if test_fraction is None:
             test_fraction = 0.0 if dataset_name in _NO_SPLIT_DATASETS else 0.25
-        specs = self._rules(registry, data, m.task.kind)
+        loss = m.task.loss or ("cross_entropy" if _output_activation(m.network) == "softmax" else "squared")
+        specs = self._rules(registry, data, m.task.kind, loss)
         if self.problems:
             raise self.fail()
-        loss = m.task.loss or ("cross_entropy" if specs[0].network.output_activation == "softmax" else "squared")
         task = m.task.model_copy(update={"test_fraction": test_fraction, "loss": loss})
         metrics = tuple(m.metrics) if m.metrics else self._default_metrics(task, test_fraction)
         scenario = Scenario(
@@ -415,7 +421,7 @@ class _Resolver:
             self.problems.extend(pydantic_problems(exc, ("task", "dataset"), Options))
             return name, None
 
-    def _rules(self, registry: dict[str, type[Rule]], data: Dataset, kind: str) -> list[RuleSpec]:
+    def _rules(self, registry: dict[str, type[Rule]], data: Dataset, kind: str, loss: str) -> list[RuleSpec]:
         specs: list[RuleSpec] = []
         labels_seen: dict[str, int] = {}
         base_network = self.raw.get("network", {})
@@ -428,6 +434,9 @@ class _Resolver:
                                       f"(available: {', '.join(registry)})"))
                 continue
             params = self._hyperparameters(rule, entry, where)
+            if params is not None and getattr(params, "loss", None) == "task":
+                # Gradient rules descend the task's loss unless told otherwise.
+                params = params.model_copy(update={"loss": loss})
             network, init = self._network(base_network, entry.network, f"{where}.network", data, kind)
             if params is None or network is None:
                 continue
@@ -435,7 +444,7 @@ class _Resolver:
             problem = instance.check_network(network)
             if problem:
                 self.problems.append((f"{where}.network" if entry.network else where, problem))
-            if rule.needs.labels and data.y is None:
+            if rule.needs.labels and data.y is None and data.targets is None:
                 self.problems.append((f"{where}.rule", f"rule '{rule.name}' needs labels but the dataset has none"))
             label = entry.label or rule.name
             if label in labels_seen:
@@ -499,6 +508,19 @@ class _Resolver:
             self.problems.append((f"{path}.layers[0]", f"got {cfg.layers[0]} inputs; the dataset has "
                                   f"{data.n_features} features"))
             ok = False
+        if kind == "regression":
+            if data.targets is None:
+                self.problems.append(("task.kind", "regression needs a dataset with real-valued targets "
+                                      "(e.g. dataset: {name: table, inputs: …, targets: …})"))
+                return False
+            if cfg.layers[-1] != data.targets.shape[1]:
+                self.problems.append((f"{path}.layers[{len(cfg.layers) - 1}]",
+                                      f"got {cfg.layers[-1]} outputs; the targets have {data.targets.shape[1]} columns"))
+                ok = False
+        if kind == "classification" and data.y is None:
+            self.problems.append(("task.kind", "classification needs labels; this dataset has only targets "
+                                  "(use kind: regression)"))
+            return False
         if kind == "classification" and data.n_classes:
             allowed = [data.n_classes] + ([1] if data.n_classes == 2 else [])
             if cfg.layers[-1] not in allowed:

@@ -1,0 +1,32 @@
+"""Backpropagation (Rumelhart, Hinton & Williams 1986): the reference gradient rule."""
+
+from __future__ import annotations
+
+from numba import njit
+
+from simulator import gradient as G
+from simulator.rule import Needs, Rule
+
+
+class BackpropParams(G.GradientParams):
+    pass
+
+
+@njit(cache=True)
+def backprop_update(params, layout, act_args, state, hp, X, Y, lo, hi):
+    """δ_L = ∂E/∂z_L,  δ_{l−1} = (W_lᵀ δ_l) ⊙ g′(z_{l−1}),  W_l ← W_l − η δ_l a_{l−1}ᵀ."""
+    return G.gradient_step(params, layout, act_args, state, hp, X, Y, lo, hi, G.BACKPROP)
+
+
+class Backprop(G.GradientRule, Rule):
+    name = "backprop"
+    family = "gradient"
+    summary = "Gradient descent on the loss through every layer, errors sent back through Wᵀ."
+    equation = "δ_{l−1} = (W_lᵀ δ_l) ⊙ g′(z_{l−1}),  ΔW_l = −η δ_l a_{l−1}ᵀ"
+    reference = "Rumelhart, Hinton & Williams 1986"
+    needs = Needs(labels=True, differentiable=True, weight_transport=True)
+    local = False
+    signal = "online_loss"
+    Params = BackpropParams
+    update = staticmethod(backprop_update)
+    mode = G.BACKPROP

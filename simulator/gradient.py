@@ -1,0 +1,281 @@
+"""Compiled gradient machinery shared by backprop and its biologically plausible variants.
+
+One backward pass serves three rules, differing only in what carries the error
+down to a hidden layer:
+
+    BACKPROP     e_{l-1} = W_lᵀ δ_l             (needs weight transport)
+    FEEDBACK     e_{l-1} = B_lᵀ δ_l             fixed random B_l, same shape as W_l (Lillicrap et al. 2016)
+    DIRECT       e_{l-1} = D_{l-1} δ_L          fixed random D_{l-1}: hidden units × outputs (Nøkland 2016)
+
+and then δ_{l-1} = e_{l-1} ⊙ g′(z_{l-1}).  Gradients of a minibatch are averaged,
+then an optimiser (SGD with momentum, or Adam) applies them, optionally with L2
+decay λ Σ W² on the weights and a learning-rate decay η_t = η / (1 + decay · t).
+
+State layout (one flat array, same dtype as params):
+
+    [0]            update counter t
+    z, a, delta    one slot per unit each (forward buffers and deltas)
+    grad           one slot per parameter (the minibatch gradient)
+    m, v           one slot per parameter each (momentum / Adam moments)
+    feedback       the fixed random matrices of FEEDBACK or DIRECT
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numba import njit
+
+from simulator import kernels as K
+from simulator.network import Network
+from simulator.rule import Field, HyperParameters
+
+BACKPROP = 0
+FEEDBACK = 1
+DIRECT = 2
+
+SGD = 0
+ADAM = 1
+
+
+class GradientParams(HyperParameters):
+    """Hyperparameters of every gradient-family rule (packed in this order)."""
+
+    lr: float = Field(0.1, gt=0, description="learning rate η")
+    loss: Literal["squared", "cross_entropy", "hinge", "task"] = Field(
+        "task", description="loss to descend; 'task' uses the scenario's task.loss")
+    optimizer: Literal["sgd", "adam"] = Field("sgd", description="sgd (with optional momentum) or adam")
+    momentum: float = Field(0.0, ge=0, lt=1, description="classical momentum μ (sgd)")
+    beta1: float = Field(0.9, ge=0, lt=1, description="Adam β1")
+    beta2: float = Field(0.999, ge=0, lt=1, description="Adam β2")
+    eps: float = Field(1e-8, gt=0, description="Adam ε")
+    l2: float = Field(0.0, ge=0, description="L2 penalty λ Σ W² on weights (not biases)")
+    lr_decay: float = Field(0.0, ge=0, description="η_t = η / (1 + lr_decay · t), t = updates so far")
+    update_biases: bool = Field(True, description="false keeps biases fixed (the notes' worked example)")
+
+
+# Positions in the packed hp vector (GradientParams declaration order).
+HP_LR, HP_LOSS, HP_OPT, HP_MOMENTUM, HP_BETA1, HP_BETA2, HP_EPS, HP_L2, HP_DECAY, HP_BIASES = range(10)
+
+
+def state_size(net: Network, mode: int) -> int:
+    return 1 + 3 * net.n_units + 3 * net.n_params + feedback_size(net, mode)
+
+
+def feedback_size(net: Network, mode: int) -> int:
+    sizes = net.sizes
+    if mode == FEEDBACK:
+        return sum(sizes[l] * sizes[l + 1] for l in range(1, net.n_layers))
+    if mode == DIRECT:
+        return sum(sizes[l + 1] * sizes[-1] for l in range(net.n_layers - 1))
+    return 0
+
+
+def init_feedback_state(net: Network, mode: int, rng: np.random.Generator, scale: float) -> np.ndarray:
+    """Zero state with the fixed random feedback matrices drawn (uniform ±scale/√fan-in)."""
+    state = np.zeros(state_size(net, mode), dtype=np.float64)
+    start = 1 + 3 * net.n_units + 3 * net.n_params
+    off = start
+    sizes = net.sizes
+    if mode == FEEDBACK:
+        for l in range(1, net.n_layers):
+            n = sizes[l] * sizes[l + 1]  # B_l has W_l's shape (n_{l+1} × n_l)
+            state[off:off + n] = rng.uniform(-1, 1, n) * scale / np.sqrt(sizes[l])
+            off += n
+    elif mode == DIRECT:
+        for l in range(net.n_layers - 1):
+            n = sizes[l + 1] * sizes[-1]  # D_l: hidden layer l's units × outputs
+            state[off:off + n] = rng.uniform(-1, 1, n) * scale / np.sqrt(sizes[-1])
+            off += n
+    return state.astype(net.np_dtype)
+
+
+@njit(cache=True)
+def n_units_params(layout):
+    last = layout.shape[0] - 1
+    return layout[last, K.A_OFF] + layout[last, K.N_OUT], layout[last, K.B_OFF] + layout[last, K.N_OUT]
+
+
+@njit(cache=True)
+def output_delta(loss_code, out_code, slope, z, o, t, d):
+    """δ_L = ∂E/∂z_L for E = squared ½Σ(t−o)², cross-entropy (softmax or sigmoid), or multiclass hinge."""
+    n = o.shape[0]
+    if loss_code == K.CROSS_ENTROPY:
+        # Softmax + CE and sigmoid + binary CE both give δ = o − t.
+        for k in range(n):
+            d[k] = o[k] - t[k]
+        return
+    if loss_code == K.HINGE:
+        y = 0
+        for k in range(n):
+            if t[k] > t[y]:
+                y = k
+        d[y] = 0.0
+        for k in range(n):
+            if k != y:
+                d[k] = 1.0 if 1.0 + o[k] - o[y] > 0.0 else 0.0
+                d[y] -= d[k]
+        for k in range(n):
+            d[k] *= K.derivative_scalar(out_code, slope, z[k], o[k])
+        return
+    if out_code == K.SOFTMAX:
+        # Squared error through the softmax Jacobian: δ_k = o_k (e_k − Σ_j e_j o_j), e = o − t.
+        dot = 0.0
+        for j in range(n):
+            dot += (o[j] - t[j]) * o[j]
+        for k in range(n):
+            d[k] = o[k] * ((o[k] - t[k]) - dot)
+        return
+    for k in range(n):
+        d[k] = (o[k] - t[k]) * K.derivative_scalar(out_code, slope, z[k], o[k])
+
+
+@njit(cache=True)
+def accumulate_gradient(params, layout, act_args, state, x, t, loss_code, mode, scale):
+    """grad += scale · ∂E/∂θ for one sample (error carried down per ``mode``); returns E."""
+    n_units, n_params = n_units_params(layout)
+    z_buf = state[1:1 + n_units]
+    a_buf = state[1 + n_units:1 + 2 * n_units]
+    d_buf = state[1 + 2 * n_units:1 + 3 * n_units]
+    grad = state[1 + 3 * n_units:1 + 3 * n_units + n_params]
+    fb = state[1 + 3 * n_units + 3 * n_params:]
+    last = layout.shape[0] - 1
+    out = K.forward(params, layout, act_args, x, z_buf, a_buf)
+    out_code = layout[last, K.ACT]
+    d_last = K.layer_buffer(d_buf, layout, last)
+    output_delta(loss_code, out_code, act_args[last], K.layer_buffer(z_buf, layout, last), out, t, d_last)
+    for l in range(last, -1, -1):
+        inp = x if l == 0 else K.layer_buffer(a_buf, layout, l - 1)
+        d = K.layer_buffer(d_buf, layout, l)
+        w_off, b_off = layout[l, K.W_OFF], layout[l, K.B_OFF]
+        n_in = layout[l, K.N_IN]
+        for j in range(d.shape[0]):
+            K.row_add(grad, w_off + j * n_in, scale * d[j], inp)
+            grad[b_off + j] += scale * d[j]
+        if l > 0:
+            _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last)
+    return K.sample_loss(loss_code, out, t, out_code)
+
+
+@njit(cache=True)
+def _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last):
+    """δ_{l−1} = e ⊙ g′(z_{l−1}) with e from Wᵀ δ_l, Bᵀ δ_l or D δ_L (see module docstring)."""
+    prev = l - 1
+    d = K.layer_buffer(d_buf, layout, l)
+    d_prev = K.layer_buffer(d_buf, layout, prev)
+    z_prev = K.layer_buffer(z_buf, layout, prev)
+    a_prev = K.layer_buffer(a_buf, layout, prev)
+    n_in = layout[l, K.N_IN]
+    code, slope = layout[prev, K.ACT], act_args[prev]
+    if mode == DIRECT:
+        # D matrices are stored for hidden layers 0 … L−1 in order; find layer prev's block.
+        off = 0
+        for h in range(prev):
+            off += layout[h, K.N_OUT] * d_last.shape[0]
+        n_out_last = d_last.shape[0]
+        for i in range(n_in):
+            e = 0.0
+            for k in range(n_out_last):
+                e += fb[off + i * n_out_last + k] * d_last[k]
+            d_prev[i] = e * K.derivative_scalar(code, slope, z_prev[i], a_prev[i])
+        return
+    if mode == BACKPROP:
+        matrix, base = params, layout[l, K.W_OFF]
+    else:
+        # B matrices are stored for layers 1 … L in order; find layer l's block.
+        matrix, base = fb, 0
+        for h in range(1, l):
+            base += layout[h, K.N_OUT] * layout[h, K.N_IN]
+    for i in range(n_in):
+        d_prev[i] = 0.0
+    for j in range(d.shape[0]):
+        K.row_add(d_prev, 0, d[j], matrix[base + j * n_in:base + (j + 1) * n_in])
+    for i in range(n_in):
+        d_prev[i] *= K.derivative_scalar(code, slope, z_prev[i], a_prev[i])
+
+
+@njit(cache=True)
+def apply_gradient(params, layout, state, hp):
+    """θ ← θ − η_t (grad + 2λW) with SGD (+momentum) or Adam; biases optionally frozen."""
+    n_units, n_params = n_units_params(layout)
+    g0 = 1 + 3 * n_units
+    grad = state[g0:g0 + n_params]
+    m = state[g0 + n_params:g0 + 2 * n_params]
+    v = state[g0 + 2 * n_params:g0 + 3 * n_params]
+    t = state[0]
+    state[0] = t + 1.0
+    lr = hp[HP_LR] / (1.0 + hp[HP_DECAY] * t)
+    l2 = hp[HP_L2]
+    for l in range(layout.shape[0]):
+        w_off, b_off = layout[l, K.W_OFF], layout[l, K.B_OFF]
+        if l2 > 0.0:
+            for p in range(w_off, b_off):
+                grad[p] += 2.0 * l2 * params[p]
+        if hp[HP_BIASES] == 0.0:
+            for p in range(b_off, b_off + layout[l, K.N_OUT]):
+                grad[p] = 0.0
+    if hp[HP_OPT] == ADAM:
+        b1, b2, eps = hp[HP_BETA1], hp[HP_BETA2], hp[HP_EPS]
+        c1 = 1.0 - b1 ** (t + 1.0)
+        c2 = 1.0 - b2 ** (t + 1.0)
+        for p in range(n_params):
+            m[p] = b1 * m[p] + (1.0 - b1) * grad[p]
+            v[p] = b2 * v[p] + (1.0 - b2) * grad[p] * grad[p]
+            params[p] -= lr * (m[p] / c1) / (np.sqrt(v[p] / c2) + eps)
+    elif hp[HP_MOMENTUM] > 0.0:
+        mu = hp[HP_MOMENTUM]
+        for p in range(n_params):
+            m[p] = mu * m[p] - lr * grad[p]
+            params[p] += m[p]
+    else:
+        for p in range(n_params):
+            params[p] -= lr * grad[p]
+
+
+@njit(cache=True)
+def gradient_step(params, layout, act_args, state, hp, X, Y, lo, hi, mode):
+    """One minibatch (rows lo … hi−1): average ∂E/∂θ over it, then apply; returns Σ E."""
+    n_units, n_params = n_units_params(layout)
+    g0 = 1 + 3 * n_units
+    state[g0:g0 + n_params] = 0.0
+    loss_code = np.int64(hp[HP_LOSS])
+    scale = 1.0 / (hi - lo)
+    total = 0.0
+    for s in range(lo, hi):
+        total += accumulate_gradient(params, layout, act_args, state, X[s], Y[s], loss_code, mode, scale)
+    apply_gradient(params, layout, state, hp)
+    return total
+
+
+# ------------------------------------------------------------------ rule base
+
+
+def loss_problem(net: Network, loss: str) -> str | None:
+    """Why ``loss`` cannot train ``net``'s output, or None."""
+    out = net.output_activation
+    if loss == "cross_entropy" and out not in ("softmax", "sigmoid"):
+        return (f"cross_entropy needs a softmax (or sigmoid) output, got '{out}'; "
+                "set the output activation to softmax or use loss: squared")
+    if loss == "hinge" and out == "softmax":
+        return "the hinge loss works on raw scores: use a linear output instead of softmax"
+    return None
+
+
+class GradientRule:
+    """Mixin for rules built on :func:`gradient_step`: state sizing and loss checks."""
+
+    mode: int = BACKPROP
+
+    def state_size(self, net: Network) -> int:
+        return state_size(net, self.mode)
+
+    def init_state(self, net: Network, rng: np.random.Generator) -> np.ndarray:
+        scale = getattr(self.params, "feedback_scale", 1.0)
+        return init_feedback_state(net, self.mode, rng, scale)
+
+    def check_network(self, net: Network) -> str | None:
+        problem = super().check_network(net)  # differentiable activations
+        if problem is None and self.params.loss != "task":
+            problem = loss_problem(net, self.params.loss)
+        return problem
