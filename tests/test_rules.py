@@ -154,7 +154,7 @@ def test_xor_perceptron_reports_non_convergence():
     from simulator.scenario import load_scenario
     from tests.conftest import ROOT
 
-    scenario = load_scenario(ROOT / "scenarios" / "xor.yaml", repeats=3)
+    scenario = load_scenario(ROOT / "scenarios" / "xor.yaml", repeats=3, overrides=["rules=[{rule: perceptron, lr: 0.1, network: {layers: [2, 1], activation: step}}]"])
     records = run_scenario(scenario)
     perceptron = [r for r in records if r.rule == "perceptron"]
     assert [r.status for r in perceptron] == ["not_converged"] * 3
@@ -163,4 +163,4 @@ def test_xor_perceptron_reports_non_convergence():
     assert all([v for _, m, v in r.rows if m == "mistakes"][-1] > 0 for r in perceptron)
     row = next(row for row in summarize(scenario, records) if row["rule"] == "perceptron")
     assert row["converged"] == "0/3"
-    assert "did not converge within 100 epochs on 3/3 seeds" in row["note"]
+    assert "did not converge within 3000 epochs on 3/3 seeds" in row["note"]
