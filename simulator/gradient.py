@@ -207,6 +207,7 @@ def apply_gradient(params, layout, state, hp):
     state[0] = t + 1.0
     lr = hp[HP_LR] / (1.0 + hp[HP_DECAY] * t)
     l2 = hp[HP_L2]
+    _fold_tied_gradients(layout, grad)
     for l in range(layout.shape[0]):
         w_off, b_off = layout[l, K.W_OFF], layout[l, K.B_OFF]
         if l2 > 0.0:
@@ -231,6 +232,31 @@ def apply_gradient(params, layout, state, hp):
     else:
         for p in range(n_params):
             params[p] -= lr * grad[p]
+    sync_tied_weights(params, layout)
+
+
+@njit(cache=True)
+def _fold_tied_gradients(layout, grad):
+    """For a decoder tied to encoder k (W_l = W_kᵀ): ∂E/∂W_k += (∂E/∂W_l)ᵀ, and W_l gets no step of its own."""
+    for l in range(layout.shape[0]):
+        k = layout[l, K.TIE]
+        if k < 0:
+            continue
+        g_dec = K.weights(grad, layout, l)
+        g_enc = K.weights(grad, layout, k)
+        for j in range(g_dec.shape[0]):
+            for i in range(g_dec.shape[1]):
+                g_enc[i, j] += g_dec[j, i]
+                g_dec[j, i] = 0.0
+
+
+@njit(cache=True)
+def sync_tied_weights(params, layout):
+    """W_l ← W_kᵀ for every tied decoder layer l."""
+    for l in range(layout.shape[0]):
+        k = layout[l, K.TIE]
+        if k >= 0:
+            K.weights(params, layout, l)[:, :] = K.weights(params, layout, k).T
 
 
 @njit(cache=True)
@@ -266,6 +292,7 @@ class GradientRule:
     """Mixin for rules built on :func:`gradient_step`: state sizing and loss checks."""
 
     mode: int = BACKPROP
+    supports_tied_weights = True
 
     def state_size(self, net: Network) -> int:
         return state_size(net, self.mode)

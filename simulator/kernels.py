@@ -3,14 +3,15 @@
 A network's parameters live in one flat vector ``params``.  The integer table
 ``layout`` (one row per layer) says where each layer's weights and biases start:
 
-    layout[l] = (W_OFF, B_OFF, N_IN, N_OUT, ACT, A_OFF)
+    layout[l] = (W_OFF, B_OFF, N_IN, N_OUT, ACT, A_OFF, TIE)
 
 Layer ``l`` has a weight matrix ``W`` of shape (N_OUT, N_IN) stored row-major at
 ``params[W_OFF : W_OFF + N_OUT * N_IN]`` and a bias vector at
 ``params[B_OFF : B_OFF + N_OUT]`` (one convention everywhere: the notes' w0 on a
 constant input a0 = 1 is this bias).  ``ACT`` is an activation code below, and
 ``A_OFF`` is where the layer's outputs start in an activation buffer of length
-``sum(N_OUT)``.  ``act_args[l]`` holds the activation's parameter (the slope of
+``sum(N_OUT)``.  ``TIE`` is −1, or the index k of an encoder layer whose
+transpose this (decoder) layer uses: W_l = W_kᵀ (tied autoencoders).  ``act_args[l]`` holds the activation's parameter (the slope of
 leaky ReLU).
 
 Rule authors call these helpers from their own ``@njit`` kernels; all of them
@@ -23,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from simulator import jit  # noqa: F401  (sets the kernel cache directory before any @njit below)
+
 # Columns of the layout table.
 W_OFF = 0
 B_OFF = 1
@@ -30,7 +33,8 @@ N_IN = 2
 N_OUT = 3
 ACT = 4
 A_OFF = 5
-LAYOUT_COLUMNS = 6
+TIE = 6
+LAYOUT_COLUMNS = 7
 
 # Activation codes.
 LINEAR = 0

@@ -23,6 +23,7 @@ class Network:
     activations: tuple[str, ...]
     leaky_slope: float = 0.01
     dtype: str = "float64"
+    tied: bool = False
     layout: np.ndarray = field(init=False, repr=False, compare=False)
     act_args: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -31,7 +32,7 @@ class Network:
             raise ValueError("a network needs at least an input and an output size")
         if len(self.activations) != len(self.sizes) - 1:
             raise ValueError("one activation per layer (len(sizes) - 1) is required")
-        object.__setattr__(self, "layout", build_layout(self.sizes, self.activations))
+        object.__setattr__(self, "layout", build_layout(self.sizes, self.activations, self.tied))
         slopes = [self.leaky_slope if a == "leaky_relu" else 0.0 for a in self.activations]
         object.__setattr__(self, "act_args", np.asarray(slopes, dtype=np.float64))
 
@@ -68,8 +69,19 @@ class Network:
         return params[row[K.B_OFF]:row[K.B_OFF] + row[K.N_OUT]]
 
 
-def build_layout(sizes: Sequence[int], activations: Sequence[str]) -> np.ndarray:
-    """Layout table for consecutive dense layers: each layer's W, then its b."""
+def tie_problem(sizes: Sequence[int]) -> str | None:
+    """Why a net with these sizes cannot tie decoder to encoder weights, or None."""
+    n_layers = len(sizes) - 1
+    if n_layers % 2 or list(sizes) != list(reversed(sizes)):
+        return f"tied weights need a mirror-image net such as [64, 16, 64]; got {list(sizes)}"
+    return None
+
+
+def build_layout(sizes: Sequence[int], activations: Sequence[str], tied: bool = False) -> np.ndarray:
+    """Layout table for consecutive dense layers: each layer's W, then its b.
+
+    With ``tied``, decoder layer l (second half) is tied to encoder layer L−1−l.
+    """
     layout = np.zeros((len(sizes) - 1, K.LAYOUT_COLUMNS), dtype=np.int64)
     offset = 0
     a_offset = 0
@@ -80,6 +92,8 @@ def build_layout(sizes: Sequence[int], activations: Sequence[str]) -> np.ndarray
         layout[layer, K.N_OUT] = n_out
         layout[layer, K.ACT] = K.ACTIVATION_CODES[activations[layer]]
         layout[layer, K.A_OFF] = a_offset
+        n_layers = len(sizes) - 1
+        layout[layer, K.TIE] = n_layers - 1 - layer if tied and layer >= n_layers // 2 else -1
         offset += n_in * n_out + n_out
         a_offset += n_out
     return layout
@@ -117,6 +131,10 @@ def init_params(
         w[:] = _draw(rng, scheme, w.shape, scale, sigma)
         if bias_init == "same":
             b[:] = _draw(rng, scheme, b.shape, scale, sigma, fan=w.shape)
+    for layer in range(net.n_layers):
+        tie = int(net.layout[layer, K.TIE])
+        if tie >= 0:
+            net.weights(params, layer)[:] = net.weights(params, tie).T
     return params.astype(net.np_dtype)
 
 

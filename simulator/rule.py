@@ -107,6 +107,8 @@ class Rule:
     signal: ClassVar[str] = "train_signal"
     # Whether an epoch with a zero training signal means the rule has converged (perceptron).
     converged_when_signal_zero: ClassVar[bool] = False
+    # Whether the rule keeps tied decoder weights (W_l = W_kᵀ) in sync when it updates.
+    supports_tied_weights: ClassVar[bool] = False
     Params: ClassVar[type[HyperParameters]] = HyperParameters
     update: ClassVar[Any] = None
 

@@ -61,13 +61,16 @@ class PreparedData:
     split: Split
     n_classes: int
     image_shape: tuple[int, int] | None
+    low: float = 0.0  # the smallest and largest input value (bit flips map x → low + high − x)
+    high: float = 1.0
 
 
 def prepare_data(scenario: Scenario, seed: int) -> PreparedData:
     rng = np.random.default_rng([seed, 0])
     data = scenario.make_dataset(rng)
     split = split_dataset(data, scenario.task.test_fraction, rng, scenario.task.standardize)
-    return PreparedData(split, data.n_classes, data.image_shape)
+    return PreparedData(split, data.n_classes, data.image_shape,
+                        float(split.X_train.min()), float(split.X_train.max()))
 
 
 def _arrays(net: Network, X: np.ndarray, y: np.ndarray | None, targets: np.ndarray | None = None,
@@ -84,10 +87,22 @@ def _arrays(net: Network, X: np.ndarray, y: np.ndarray | None, targets: np.ndarr
     return X, T, np.ascontiguousarray(y, dtype=np.int64)
 
 
+def corrupt(X: np.ndarray, kind: str, level: float, rng: np.random.Generator,
+            low: float, high: float) -> np.ndarray:
+    """A corrupted copy of X: flip a fraction of inputs (x → low + high − x), mask them to ``low``,
+    or add Gaussian noise of std ``level``."""
+    if kind == "gaussian":
+        return (X + rng.normal(0.0, level, size=X.shape)).astype(X.dtype)
+    hit = rng.random(X.shape) < level
+    if kind == "bitflip":
+        return np.where(hit, low + high - X, X).astype(X.dtype)
+    return np.where(hit, low, X).astype(X.dtype)
+
+
 class _Evaluator:
     """Per-epoch metrics of a network on the train and test sets."""
 
-    def __init__(self, scenario: Scenario, net: Network, data: PreparedData):
+    def __init__(self, scenario: Scenario, net: Network, data: PreparedData, seed: int):
         self.net = net
         self.loss_code = K.LOSS_CODES[scenario.task.loss]
         off, on = target_range(net.output_activation)
@@ -95,9 +110,20 @@ class _Evaluator:
         self.classification = scenario.task.kind == "classification"
         regression = scenario.task.kind == "regression"
         split = data.split
-        self.train = _arrays(net, split.X_train, split.y_train, split.targets_train, regression)
-        self.test = _arrays(net, split.X_test, split.y_test, split.targets_test, regression)
+        if scenario.task.kind == "autoencoding":
+            # The target is the (clean) input itself.
+            self.train = _arrays(net, split.X_train, None, split.X_train, True)
+            self.test = _arrays(net, split.X_test, None, split.X_test, True)
+        else:
+            self.train = _arrays(net, split.X_train, split.y_train, split.targets_train, regression)
+            self.test = _arrays(net, split.X_test, split.y_test, split.targets_test, regression)
         self.metrics = scenario.metrics
+        self.noisy_test = None
+        c = scenario.task.corruption
+        if c is not None and self.test[0].shape[0] > 0:
+            X_test = self.test[0]
+            self.noisy_test = corrupt(X_test, c.kind, c.level, np.random.default_rng([seed, 5]),
+                                      data.low, data.high)
 
     def __call__(self, params: np.ndarray) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -110,6 +136,11 @@ class _Evaluator:
                 out[f"{name}_loss"] = float(loss)
             if self.classification and f"{name}_accuracy" in self.metrics:
                 out[f"{name}_accuracy"] = correct / X.shape[0]
+        if self.noisy_test is not None and "test_denoising_loss" in self.metrics:
+            _, T, labels = self.test
+            loss, _ = K.evaluate(params, self.net.layout, self.net.act_args, self.noisy_test, T, labels,
+                                 self.loss_code, self.threshold)
+            out["test_denoising_loss"] = float(loss)
         return out
 
 
@@ -158,8 +189,10 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
     state = np.ascontiguousarray(rule.init_state(net, np.random.default_rng([seed, 2])), dtype=net.np_dtype)
     hp = spec.params.pack()
     shuffle_rng = np.random.default_rng([seed, 3])
-    evaluate = _Evaluator(scenario, net, data)
+    evaluate = _Evaluator(scenario, net, data, seed)
     X, Y, _ = evaluate.train
+    corruption = scenario.task.corruption
+    noise_rng = np.random.default_rng([seed, 4])
     has_criterion = scenario.train.stop is not None or rule.converged_when_signal_zero
     record.params = params
 
@@ -182,6 +215,10 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
             Xe, Ye = np.ascontiguousarray(X[order]), np.ascontiguousarray(Y[order])
         else:
             Xe, Ye = X, Y
+        if corruption is not None:
+            # Denoising: fresh corruption of the inputs every epoch; targets stay clean.
+            Xe = np.ascontiguousarray(corrupt(Xe, corruption.kind, corruption.level, noise_rng,
+                                              data.low, data.high))
         start = time.perf_counter()
         signal = train_epoch(spec.rule.update, params, net.layout, net.act_args, state, hp, Xe, Ye,
                              scenario.train.batch_size)

@@ -22,11 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from simulator import kernels as K
 from simulator.datasets import DATASETS, Dataset
-from simulator.network import INIT_SCHEMES, Network
+from simulator.network import INIT_SCHEMES, Network, tie_problem
 from simulator.rule import Rule
 
 ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
-METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss")
+METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "test_denoising_loss")
 # Tiny fixed tables are evaluated on themselves: a split would remove a row of the truth table.
 _NO_SPLIT_DATASETS = {"and", "or", "nand", "xor", "parity", "table"}
 
@@ -70,11 +70,19 @@ class NetworkConfig(Model):
     leaky_slope: float = Field(0.01, ge=0)
     init: InitConfig | Literal["zeros", "uniform", "normal", "glorot", "he"] = "glorot"
     dtype: Literal["float64", "float32"] = "float64"
+    tied: bool = Field(False, description="autoencoders: decoder weights are the encoder's transpose")
+
+
+class CorruptionConfig(Model):
+    kind: Literal["bitflip", "gaussian", "mask"] = Field(description="how inputs are corrupted")
+    level: float = Field(gt=0, description="bitflip/mask: fraction of inputs (< 1); gaussian: noise std")
 
 
 class TaskConfig(Model):
-    kind: Literal["classification", "regression"] = "classification"
+    kind: Literal["classification", "regression", "autoencoding"] = "classification"
     dataset: str | dict[str, Any]
+    corruption: CorruptionConfig | None = Field(
+        None, description="autoencoding: corrupt the inputs, keep the clean pattern as target (denoising)")
     test_fraction: float | None = Field(None, ge=0, lt=1)
     standardize: bool = False
     loss: Literal["squared", "cross_entropy", "hinge"] | None = None
@@ -110,7 +118,8 @@ class ScenarioModel(Model):
     network: NetworkConfig
     train: TrainConfig = TrainConfig()
     rules: list[RuleEntry] = Field(min_length=1)
-    metrics: list[Literal["train_accuracy", "test_accuracy", "train_loss", "test_loss"]] | None = None
+    metrics: list[Literal["train_accuracy", "test_accuracy", "train_loss", "test_loss",
+                          "test_denoising_loss"]] | None = None
     plugins: list[str] = []
 
 
@@ -376,6 +385,11 @@ class _Resolver:
         if test_fraction is None:
             test_fraction = 0.0 if dataset_name in _NO_SPLIT_DATASETS else 0.25
         loss = m.task.loss or ("cross_entropy" if _output_activation(m.network) == "softmax" else "squared")
+        if m.task.corruption is not None and m.task.kind != "autoencoding":
+            self.problems.append(("task.corruption", "input corruption applies to kind: autoencoding only"))
+        c = m.task.corruption
+        if c is not None and c.kind in ("bitflip", "mask") and c.level >= 1:
+            self.problems.append(("task.corruption.level", f"got {c.level}; a fraction of inputs must be < 1"))
         specs = self._rules(registry, data, m.task.kind, loss)
         if self.problems:
             raise self.fail()
@@ -397,6 +411,8 @@ class _Resolver:
             names.insert(0, "train_accuracy")
         if test_fraction > 0:
             names += ["test_accuracy", "test_loss"] if task.kind == "classification" else ["test_loss"]
+            if task.kind == "autoencoding" and task.corruption is not None:
+                names.append("test_denoising_loss")
         return tuple(names)
 
     def _dataset(self) -> tuple[str, Any]:
@@ -442,9 +458,12 @@ class _Resolver:
                 continue
             instance = rule(params)
             problem = instance.check_network(network)
+            if problem is None and network.tied and not rule.supports_tied_weights:
+                problem = (f"rule '{rule.name}' does not keep tied weights in sync; "
+                           "train a tied autoencoder with a gradient rule (backprop, feedback_alignment, …)")
             if problem:
                 self.problems.append((f"{where}.network" if entry.network else where, problem))
-            if rule.needs.labels and data.y is None and data.targets is None:
+            if rule.needs.labels and data.y is None and data.targets is None and kind != "autoencoding":
                 self.problems.append((f"{where}.rule", f"rule '{rule.name}' needs labels but the dataset has none"))
             label = entry.label or rule.name
             if label in labels_seen:
@@ -496,7 +515,12 @@ class _Resolver:
         init = cfg.init if isinstance(cfg.init, InitConfig) else InitConfig(scheme=cfg.init)
         if init.scheme == "given" and not self._given_fits(init, cfg.layers, f"{path}.init.layers"):
             return None, None
-        return Network(tuple(cfg.layers), acts, cfg.leaky_slope, cfg.dtype), init
+        if cfg.tied:
+            problem = tie_problem(cfg.layers)
+            if problem:
+                self.problems.append((f"{path}.tied", problem))
+                return None, None
+        return Network(tuple(cfg.layers), acts, cfg.leaky_slope, cfg.dtype, cfg.tied), init
 
     def _sizes_fit(self, cfg: NetworkConfig, acts: tuple[str, ...], path: str, data: Dataset, kind: str) -> bool:
         ok = True
@@ -508,6 +532,13 @@ class _Resolver:
             self.problems.append((f"{path}.layers[0]", f"got {cfg.layers[0]} inputs; the dataset has "
                                   f"{data.n_features} features"))
             ok = False
+        if kind == "autoencoding":
+            if cfg.layers[-1] != data.n_features:
+                self.problems.append((f"{path}.layers[{len(cfg.layers) - 1}]",
+                                      f"got {cfg.layers[-1]} outputs; an autoencoder reconstructs its "
+                                      f"{data.n_features} inputs"))
+                ok = False
+            return ok
         if kind == "regression":
             if data.targets is None:
                 self.problems.append(("task.kind", "regression needs a dataset with real-valued targets "

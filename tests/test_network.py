@@ -11,7 +11,7 @@ from simulator.network import Network, encode_targets, init_params
 
 def test_layout_offsets():
     net = Network((3, 4, 2), ("relu", "softmax"))
-    np.testing.assert_array_equal(net.layout, [[0, 12, 3, 4, K.RELU, 0], [16, 24, 4, 2, K.SOFTMAX, 4]])
+    np.testing.assert_array_equal(net.layout, [[0, 12, 3, 4, K.RELU, 0, -1], [16, 24, 4, 2, K.SOFTMAX, 4, -1]])
     assert net.n_params == 3 * 4 + 4 + 4 * 2 + 2
     params = np.arange(net.n_params, dtype=float)
     np.testing.assert_array_equal(net.weights(params, 1), np.arange(16, 24).reshape(2, 4))

@@ -1,0 +1,41 @@
+"""Where compiled kernels are cached, so that a change to the core never serves stale code.
+
+Numba keys each cache entry on the source file of the function itself only. A
+rule kernel (``rules/backprop.py``, or a user's plug-in) that calls core
+helpers has those helpers compiled *into* its cache entry, and Numba would keep
+serving that entry after the core changed. Caching under a directory named by a
+hash of the core kernel sources makes every dependent entry fresh whenever the
+core changes (an upgrade, or an edit in a development checkout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numba
+
+_CORE_FILES = ("kernels.py", "gradient.py", "engine.py", "rule.py")
+
+
+def core_fingerprint() -> str:
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in _CORE_FILES:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def configure_cache() -> Path:
+    """Point Numba's cache at ``<base>/rulelab-<fingerprint>``; base is NUMBA_CACHE_DIR or the user cache."""
+    base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "rulelab", "numba")
+    path = Path(base) / f"rulelab-{core_fingerprint()}"
+    # Read by Numba when each @njit(cache=True) function is decorated, so this must
+    # run before any kernel module is imported: simulator.kernels imports this first.
+    numba.config.CACHE_DIR = str(path)
+    return path
+
+
+CACHE_DIR = configure_cache()
