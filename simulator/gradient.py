@@ -306,3 +306,37 @@ class GradientRule:
         if problem is None and self.params.loss != "task":
             problem = loss_problem(net, self.params.loss)
         return problem
+
+
+# ------------------------------------------------------------ input gradients
+
+
+@njit(cache=True)
+def input_gradient(params, layout, act_args, x, t, loss_code, layer, unit, z_buf, a_buf, d_buf, gx):
+    """gx = ∂f/∂x with the weights fixed, f = z_{layer,unit} (unit ≥ 0) or the loss E(x, t) (unit < 0).
+
+    Returns f.  Backprop runs as usual but carries the error one step further,
+    to the input: ∂f/∂x = W_0ᵀ δ_0.
+    """
+    last = layout.shape[0] - 1
+    out = K.forward(params, layout, act_args, x, z_buf, a_buf)
+    if unit < 0:
+        top = last
+        output_delta(loss_code, layout[last, K.ACT], act_args[last], K.layer_buffer(z_buf, layout, last),
+                     out, t, K.layer_buffer(d_buf, layout, last))
+        value = K.sample_loss(loss_code, out, t, layout[last, K.ACT])
+    else:
+        top = layer
+        d = K.layer_buffer(d_buf, layout, layer)
+        d[:] = 0.0
+        d[unit] = 1.0  # ∂z_unit/∂z_layer
+        value = K.layer_buffer(z_buf, layout, layer)[unit]
+    for l in range(top, 0, -1):
+        _propagate(params, layout, act_args, l, BACKPROP, params, z_buf, a_buf, d_buf,
+                   K.layer_buffer(d_buf, layout, last))
+    d0 = K.layer_buffer(d_buf, layout, 0)
+    n_in = layout[0, K.N_IN]
+    gx[:] = 0.0
+    for j in range(d0.shape[0]):
+        K.row_add(gx, 0, d0[j], params[layout[0, K.W_OFF] + j * n_in:layout[0, K.W_OFF] + (j + 1) * n_in])
+    return value

@@ -74,6 +74,7 @@ class RunWriter:
         _write_csv(self.out_dir / "summary.csv", summary)
         _write_csv(self.out_dir / "runs.csv", [run_row(r) for r in self.records])
         self._write_weights()
+        self._write_artifacts()
         manifest = {
             **versions(),
             "scenario": self.scenario.name,
@@ -89,6 +90,38 @@ class RunWriter:
         (self.out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
         return summary
 
+    def _write_artifacts(self) -> None:
+        """Optimised inputs and adversarial examples: inputs.npz, and images for image data."""
+        arrays = {f"{r.label}/seed{r.seed}/{name}": value
+                  for r in self.records for name, value in r.artifacts.items()}
+        if not arrays:
+            return
+        np.savez_compressed(self.out_dir / "inputs.npz", **arrays)
+        shape = self.scenario.image_shape
+        if shape is None:
+            return
+        from simulator.plots import image_grid
+
+        figures = self.out_dir / "figures"
+        for r in self.records:
+            a = r.artifacts
+            tag = f"{_safe(r.label)}-seed{r.seed}"
+            if "activation_maximisation" in a:
+                image_grid(a["activation_maximisation"], shape, figures / f"activation-maximisation-{tag}",
+                           [f"unit {u}" for u in a["activation_maximisation_units"]],
+                           f"{r.label}, seed {r.seed}: inputs that maximise each unit")
+            if "adversarial_originals" in a and len(a["adversarial_originals"]):
+                orig, adv = a["adversarial_originals"], a["adversarial_adversarials"]
+                eps = a["adversarial_epsilons"]
+                titles = [f"{y} → {p}" + (f"\nε={e:.2f}" if np.isfinite(e) else "\nheld")
+                          for y, p, e in zip(a["adversarial_labels"], a["adversarial_predicted"], eps)]
+                image_grid(np.vstack([orig, adv]), shape, figures / f"adversarial-{tag}",
+                           [f"class {y}" for y in a["adversarial_labels"]] + titles,
+                           f"{r.label}, seed {r.seed}: originals (top) and adversarial examples (bottom)",
+                           columns=len(orig))
+                image_grid(adv - orig, shape, figures / f"perturbations-{tag}", titles,
+                           f"{r.label}, seed {r.seed}: perturbations", columns=len(orig), symmetric=True)
+
     def _write_weights(self) -> None:
         arrays: dict[str, np.ndarray] = {}
         for spec in self.scenario.rules:
@@ -97,6 +130,10 @@ class RunWriter:
             if r.params is not None:
                 arrays[f"{r.label}/seed{r.seed}"] = r.params
         np.savez_compressed(self.out_dir / "weights.npz", **arrays)
+
+
+def _safe(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
 
 
 def _fmt(value: float) -> str:

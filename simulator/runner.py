@@ -48,6 +48,8 @@ class RunRecord:
     forward_passes: int = 0
     rows: list[tuple[int, str, float]] = field(default_factory=list)
     params: np.ndarray | None = None
+    # Arrays a task kind produces besides weights (optimised inputs, adversarial examples).
+    artifacts: dict[str, np.ndarray] = field(default_factory=dict)
 
     def final(self, metric: str) -> float:
         values = [v for _, m, v in self.rows if m == metric]
@@ -107,7 +109,7 @@ class _Evaluator:
         self.loss_code = K.LOSS_CODES[scenario.task.loss]
         off, on = target_range(net.output_activation)
         self.threshold = (off + on) / 2.0
-        self.classification = scenario.task.kind == "classification"
+        self.classification = scenario.task.kind in ("classification", "activation_maximisation", "adversarial")
         regression = scenario.task.kind == "regression"
         split = data.split
         if scenario.task.kind == "autoencoding":
@@ -186,6 +188,8 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
     init = spec.init
     params = init_params(net, np.random.default_rng([seed, 1]), init.scheme, init.scale, init.sigma,
                          init.bias, [layer.model_dump() for layer in init.layers] if init.layers else None)
+    if scenario.weights_from is not None:
+        params = load_weights(scenario.weights_from, spec, seed)
     state = np.ascontiguousarray(rule.init_state(net, np.random.default_rng([seed, 2])), dtype=net.np_dtype)
     hp = spec.params.pack()
     shuffle_rng = np.random.default_rng([seed, 3])
@@ -202,14 +206,13 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
 
     initial = evaluate(params)
     log(0, {**initial, "wall_seconds": 0.0, "forward_passes": 0})
+    stop_now = False
     if _criterion_met(scenario, initial):
         record.criterion_epoch, record.criterion_forward_passes = 0, 0
-        if scenario.train.stop.early:
-            record.status = CONVERGED
-            return
+        stop_now = scenario.train.stop.early
     # A zero-row call compiles (or loads) the kernel now, so wall_seconds measures training only.
     train_epoch(spec.rule.update, params, net.layout, net.act_args, state, hp, X[:0], Y[:0], 1)
-    for epoch in range(1, scenario.train.epochs + 1):
+    for epoch in range(1, 0 if stop_now else scenario.train.epochs + 1):
         if scenario.train.shuffle:
             order = shuffle_rng.permutation(X.shape[0])
             Xe, Ye = np.ascontiguousarray(X[order]), np.ascontiguousarray(Y[order])
@@ -232,7 +235,7 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
         if not (np.isfinite(signal) and np.all(np.isfinite(params))):
             record.status = DIVERGED
             record.message = f"weights became NaN or infinite in epoch {epoch}"
-            return
+            return  # nothing sensible can be done with NaN weights
         met = _criterion_met(scenario, values) or (rule.converged_when_signal_zero and signal == 0.0)
         if met and record.criterion_epoch is None:
             record.criterion_epoch = epoch
@@ -240,6 +243,12 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
             stop = scenario.train.stop
             if stop is None or stop.early:
                 break
+    if scenario.task.kind in ("activation_maximisation", "adversarial"):
+        optimise_inputs(scenario, net, params, data, seed, record)
+    _set_status(scenario, record, has_criterion)
+
+
+def _set_status(scenario: Scenario, record: RunRecord, has_criterion: bool) -> None:
     if scenario.train.epochs == 0 and record.criterion_epoch is None:
         record.status = COMPLETED
         record.message = "evaluated only (0 epochs)"
@@ -249,6 +258,52 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
             record.message = f"did not converge in {scenario.train.epochs} epochs"
     else:
         record.status = COMPLETED
+
+
+def load_weights(path, spec: RuleSpec, seed: int) -> np.ndarray:
+    """A previous run's final parameters for this rule label and seed."""
+    key = f"{spec.label}/seed{seed}"
+    with np.load(path) as saved:
+        if key not in saved:
+            available = sorted(k for k in saved.files if "/seed" in k)
+            raise ValueError(f"{path} has no weights for rule '{spec.label}' and seed {seed} "
+                             f"(it has: {', '.join(available) or 'none'})")
+        params = np.asarray(saved[key], dtype=spec.network.np_dtype)
+    if params.shape != (spec.network.n_params,):
+        raise ValueError(f"{path}: weights for '{spec.label}' have {params.size} values; "
+                         f"this network needs {spec.network.n_params}")
+    return params.copy()
+
+
+def optimise_inputs(scenario: Scenario, net: Network, params: np.ndarray, data: PreparedData, seed: int,
+                    record: RunRecord) -> None:
+    """The input-optimisation task kinds, run on the trained weights; results as metrics and artifacts."""
+    from simulator.inputs import adversarial_examples, maximise_activations
+
+    opt = scenario.task.optimise
+    split = data.split
+    box = tuple(opt.box) if opt.box else (data.low, data.high)
+    epoch = record.epochs_run
+    if scenario.task.kind == "activation_maximisation":
+        layer = opt.layer % net.n_layers
+        units = opt.units if opt.units is not None else list(range(net.sizes[layer + 1]))
+        start = split.X_train.mean(axis=0) if opt.start == "mean" else np.zeros(net.sizes[0])
+        result = maximise_activations(net, params, layer, units, opt.steps, opt.lr, opt.l2, box, start,
+                                      np.random.default_rng([seed, 6]))
+        record.artifacts["activation_maximisation"] = result.inputs
+        record.artifacts["activation_maximisation_units"] = np.asarray(units)
+        record.rows.append((epoch, "max_activation_mean", float(result.activations.mean())))
+        record.rows.append((epoch, "start_activation_mean", float(result.start_activations.mean())))
+        return
+    X, labels = (split.X_test, split.y_test) if split.X_test.shape[0] else (split.X_train, split.y_train)
+    loss_code = K.LOSS_CODES[scenario.task.loss]
+    result = adversarial_examples(net, params, X[:opt.samples], labels[:opt.samples], opt.norm, opt.budget,
+                                  opt.steps, box, loss_code)
+    for name in ("originals", "adversarials", "labels", "predicted", "epsilons"):
+        record.artifacts[f"adversarial_{name}"] = getattr(result, name)
+    record.rows.append((epoch, "adversarial_success_rate", result.success_rate))
+    found = result.epsilons[np.isfinite(result.epsilons)]
+    record.rows.append((epoch, "adversarial_epsilon_mean", float(found.mean()) if found.size else float("nan")))
 
 
 def run_scenario(scenario: Scenario, on_record: Callable[[RunRecord], None] | None = None,

@@ -28,6 +28,7 @@ from simulator.rule import Rule
 ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
 METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "test_denoising_loss")
 # Tiny fixed tables are evaluated on themselves: a split would remove a row of the truth table.
+INPUT_KINDS = ("activation_maximisation", "adversarial")  # trained as classification, then inputs optimised
 _NO_SPLIT_DATASETS = {"and", "or", "nand", "xor", "parity", "table"}
 
 
@@ -78,11 +79,31 @@ class CorruptionConfig(Model):
     level: float = Field(gt=0, description="bitflip/mask: fraction of inputs (< 1); gaussian: noise std")
 
 
+class OptimiseConfig(Model):
+    """Settings of the input-optimisation task kinds (weights fixed, inputs move)."""
+
+    layer: int = Field(-1, description="activation_maximisation: layer of the unit (−1: output layer)")
+    units: list[int] | None = Field(None, description="activation_maximisation: units to maximise (default all)")
+    steps: int = Field(200, ge=1, description="gradient steps per input (per budget tried, for adversarial)")
+    lr: float = Field(0.1, gt=0, description="activation_maximisation: step size")
+    l2: float = Field(0.0, ge=0, description="activation_maximisation: penalty λ‖x − x₀‖²")
+    start: Literal["mean", "zeros"] = Field("mean", description="activation_maximisation: x₀, the data mean or 0")
+    box: list[float] | None = Field(None, min_length=2, max_length=2,
+                                    description="inputs are clipped to [low, high] (default: the data's range)")
+    norm: Literal["linf", "l2"] = Field("linf", description="adversarial: norm of the perturbation")
+    budget: float = Field(0.3, gt=0, description="adversarial: largest perturbation allowed")
+    samples: int = Field(10, ge=1, description="adversarial: test samples to attack")
+
+
 class TaskConfig(Model):
-    kind: Literal["classification", "regression", "autoencoding"] = "classification"
+    kind: Literal["classification", "regression", "autoencoding", "activation_maximisation",
+                  "adversarial"] = "classification"
     dataset: str | dict[str, Any]
     corruption: CorruptionConfig | None = Field(
         None, description="autoencoding: corrupt the inputs, keep the clean pattern as target (denoising)")
+    optimise: OptimiseConfig = OptimiseConfig()
+    weights_from: str | None = Field(
+        None, description="start from a previous run's weights.npz (same rule labels and seeds)")
     test_fraction: float | None = Field(None, ge=0, lt=1)
     standardize: bool = False
     loss: Literal["squared", "cross_entropy", "hinge"] | None = None
@@ -151,6 +172,8 @@ class Scenario:
     source: str
     base_dir: Path
     resolved: dict[str, Any]  # the scenario as it will run, defaults filled in
+    weights_from: Path | None = None
+    image_shape: tuple[int, int] | None = None
 
     @property
     def seeds(self) -> list[int]:
@@ -390,6 +413,7 @@ class _Resolver:
         c = m.task.corruption
         if c is not None and c.kind in ("bitflip", "mask") and c.level >= 1:
             self.problems.append(("task.corruption.level", f"got {c.level}; a fraction of inputs must be < 1"))
+        self._check_input_task(data)
         specs = self._rules(registry, data, m.task.kind, loss)
         if self.problems:
             raise self.fail()
@@ -399,7 +423,8 @@ class _Resolver:
             name=m.name, description=m.description, seed=m.seed, repeats=m.repeats, task=task,
             dataset_name=dataset_name, dataset_options=dataset_options, train=m.train,
             rules=tuple(specs), metrics=metrics, source=self.source, base_dir=self.base_dir,
-            resolved={},
+            resolved={}, weights_from=self.weights_path() if m.task.weights_from else None,
+            image_shape=data.image_shape,
         )
         object.__setattr__(scenario, "resolved", self._resolved_dict(scenario))
         return scenario
@@ -407,13 +432,45 @@ class _Resolver:
     @staticmethod
     def _default_metrics(task: TaskConfig, test_fraction: float) -> tuple[str, ...]:
         names = ["train_loss"]
-        if task.kind == "classification":
+        if task.kind == "classification" or task.kind in INPUT_KINDS:
             names.insert(0, "train_accuracy")
         if test_fraction > 0:
-            names += ["test_accuracy", "test_loss"] if task.kind == "classification" else ["test_loss"]
+            names += ["test_accuracy", "test_loss"] if "train_accuracy" in names else ["test_loss"]
             if task.kind == "autoencoding" and task.corruption is not None:
                 names.append("test_denoising_loss")
         return tuple(names)
+
+    def _check_input_task(self, data: Dataset) -> None:
+        task = self.model.task
+        if task.weights_from is not None and self.weights_path() is None:
+            self.problems.append(("task.weights_from", f"no weights.npz in {task.weights_from!r} "
+                                  "(give the directory of a previous rulelab run)"))
+        if task.kind not in INPUT_KINDS:
+            return
+        opt = task.optimise
+        if opt.box is not None and not opt.box[0] < opt.box[1]:
+            self.problems.append(("task.optimise.box", f"got {opt.box}; expected [low, high] with low < high"))
+        if task.kind == "activation_maximisation":
+            sizes = self.model.network.layers
+            n_layers = len(sizes) - 1
+            if not -n_layers <= opt.layer < n_layers:
+                self.problems.append(("task.optimise.layer", f"got {opt.layer}; the network has {n_layers} layers"))
+                return
+            size = sizes[1:][opt.layer]
+            bad = [u for u in (opt.units or []) if not 0 <= u < size]
+            if bad:
+                self.problems.append(("task.optimise.units", f"got {bad}; layer {opt.layer} has units 0 … {size - 1}"))
+
+    def weights_path(self) -> Path | None:
+        """The weights.npz named by task.weights_from (cwd first, then beside the scenario)."""
+        ref = self.model.task.weights_from
+        for base in (Path.cwd(), self.base_dir):
+            candidate = (base / ref).expanduser()
+            if candidate.is_dir():
+                candidate = candidate / "weights.npz"
+            if candidate.is_file():
+                return candidate
+        return None
 
     def _dataset(self) -> tuple[str, Any]:
         ref = self.model.task.dataset
@@ -548,6 +605,8 @@ class _Resolver:
                 self.problems.append((f"{path}.layers[{len(cfg.layers) - 1}]",
                                       f"got {cfg.layers[-1]} outputs; the targets have {data.targets.shape[1]} columns"))
                 ok = False
+        if kind in INPUT_KINDS:
+            kind = "classification"
         if kind == "classification" and data.y is None:
             self.problems.append(("task.kind", "classification needs labels; this dataset has only targets "
                                   "(use kind: regression)"))
