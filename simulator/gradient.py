@@ -135,27 +135,36 @@ def output_delta(loss_code, out_code, slope, z, o, t, d):
 def accumulate_gradient(params, layout, act_args, state, x, t, loss_code, mode, scale):
     """grad += scale · ∂E/∂θ for one sample (error carried down per ``mode``); returns E."""
     n_units, n_params = n_units_params(layout)
+    grad = state[1 + 3 * n_units:1 + 3 * n_units + n_params]
+    return accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, grad, scale)
+
+
+@njit(cache=True)
+def accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, target, scale):
+    """target += scale · ∂E/∂θ for one sample; ``target`` may be ``params`` itself (plain online SGD
+    with scale = −η): each layer's error is sent down before that layer's weights change."""
+    n_units, n_params = n_units_params(layout)
     z_buf = state[1:1 + n_units]
     a_buf = state[1 + n_units:1 + 2 * n_units]
     d_buf = state[1 + 2 * n_units:1 + 3 * n_units]
-    grad = state[1 + 3 * n_units:1 + 3 * n_units + n_params]
     fb = state[1 + 3 * n_units + 3 * n_params:]
     last = layout.shape[0] - 1
     out = K.forward(params, layout, act_args, x, z_buf, a_buf)
     out_code = layout[last, K.ACT]
     d_last = K.layer_buffer(d_buf, layout, last)
     output_delta(loss_code, out_code, act_args[last], K.layer_buffer(z_buf, layout, last), out, t, d_last)
+    loss = K.sample_loss(loss_code, out, t, out_code)  # before any in-place update changes `out`'s inputs
     for l in range(last, -1, -1):
         inp = x if l == 0 else K.layer_buffer(a_buf, layout, l - 1)
         d = K.layer_buffer(d_buf, layout, l)
         w_off, b_off = layout[l, K.W_OFF], layout[l, K.B_OFF]
         n_in = layout[l, K.N_IN]
-        for j in range(d.shape[0]):
-            K.row_add(grad, w_off + j * n_in, scale * d[j], inp)
-            grad[b_off + j] += scale * d[j]
         if l > 0:
             _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last)
-    return K.sample_loss(loss_code, out, t, out_code)
+        for j in range(d.shape[0]):
+            K.row_add(target, w_off + j * n_in, scale * d[j], inp)
+            target[b_off + j] += scale * d[j]
+    return loss
 
 
 @njit(cache=True)
@@ -261,16 +270,139 @@ def sync_tied_weights(params, layout):
 
 @njit(cache=True)
 def gradient_step(params, layout, act_args, state, hp, X, Y, lo, hi, mode):
-    """One minibatch (rows lo … hi−1): average ∂E/∂θ over it, then apply; returns Σ E."""
+    """One minibatch (rows lo … hi−1): average ∂E/∂θ over it, then apply; returns Σ E.
+
+    One row (online learning) walks the units directly; several rows go through
+    BLAS matrix products, where dense algebra is fastest.
+    """
     n_units, n_params = n_units_params(layout)
-    g0 = 1 + 3 * n_units
-    state[g0:g0 + n_params] = 0.0
     loss_code = np.int64(hp[HP_LOSS])
-    scale = 1.0 / (hi - lo)
-    total = 0.0
-    for s in range(lo, hi):
-        total += accumulate_gradient(params, layout, act_args, state, X[s], Y[s], loss_code, mode, scale)
+    if hi - lo == 1 and _plain_sgd(layout, hp):
+        # Plain online SGD: step the weights during the backward pass, no gradient buffer.
+        t = state[0]
+        state[0] = t + 1.0
+        lr = hp[HP_LR] / (1.0 + hp[HP_DECAY] * t)
+        return accumulate_into(params, layout, act_args, state, X[lo], Y[lo], loss_code, mode, params, -lr)
+    if hi - lo == 1:
+        g0 = 1 + 3 * n_units
+        state[g0:g0 + n_params] = 0.0
+        total = accumulate_gradient(params, layout, act_args, state, X[lo], Y[lo], loss_code, mode, 1.0)
+    else:  # overwrites every gradient entry
+        total = batch_gradient(params, layout, act_args, state, X[lo:hi], Y[lo:hi], loss_code, mode)
     apply_gradient(params, layout, state, hp)
+    return total
+
+
+@njit(cache=True)
+def _plain_sgd(layout, hp):
+    """True when an update is just θ ← θ − η ∂E/∂θ: SGD, no momentum, no L2, biases learn, no ties."""
+    if hp[HP_OPT] != SGD or hp[HP_MOMENTUM] != 0.0 or hp[HP_L2] != 0.0 or hp[HP_BIASES] == 0.0:
+        return False
+    for l in range(layout.shape[0]):
+        if layout[l, K.TIE] >= 0:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _activate_rows(code, slope, Z, A):
+    """A = g(Z) for a whole minibatch; the activation is chosen once, outside the loops, so the
+    common cases compile to tight (vectorisable) loops."""
+    Zf = Z.ravel()
+    Af = A.ravel()
+    if code == K.RELU:
+        for i in range(Zf.shape[0]):
+            Af[i] = Zf[i] if Zf[i] > 0.0 else 0.0
+    elif code == K.LINEAR:
+        Af[:] = Zf
+    elif code == K.TANH:
+        for i in range(Zf.shape[0]):
+            Af[i] = np.tanh(Zf[i])
+    else:
+        for r in range(Z.shape[0]):
+            K.activate_into(code, slope, Z[r], A[r])
+
+
+@njit(cache=True)
+def _times_derivative(code, slope, Z, A, E):
+    """E ⊙= g′(Z) for a whole minibatch (activation chosen once, outside the loops)."""
+    Ef = E.ravel()
+    Zf = Z.ravel()
+    Af = A.ravel()
+    if code == K.RELU:
+        for i in range(Ef.shape[0]):
+            Ef[i] = Ef[i] if Zf[i] > 0.0 else 0.0
+    elif code == K.TANH:
+        for i in range(Ef.shape[0]):
+            Ef[i] *= 1.0 - Af[i] * Af[i]
+    elif code == K.SIGMOID:
+        for i in range(Ef.shape[0]):
+            Ef[i] *= Af[i] * (1.0 - Af[i])
+    elif code != K.LINEAR:
+        for i in range(Ef.shape[0]):
+            Ef[i] *= K.derivative_scalar(code, slope, Zf[i], Af[i])
+
+
+@njit(cache=True)
+def batch_gradient(params, layout, act_args, state, Xb, Yb, loss_code, mode):
+    """grad = (1/B) Σ_rows ∂E/∂θ for a minibatch, with Z_l = A_{l−1} W_lᵀ + b_l and
+    ∂E/∂W_l = D_lᵀ A_{l−1} as BLAS products; returns Σ E."""
+    n_units, n_params = n_units_params(layout)
+    grad = state[1 + 3 * n_units:1 + 3 * n_units + n_params]
+    fb = state[1 + 3 * n_units + 3 * n_params:]
+    B = Xb.shape[0]
+    last = layout.shape[0] - 1
+    # Per-layer activations and pre-activations (a list of 2-D arrays, allocated per batch:
+    # negligible next to the matrix products).
+    Zs = []
+    As = []
+    inp = Xb
+    for l in range(last + 1):
+        Z = np.dot(inp, K.weights(params, layout, l).T)
+        b = K.bias(params, layout, l)
+        for r in range(B):  # in place: no second matrix for "+ b"
+            for j in range(b.shape[0]):
+                Z[r, j] += b[j]
+        A = np.empty_like(Z)
+        _activate_rows(layout[l, K.ACT], act_args[l], Z, A)
+        Zs.append(Z)
+        As.append(A)
+        inp = A
+    out_code = layout[last, K.ACT]
+    D = np.empty_like(Zs[last])
+    total = 0.0
+    for r in range(B):
+        output_delta(loss_code, out_code, act_args[last], Zs[last][r], As[last][r], Yb[r], D[r])
+        total += K.sample_loss(loss_code, As[last][r], Yb[r], out_code)
+    # Scaling the output deltas by 1/B scales every delta below them: one multiply, not one per layer.
+    D *= 1.0 / B
+    D_last = D
+    for l in range(last, -1, -1):
+        prev_a = Xb if l == 0 else As[l - 1]
+        K.weights(grad, layout, l)[:, :] = np.dot(D.T, prev_a)
+        gb = K.bias(grad, layout, l)
+        gb[:] = 0.0
+        for r in range(B):
+            for j in range(gb.shape[0]):
+                gb[j] += D[r, j]
+        if l == 0:
+            break
+        n_prev = layout[l - 1, K.N_OUT]
+        if mode == BACKPROP:
+            E = np.dot(D, K.weights(params, layout, l))
+        elif mode == FEEDBACK:
+            base = 0
+            for h in range(1, l):
+                base += layout[h, K.N_OUT] * layout[h, K.N_IN]
+            E = np.dot(D, fb[base:base + layout[l, K.N_OUT] * n_prev].reshape((layout[l, K.N_OUT], n_prev)))
+        else:
+            n_out_last = layout[last, K.N_OUT]
+            base = 0
+            for h in range(l - 1):
+                base += layout[h, K.N_OUT] * n_out_last
+            E = np.dot(D_last, fb[base:base + n_prev * n_out_last].reshape((n_prev, n_out_last)).T)
+        _times_derivative(layout[l - 1, K.ACT], act_args[l - 1], Zs[l - 1], As[l - 1], E)
+        D = E
     return total
 
 

@@ -172,21 +172,28 @@ def test_optimisers_by_hand():
     np.testing.assert_allclose(p, [-1.0 - 0.5, 0.0])
 
 
-def test_minibatch_averages_the_gradient():
+@pytest.mark.parametrize("rule_cls,loss,dtype", [
+    (Backprop, "cross_entropy", "float64"), (Backprop, "squared", "float32"),
+    (FeedbackAlignment, "squared", "float64"), (DirectFeedbackAlignment, "cross_entropy", "float64")])
+def test_minibatch_averages_the_gradient(rule_cls, loss, dtype):
+    """The BLAS minibatch path equals the mean of per-sample gradients (same feedback matrices)."""
     rng = np.random.default_rng(5)
-    net = Network((3, 4, 2), ("tanh", "softmax"))
-    params = init_params(net, rng, "glorot")
+    net = Network((3, 4, 5, 2), ("tanh", "relu", "softmax"), dtype=dtype)
+    params = init_params(net, rng, "glorot", bias_init="same")
     X, T = rng.normal(size=(6, 3)), encode_targets(rng.integers(0, 2, 6), 2, "softmax")
+    rule = rule_cls(lr=0.3, loss=loss)
+    state0 = rule.init_state(net, np.random.default_rng(9))
     expected = np.zeros(net.n_params)
     for x, t in zip(X, T):
-        expected += gradient_of(Backprop, net, params, x, t, "cross_entropy")[0] / 6
-    rule = Backprop(lr=0.3, loss="cross_entropy")
-    state = rule.init_state(net, rng)
-    after = params.copy()
+        g, _ = gradient_of(rule_cls, net, params.astype(float), x, t, loss, state=state0.astype(float).copy())
+        expected += g / 6
     from simulator.engine import train_epoch
 
-    train_epoch(Backprop.update, after, net.layout, net.act_args, state, rule.params.pack(), X, T, 6)
-    np.testing.assert_allclose(after, params - 0.3 * expected, rtol=1e-12, atol=1e-15)
+    after = params.copy()
+    train_epoch(rule_cls.update, after, net.layout, net.act_args, state0.copy(), rule.params.pack(),
+                X.astype(dtype), T.astype(dtype), 6)
+    tol = 2e-6 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(after, params.astype(float) - 0.3 * expected, rtol=tol, atol=tol)
 
 
 def test_xor_success_rate_over_20_seeds_is_reported():
