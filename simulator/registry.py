@@ -24,6 +24,10 @@ _BUILTIN_FALLBACK = {
     "backprop": "rules.backprop:Backprop",
     "feedback_alignment": "rules.feedback_alignment:FeedbackAlignment",
     "direct_feedback_alignment": "rules.direct_feedback_alignment:DirectFeedbackAlignment",
+    "openai_es": "rules.openai_es:OpenAIES",
+    "one_plus_one_es": "rules.one_plus_one_es:OnePlusOneES",
+    "mu_lambda_es": "rules.mu_lambda_es:MuLambdaES",
+    "cma_es": "rules.cma_es:CMAES",
 }
 
 

@@ -108,7 +108,7 @@ class _Evaluator:
         self.net = net
         self.loss_code = K.LOSS_CODES[scenario.task.loss]
         off, on = target_range(net.output_activation)
-        self.threshold = (off + on) / 2.0
+        self.threshold = (off + on) / 2.0  # a single output unit means class 1 at or above this
         self.classification = scenario.task.kind in ("classification", "activation_maximisation", "adversarial")
         regression = scenario.task.kind == "regression"
         split = data.split
@@ -167,7 +167,10 @@ def run_one(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData,
 
     record = RunRecord(spec.label, spec.rule.name, spec.rule.family, seed)
     try:
-        _train(scenario, spec, seed, data, record, on_epoch or (lambda: None), train_epoch)
+        if spec.rule.kind == "population":
+            _train_population(scenario, spec, seed, data, record, on_epoch or (lambda: None))
+        else:
+            _train(scenario, spec, seed, data, record, on_epoch or (lambda: None), train_epoch)
     except KeyboardInterrupt as exc:
         record.status = INTERRUPTED
         record.message = f"interrupted during epoch {record.epochs_run + 1}"
@@ -185,11 +188,7 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
            on_epoch: Callable[[], None], train_epoch) -> None:
     net = spec.network
     rule = spec.rule(spec.params)
-    init = spec.init
-    params = init_params(net, np.random.default_rng([seed, 1]), init.scheme, init.scale, init.sigma,
-                         init.bias, [layer.model_dump() for layer in init.layers] if init.layers else None)
-    if scenario.weights_from is not None:
-        params = load_weights(scenario.weights_from, spec, seed)
+    params = _initial_params(scenario, spec, seed)
     state = np.ascontiguousarray(rule.init_state(net, np.random.default_rng([seed, 2])), dtype=net.np_dtype)
     hp = spec.params.pack()
     shuffle_rng = np.random.default_rng([seed, 3])
@@ -245,6 +244,81 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
                 break
     if scenario.task.kind in ("activation_maximisation", "adversarial"):
         optimise_inputs(scenario, net, params, data, seed, record)
+    _set_status(scenario, record, has_criterion)
+
+
+def _initial_params(scenario: Scenario, spec: RuleSpec, seed: int) -> np.ndarray:
+    """Seeded initial weights ([seed, 1]): rules sharing a network start from the same point."""
+    if scenario.weights_from is not None:
+        return load_weights(scenario.weights_from, spec, seed)
+    init = spec.init
+    return init_params(spec.network, np.random.default_rng([seed, 1]), init.scheme, init.scale, init.sigma,
+                       init.bias, [layer.model_dump() for layer in init.layers] if init.layers else None)
+
+
+def _train_population(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, record: RunRecord,
+                      on_epoch: Callable[[], None]) -> None:
+    """Evolve the whole parameter vector: per epoch, one generation per fitness minibatch."""
+    from simulator.population import FITNESS_ACCURACY, FITNESS_LOSS, population_fitness
+
+    net = spec.network
+    rule = spec.rule(spec.params)
+    hp = spec.params
+    params = _initial_params(scenario, spec, seed)
+    rng = np.random.default_rng([seed, 2])
+    shuffle_rng = np.random.default_rng([seed, 3])
+    evaluate = _Evaluator(scenario, net, data, seed)
+    X, T, labels = evaluate.train
+    fitness_code = FITNESS_ACCURACY if hp.fitness == "accuracy" else FITNESS_LOSS
+    loss_code = K.LOSS_CODES[scenario.task.loss]
+    state = rule.start(params, rng)
+    batch = hp.fitness_batch or X.shape[0]
+    record.params = params
+    has_criterion = scenario.train.stop is not None
+    initial = evaluate(params)
+    record.rows.extend((0, k, float(v)) for k, v in {**initial, "wall_seconds": 0.0, "forward_passes": 0}.items())
+    if _criterion_met(scenario, initial):
+        record.criterion_epoch, record.criterion_forward_passes = 0, 0
+    generations, nan_members = 0, 0
+    fitness = np.zeros(0)
+    for epoch in range(1, scenario.train.epochs + 1):
+        if record.criterion_epoch is not None and scenario.train.stop.early:
+            break
+        order = shuffle_rng.permutation(X.shape[0]) if scenario.train.shuffle else np.arange(X.shape[0])
+        start = time.perf_counter()
+        for lo in range(0, X.shape[0], batch):
+            rows = order[lo:lo + batch]
+            Xb, Tb = np.ascontiguousarray(X[rows]), np.ascontiguousarray(T[rows])
+            Lb = np.ascontiguousarray(labels[rows]) if labels.size else labels
+            population = np.ascontiguousarray(rule.ask(state, rng), dtype=net.np_dtype)
+            fitness = np.empty(population.shape[0])
+            population_fitness(population, net.layout, net.act_args, Xb, Tb, Lb, loss_code,
+                               evaluate.threshold, fitness_code, fitness)
+            nan_members += int(np.isnan(fitness).sum())
+            rule.tell(state, population, fitness)
+            generations += 1
+            record.forward_passes += population.shape[0] * Xb.shape[0]
+        record.wall_seconds += time.perf_counter() - start
+        params = np.ascontiguousarray(rule.solution(state), dtype=net.np_dtype)
+        record.params = params
+        record.epochs_run = epoch
+        finite = fitness[np.isfinite(fitness)]
+        values = {**evaluate(params), "fitness_best": float(finite.max()) if finite.size else float("nan"),
+                  "fitness_mean": float(finite.mean()) if finite.size else float("nan"),
+                  "fitness_std": float(finite.std()) if finite.size else float("nan"),
+                  "sigma": float(state.sigma), "generations": generations, "nan_fitness": nan_members,
+                  "wall_seconds": record.wall_seconds, "forward_passes": record.forward_passes}
+        record.rows.extend((epoch, k, float(v)) for k, v in values.items())
+        on_epoch()
+        if not np.all(np.isfinite(params)):
+            record.status = DIVERGED
+            record.message = f"parameters became NaN or infinite in epoch {epoch}"
+            return
+        if record.criterion_epoch is None and _criterion_met(scenario, values):
+            record.criterion_epoch = epoch
+            record.criterion_forward_passes = record.forward_passes
+    if nan_members:
+        record.message = f"{nan_members} members had a NaN fitness (ranked worst)"
     _set_status(scenario, record, has_criterion)
 
 

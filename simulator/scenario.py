@@ -362,6 +362,8 @@ def _describe_error(err: dict[str, Any], loc: tuple[Any, ...], model: type[BaseM
         hint = did_you_mean(loc[-1], known) if known else ""
         expected = f" (expected one of: {', '.join(known)})" if known else ""
         return f"unknown key '{loc[-1]}'{hint}{expected}"
+    if kind == "value_error":  # a model-level check (e.g. an even population): its message says it all
+        return err["msg"].removeprefix("Value error, ")
     if kind == "missing":
         return "missing; this key is required"
     if kind == "literal_error":
