@@ -45,13 +45,16 @@ class OpenAIES(PopulationRule):
     def ask(self, state: ESState, rng: np.random.Generator) -> np.ndarray:
         p = self.params
         n = state.mean.size
-        if p.antithetic:
-            half = rng.standard_normal((p.population // 2, n))
-            eps = np.concatenate([half, -half])
-        else:
-            eps = rng.standard_normal((p.population, n))
+        rows = p.population // 2 if p.antithetic else p.population
+        eps = rng.standard_normal((rows, n), dtype=state.dtype)
         state.extra["eps"] = eps
-        return state.mean + state.sigma * eps
+        mean = state.mean.astype(state.dtype)
+        population = np.empty((p.population, n), dtype=state.dtype)
+        np.multiply(eps, state.sigma, out=population[:rows])
+        if p.antithetic:  # mirrored pairs: θ + σε and θ − σε
+            np.subtract(mean, population[:rows], out=population[rows:])
+        population[:rows] += mean
+        return population
 
     def tell(self, state: ESState, population: np.ndarray, fitness: np.ndarray) -> None:
         p = self.params
@@ -59,7 +62,10 @@ class OpenAIES(PopulationRule):
         if np.isnan(fitness).all():
             return  # no member told us anything: stay put
         eps = state.extra["eps"]
-        g = centered_ranks(fitness) @ eps / (len(fitness) * state.sigma)
+        ranks = centered_ranks(fitness)
+        if p.antithetic:  # Σ r_i ε_i over mirrored pairs = Σ (r⁺ − r⁻) ε
+            ranks = ranks[:len(eps)] - ranks[len(eps):]
+        g = (ranks @ eps).astype(np.float64) / (len(fitness) * state.sigma)
         x = state.extra
         if p.optimizer == "adam":
             b1, b2 = 0.9, 0.999

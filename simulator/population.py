@@ -48,11 +48,102 @@ def _member_fitness(params, layout, act_args, X, T, labels, loss_code, threshold
 
 
 @njit(cache=True, parallel=True)
-def population_fitness(population, layout, act_args, X, T, labels, loss_code, threshold, fitness_code, out):
-    """out[i] = fitness of population[i] on (X, T), members evaluated in parallel."""
+def population_fitness_compiled(population, layout, act_args, X, T, labels, loss_code, threshold, fitness_code,
+                                out):
+    """out[i] = fitness of population[i] on (X, T), everything compiled, members in parallel.
+
+    The reference for :func:`population_fitness` (same numbers); slower when activations are
+    transcendental, because compiled exp/tanh are scalar here.
+    """
     for i in prange(population.shape[0]):
         out[i] = _member_fitness(population[i], layout, act_args, X, T, labels, loss_code, threshold,
                                  fitness_code)
+
+
+@njit(cache=True, parallel=True)
+def _first_layer(population, layout, X, Z):
+    """Z[i] = X W_0(i)ᵀ + b_0(i) for every member i (the input is shared)."""
+    for i in prange(population.shape[0]):
+        Z[i] = np.dot(X, K.weights(population[i], layout, 0).T)
+        b = K.bias(population[i], layout, 0)
+        for r in range(Z.shape[1]):
+            for j in range(b.shape[0]):
+                Z[i, r, j] += b[j]
+
+
+@njit(cache=True, parallel=True)
+def _next_layer(population, layout, layer, A, Z):
+    """Z[i] = A[i] W_l(i)ᵀ + b_l(i) for every member i."""
+    for i in prange(population.shape[0]):
+        Z[i] = np.dot(A[i], K.weights(population[i], layout, layer).T)
+        b = K.bias(population[i], layout, layer)
+        for r in range(Z.shape[1]):
+            for j in range(b.shape[0]):
+                Z[i, r, j] += b[j]
+
+
+@njit(cache=True, parallel=True)
+def _fitness_from_outputs(O, T, labels, out_code, loss_code, threshold, fitness_code, out):
+    for i in prange(O.shape[0]):
+        total = 0.0
+        for r in range(O.shape[1]):
+            if fitness_code == FITNESS_ACCURACY:
+                if K.predict_class(O[i, r], threshold) == labels[r]:
+                    total += 1.0
+            else:
+                total -= K.sample_loss(loss_code, O[i, r], T[r], out_code)
+        out[i] = total / O.shape[1]
+
+
+def activate_block(code: int, slope: float, Z: np.ndarray) -> None:
+    """Z ← g(Z) in place with NumPy ufuncs over a whole (members × rows × units) block.
+
+    Compiled exp/tanh are scalar with pip's llvmlite (no SVML); NumPy's are vectorised.
+    """
+    if code == K.TANH:
+        np.tanh(Z, out=Z)
+    elif code == K.SIGMOID:
+        np.negative(Z, out=Z)
+        np.exp(Z, out=Z)
+        Z += 1.0
+        np.reciprocal(Z, out=Z)
+    elif code == K.RELU:
+        np.maximum(Z, 0.0, out=Z)
+    elif code == K.LEAKY_RELU:
+        np.multiply(Z, np.where(Z > 0, 1.0, slope).astype(Z.dtype), out=Z)
+    elif code == K.STEP:
+        Z[...] = Z >= 0
+    elif code == K.SIGN:
+        Z[...] = np.where(Z >= 0, 1.0, -1.0)
+    elif code == K.SOFTMAX:
+        Z -= Z.max(axis=-1, keepdims=True)
+        np.exp(Z, out=Z)
+        Z /= Z.sum(axis=-1, keepdims=True)
+
+
+def population_fitness(population: np.ndarray, layout: np.ndarray, act_args: np.ndarray, X: np.ndarray,
+                       T: np.ndarray, labels: np.ndarray, loss_code: int, threshold: float, fitness_code: int,
+                       out: np.ndarray) -> None:
+    """out[i] = fitness of population[i] on (X, T): −mean loss, or accuracy.
+
+    Layer by layer: the products of all members in parallel (compiled; run it under one
+    BLAS thread, see :func:`simulator.runner.single_threaded_blas`, so that the cores are
+    not oversubscribed), then the activation over the whole block.
+    Every member's numbers are computed by one thread in a fixed order: identical results
+    whatever the thread count.
+    """
+    P, B = population.shape[0], X.shape[0]
+    inp = None
+    for layer in range(layout.shape[0]):
+        Z = np.empty((P, B, layout[layer, K.N_OUT]), dtype=population.dtype)
+        if layer == 0:
+            _first_layer(population, layout, X, Z)
+        else:
+            _next_layer(population, layout, layer, inp, Z)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflowing members become NaN: ranked worst
+            activate_block(int(layout[layer, K.ACT]), float(act_args[layer]), Z)
+        inp = Z
+    _fitness_from_outputs(inp, T, labels, layout[-1, K.ACT], loss_code, threshold, fitness_code, out)
 
 
 def centered_ranks(fitness: np.ndarray) -> np.ndarray:
@@ -75,6 +166,7 @@ class ESState:
     sigma: float
     generation: int = 0
     extra: dict[str, Any] | None = None
+    dtype: Any = np.float64
 
 
 class PopulationRule(Rule):
@@ -97,7 +189,8 @@ class PopulationRule(Rule):
         return None  # any activation: no derivative is ever taken
 
     def start(self, theta: np.ndarray, rng: np.random.Generator) -> ESState:
-        return ESState(theta.astype(np.float64).copy(), float(self.params.sigma))
+        """The search starts at ``theta``; noise is drawn in ``theta``'s dtype (float32 halves the cost)."""
+        return ESState(theta.astype(np.float64).copy(), float(self.params.sigma), dtype=theta.dtype)
 
     def ask(self, state: ESState, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError

@@ -160,9 +160,23 @@ def _criterion_met(scenario: Scenario, values: dict[str, float]) -> bool:
     return any(checks)
 
 
+def single_threaded_blas():
+    """BLAS at one thread for the duration: training loops parallelise the outer loop instead
+    (population members), and small products slow down with more BLAS threads."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def run_one(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData,
             on_epoch: Callable[[], None] | None = None) -> RunRecord:
     """Train one rule from one seed; never raises for a failure of the rule itself."""
+    with single_threaded_blas():
+        return _run_one(scenario, spec, seed, data, on_epoch)
+
+
+def _run_one(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData,
+             on_epoch: Callable[[], None] | None = None) -> RunRecord:
     from simulator.engine import train_epoch
 
     record = RunRecord(spec.label, spec.rule.name, spec.rule.family, seed)

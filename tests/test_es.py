@@ -131,9 +131,10 @@ def test_nan_fitness_is_ranked_worst_and_counted(write_scenario):
     state = rule.start(np.zeros(3), rng)
     population = rule.ask(state, rng)
     rule.tell(state, population, np.array([np.nan, 1.0, 2.0, 3.0]))
-    eps = state.extra["eps"]
-    ranks = np.array([-0.5, -1 / 6, 1 / 6, 0.5])  # the NaN member ranks last
-    np.testing.assert_allclose(state.mean, 0.1 * ranks @ eps / 4)
+    half = state.extra["eps"]  # members are θ + σε₁, θ + σε₂, θ − σε₁, θ − σε₂
+    np.testing.assert_allclose(population, np.concatenate([half, -half]))
+    ranks = np.array([-0.5, -1 / 6, 1 / 6, 0.5])  # the NaN member (first) ranks last
+    np.testing.assert_allclose(state.mean, 0.1 * ranks @ np.concatenate([half, -half]) / 4)
     before = state.mean.copy()
     rule.tell(state, population, np.full(4, np.nan))
     np.testing.assert_array_equal(state.mean, before)  # nothing learned from NaN alone
