@@ -55,10 +55,11 @@ def scenario_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _load(path: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
           plugins: tuple[str, ...]):
-    from simulator.scenario import ScenarioError, load_scenario
+    """[(task name, Scenario)] — one entry with an empty name for a file without ``tasks:``."""
+    from simulator.scenario import ScenarioError, load_scenarios
 
     try:
-        return load_scenario(path, overrides, seed=seed, repeats=repeats, plugins=plugins)
+        return load_scenarios(path, overrides, seed=seed, repeats=repeats, plugins=plugins)
     except ScenarioError as exc:
         _bad_input(exc.format())
 
@@ -75,28 +76,132 @@ def main() -> None:
     """
 
 
+def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+                  help="Run directory to write (default: runs/<scenario name>, numbered if taken).")
+    @click.option("--quiet", is_flag=True, help="No progress display.")
+    @click.option("--no-plots", is_flag=True, help="Skip the figures and report.html.")
+    @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+                  help="Independent (rule, seed) runs in this many worker processes.")
+    @click.option("--resume", is_flag=True,
+                  help="Keep the finished runs in --out and run only the missing, interrupted or failed ones.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @scenario_options
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Run directory to write (default: runs/<scenario name>, numbered if taken).")
-@click.option("--quiet", is_flag=True, help="No progress display.")
+@run_options
 def run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
-        plugins: tuple[str, ...], out_dir: str | None, quiet: bool) -> None:
-    """Run every rule of SCENARIO for every seed and write a run directory."""
-    spec = _load(scenario, overrides, seed, repeats, plugins)
-    from simulator.results import RunWriter
-    from simulator.runner import run_scenario
+        plugins: tuple[str, ...], out_dir: str | None, quiet: bool, no_plots: bool, jobs: int,
+        resume: bool) -> None:
+    """Run every rule of SCENARIO for every seed; write the run directory, figures and report.html.
 
-    out = Path(out_dir) if out_dir else _fresh_dir(Path("runs") / spec.name)
-    writer = RunWriter(out, spec, _rerun_command("run", scenario, overrides, spec.seed, spec.repeats, plugins, out))
+    `rulelab compare` is the same command.
+    """
+    _run(scenario, overrides, seed, repeats, plugins, out_dir, quiet, no_plots, jobs, resume)
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@scenario_options
+@run_options
+def compare(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
+            plugins: tuple[str, ...], out_dir: str | None, quiet: bool, no_plots: bool, jobs: int,
+            resume: bool) -> None:
+    """The same as `rulelab run`: every rule × seed, summary with statistics, figures, report."""
+    _run(scenario, overrides, seed, repeats, plugins, out_dir, quiet, no_plots, jobs, resume)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def plot(run_dir: str) -> None:
+    """Rebuild the figures and report.html of a saved run directory (nothing is re-run)."""
+    from simulator.plots import PlotError, plot_run
+
+    root = Path(run_dir)
+    tasks = sorted(p.parent for p in root.glob("*/scenario.yaml")) if not (root / "scenario.yaml").exists() else []
+    try:
+        if not tasks:
+            result = plot_run(root)
+            click.echo(f"{len(result.figures)} figures and report: {root / 'report.html'}")
+            return
+        from simulator.report import write_combined_report
+
+        runs = [(p.name, plot_run(p)) for p in tasks]
+    except PlotError as exc:
+        _bad_input(str(exc))
+    report = write_combined_report(root, runs, root.name, "")
+    click.echo(f"{sum(len(r.figures) for _, r in runs)} figures; combined report: {report}")
+
+
+def _run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
+         plugins: tuple[str, ...], out_dir: str | None, quiet: bool, no_plots: bool, jobs: int = 1,
+         resume: bool = False) -> None:
+    scenarios = _load(scenario, overrides, seed, repeats, plugins)
+    base_name = Path(scenario).stem
+    if out_dir:
+        out = Path(out_dir)
+    else:
+        out = Path("runs") / base_name if resume else _fresh_dir(Path("runs") / base_name)
+    if len(scenarios) == 1 and not scenarios[0][0]:
+        failed = _run_one_comparison(scenarios[0][1], scenario, overrides, plugins, out, quiet, no_plots, jobs,
+                                     resume)
+        click.echo(f"results: {out}")
+        sys.exit(EXIT_FAILURE if failed else 0)
+    any_failed = False
+    for name, spec in scenarios:
+        click.echo(f"— task {name} —")
+        any_failed |= _run_one_comparison(spec, scenario, overrides, plugins, out / name, quiet, no_plots, jobs,
+                                          resume)
+    if not no_plots:
+        from simulator.plots import load_run
+        from simulator.report import write_combined_report
+
+        import yaml
+
+        raw = yaml.safe_load(Path(scenario).read_text())
+        runs = [(name, load_run(out / name)) for name, _ in scenarios]
+        report = write_combined_report(out, runs, str(raw.get("name", base_name)), str(raw.get("description", "")))
+        click.echo(f"combined report: {report}")
+    click.echo(f"results: {out}")
+    sys.exit(EXIT_FAILURE if any_failed else 0)
+
+
+def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins: tuple[str, ...], out: Path,
+                        quiet: bool, no_plots: bool, jobs: int, resume: bool) -> bool:
+    """Run one comparison into ``out``; True when every run failed."""
+    from simulator.results import ResumeError, RunWriter
+    from simulator.runner import run_parallel, run_scenario
+
+    try:
+        writer = RunWriter(out, spec, _rerun_command("run", scenario, overrides, spec.seed, spec.repeats, plugins,
+                                                     out), resume=resume)
+    except ResumeError as exc:
+        _bad_input(str(exc))
+    if writer.done:
+        click.echo(f"resuming: {len(writer.done)} finished runs kept in {out}", err=True)
     err = _console(stderr=True)
-    total = len(spec.rules) * len(spec.seeds) * max(spec.train.epochs, 1)
+    runs_left = len(spec.rules) * len(spec.seeds) - len(writer.done)
+    epochs = max(spec.train.epochs, 1)
     progress = _progress(err, quiet)
-    task = progress.add_task(f"{spec.name}", total=total)
+    task = progress.add_task(f"{spec.name}", total=runs_left * epochs)
+
+    def finished(record) -> None:
+        writer.add(record)
+        if jobs > 1:  # workers report whole runs, not epochs
+            progress.advance(task, epochs)
+
     with progress:
         try:
-            run_scenario(spec, on_record=writer.add, on_epoch=lambda: progress.advance(task))
+            if jobs > 1:
+                run_parallel(spec, jobs, finished, skip=writer.done)
+            else:
+                run_scenario(spec, on_record=finished, on_epoch=lambda: progress.advance(task), skip=writer.done)
         except KeyboardInterrupt:
             progress.stop()
             writer.finish(interrupted=True)
@@ -104,10 +209,13 @@ def run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: in
             sys.exit(EXIT_INTERRUPTED)
     summary = writer.finish()
     _print_summary(spec, summary)
-    click.echo(f"results: {out}")
+    if not no_plots:
+        from simulator.plots import plot_run
+
+        figures = plot_run(out).figures
+        click.echo(f"figures: {len(figures)} in {out / 'figures'}; report: {out / 'report.html'}")
     failed = [r for r in writer.records if r.status == "failed"]
-    if failed and len(failed) == len(writer.records):
-        sys.exit(EXIT_FAILURE)
+    return bool(failed) and len(failed) == len(writer.records)
 
 
 def _rerun_command(command: str, scenario: str, overrides: tuple[str, ...], seed: int, repeats: int,
@@ -169,9 +277,10 @@ def validate(scenario: str, overrides: tuple[str, ...], seed: int | None, repeat
     """Check SCENARIO without running it; print the scenario as it would run."""
     import yaml
 
-    spec = _load(scenario, overrides, seed, repeats, plugins)
-    click.echo(f"{scenario}: valid ({len(spec.rules)} rules × {len(spec.seeds)} seeds)")
-    click.echo(yaml.safe_dump(spec.resolved, sort_keys=False, allow_unicode=True))
+    for name, spec in _load(scenario, overrides, seed, repeats, plugins):
+        where = f" task {name}" if name else ""
+        click.echo(f"{scenario}{where}: valid ({len(spec.rules)} rules × {len(spec.seeds)} seeds)")
+        click.echo(yaml.safe_dump(spec.resolved, sort_keys=False, allow_unicode=True))
 
 
 @main.command("rules")

@@ -1,9 +1,17 @@
-"""Figures, written to files with a non-interactive backend: no display is ever needed."""
+"""Figures from a saved run directory, written as PNG and SVG with a file-only backend.
+
+Everything here reads the run directory (``metrics.csv``, ``scenario.yaml``,
+``weights.npz``, ``inputs.npz``), never a live run, so ``rulelab plot RUN_DIR``
+rebuilds exactly what ``rulelab run`` wrote.  Each rule keeps one colour in
+every figure (its position in the scenario).
+"""
 
 from __future__ import annotations
 
+import csv
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib
 
@@ -12,10 +20,296 @@ matplotlib.use("Agg")  # headless: figures go to files only
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+REQUIRED = ("scenario.yaml", "metrics.csv", "summary.csv")
+CURVE_METRIC_LABELS = {
+    "test_accuracy": "test accuracy (fraction correct)",
+    "train_accuracy": "training accuracy (fraction correct)",
+    "test_loss": "test loss (per sample)",
+    "train_loss": "training loss (per sample)",
+}
 
-def image_grid(images: np.ndarray, shape: tuple[int, int], path: Path, titles: Sequence[str] = (),
-               suptitle: str = "", cmap: str = "gray_r", columns: int = 10, symmetric: bool = False):
-    """Save a grid of images (one flattened image per row of ``images``) as PNG and SVG; returns the figure."""
+
+class PlotError(Exception):
+    """A run directory cannot be plotted (missing or unreadable files)."""
+
+
+@dataclass
+class Run:
+    """A saved run, as the plotting code needs it."""
+
+    path: Path
+    resolved: dict[str, Any]
+    labels: list[str]
+    metrics: dict[tuple[str, str], dict[int, dict[int, float]]]  # (rule, metric) → seed → epoch → value
+    summary: list[dict[str, str]]
+    figures: list[Path] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.resolved.get("name", self.path.name))
+
+    def color(self, label: str) -> Any:
+        return plt.get_cmap("tab10")(self.labels.index(label) % 10)
+
+    def has(self, metric: str) -> bool:
+        return any(m == metric for (_, m) in self.metrics)
+
+    def series(self, label: str, metric: str) -> dict[int, dict[int, float]]:
+        return self.metrics.get((label, metric), {})
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run directory; a missing file is a :class:`PlotError` naming it."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_dir():
+        raise PlotError(f"{path}: no such run directory")
+    for name in REQUIRED:
+        if not (path / name).is_file():
+            raise PlotError(f"{path}: missing {name} — is this a complete rulelab run directory?")
+    resolved = yaml.safe_load((path / "scenario.yaml").read_text())
+    labels = [r.get("label", r["rule"]) for r in resolved.get("rules", [])]
+    metrics: dict[tuple[str, str], dict[int, dict[int, float]]] = {}
+    with open(path / "metrics.csv", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or not {"rule", "seed", "epoch", "metric", "value"} <= set(reader.fieldnames):
+            raise PlotError(f"{path / 'metrics.csv'}: expected columns rule,seed,epoch,metric,value")
+        for row in reader:
+            key = (row["rule"], row["metric"])
+            metrics.setdefault(key, {}).setdefault(int(row["seed"]), {})[int(row["epoch"])] = float(row["value"])
+    with open(path / "summary.csv", newline="") as fh:
+        summary = list(csv.DictReader(fh))
+    for label in {rule for rule, _ in metrics}:
+        if label not in labels:
+            labels.append(label)
+    return Run(path, resolved, labels, metrics, summary)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _save(fig, run: Run, name: str) -> Path:
+    out = run.path / "figures" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out.with_suffix(".png"), dpi=110, bbox_inches="tight")
+    fig.savefig(out.with_suffix(".svg"), bbox_inches="tight")
+    plt.close(fig)
+    run.figures.append(out.with_suffix(".png"))
+    return out.with_suffix(".png")
+
+
+def mean_band(per_seed: dict[int, dict[int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(epochs, mean, low, high) across seeds with a 95 % t-interval.
+
+    A seed that stopped early (converged or diverged) keeps its last value, so every
+    epoch averages over all seeds.
+    """
+    from scipy import stats
+
+    epochs = sorted({e for series in per_seed.values() for e in series})
+    if not epochs:
+        return (np.zeros(0),) * 4
+    table = []
+    for series in per_seed.values():
+        last = np.nan
+        row = []
+        for e in epochs:
+            last = series.get(e, last)
+            row.append(last)
+        table.append(row)
+    values = np.array(table, dtype=float)
+    with np.errstate(invalid="ignore"):
+        mean = np.nanmean(values, axis=0)
+        n = np.sum(np.isfinite(values), axis=0)
+        sem = np.nanstd(values, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)) if values.shape[0] > 1 \
+            else np.zeros(len(epochs))
+        half = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sem, 0.0)
+    return np.array(epochs), mean, mean - half, mean + half
+
+
+def _x_axis(run: Run, label: str, axis: str, epochs: np.ndarray) -> np.ndarray:
+    if axis == "epoch":
+        return epochs
+    _, mean, _, _ = mean_band(run.series(label, axis))
+    return mean[:len(epochs)] if mean.size >= len(epochs) else np.full(len(epochs), np.nan)
+
+
+# ------------------------------------------------------------------ figures
+
+
+def learning_curves(run: Run, axis: str = "epoch") -> list[Path]:
+    """The main metric (and the loss) per rule: mean line and 95 % band over seeds, against epochs,
+    forward passes or wall time."""
+    metrics = [m for m in ("test_accuracy", "train_accuracy", "test_loss", "train_loss") if run.has(m)]
+    if not metrics:
+        return []
+    primary = [m for m in metrics if "accuracy" in m][:1] + [m for m in metrics if "loss" in m][:1]
+    xlabel = {"epoch": "epoch", "forward_passes": "forward passes (samples × members)",
+              "wall_seconds": "training wall time (s)"}[axis]
+    fig, axes = plt.subplots(1, len(primary), figsize=(6.2 * len(primary), 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], primary):
+        for label in run.labels:
+            epochs, mean, low, high = mean_band(run.series(label, metric))
+            if epochs.size == 0:
+                continue
+            x = _x_axis(run, label, axis, epochs)
+            if "accuracy" in metric:  # a fraction: the band is clipped to what is possible
+                low, high = np.clip(low, 0, 1), np.clip(high, 0, 1)
+            color = run.color(label)
+            ax.plot(x, mean, color=color, label=label, lw=1.8)
+            ax.fill_between(x, low, high, color=color, alpha=0.18, lw=0)
+        if axis == "forward_passes":
+            ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(CURVE_METRIC_LABELS[metric])
+        ax.set_title(f"{metric.replace('_', ' ')} against {xlabel.split(' (')[0]}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{run.name}: learning curves (mean and 95 % CI over seeds)")
+    name = {"epoch": "learning-curves", "forward_passes": "learning-curves-forward-passes",
+            "wall_seconds": "learning-curves-wall-time"}[axis]
+    return [_save(fig, run, name)]
+
+
+def es_fitness(run: Run) -> list[Path]:
+    """For population rules: best and mean fitness of the population per epoch, with its spread."""
+    rules = [label for label in run.labels if run.series(label, "fitness_best")]
+    if not rules:
+        return []
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label in rules:
+        color = run.color(label)
+        e, best, _, _ = mean_band(run.series(label, "fitness_best"))
+        _, mean, _, _ = mean_band(run.series(label, "fitness_mean"))
+        _, spread, _, _ = mean_band(run.series(label, "fitness_std"))
+        ax.plot(e, best, color=color, lw=1.8, label=f"{label}: best")
+        ax.plot(e, mean, color=color, lw=1.2, ls="--", label=f"{label}: mean")
+        ax.fill_between(e, mean - spread, mean + spread, color=color, alpha=0.15, lw=0)
+    ax.set_xlabel("epoch (generations of minibatches covering the training set)")
+    ax.set_ylabel("fitness (−loss or accuracy)")
+    ax.set_title(f"{run.name}: population fitness (band: ±1 std within the population)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return [_save(fig, run, "es-fitness")]
+
+
+def _scenario(run: Run):
+    from simulator.scenario import ScenarioError, validate_scenario
+
+    try:
+        return validate_scenario(dict(run.resolved), str(run.path / "scenario.yaml"), run.path)
+    except ScenarioError:
+        return None
+
+
+def decision_boundaries(run: Run) -> list[Path]:
+    """Two-input classification: one panel per rule (first seed), same axes, with the training data."""
+    from simulator import kernels as K
+    from simulator.network import target_range
+    from simulator.runner import prepare_data
+
+    scenario = _scenario(run)
+    weights_file = run.path / "weights.npz"
+    if scenario is None or not weights_file.is_file() or scenario.task.kind != "classification":
+        return []
+    seed = scenario.seeds[0]
+    data = prepare_data(scenario, seed)
+    X, y = data.split.X_train, data.split.y_train
+    if X.shape[1] != 2 or y is None:
+        return []
+    pad = 0.15 * (X.max(axis=0) - X.min(axis=0) + 1e-9)
+    lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 160), np.linspace(lo[1], hi[1], 160))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    specs = [s for s in scenario.rules]
+    cols = min(len(specs), 3)
+    rows = -(-len(specs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.9 * rows), squeeze=False)
+    with np.load(weights_file) as saved:
+        for ax, spec in zip(axes.flat, specs):
+            key = f"{spec.label}/seed{seed}"
+            ax.set_title(spec.label)
+            if key not in saved:
+                ax.text(0.5, 0.5, "no weights", ha="center", transform=ax.transAxes)
+                continue
+            net = spec.network
+            params = saved[key].astype(np.float64)
+            off, on = target_range(net.output_activation)
+            z, a = np.empty(net.n_units), np.empty(net.n_units)
+            pred = np.array([K.predict_class(K.forward(params, net.layout, net.act_args, p, z, a), (off + on) / 2)
+                             for p in grid])
+            ax.contourf(gx, gy, pred.reshape(gx.shape), levels=np.arange(data.n_classes + 1) - 0.5,
+                        cmap="coolwarm", alpha=0.35)
+            ax.scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", edgecolors="k", s=18, linewidths=0.4)
+            ax.set_xlabel("x₁")
+            ax.set_ylabel("x₂")
+    for ax in list(axes.flat)[len(specs):]:
+        ax.set_axis_off()
+    fig.suptitle(f"{run.name}: decision regions after training (seed {seed}), training points")
+    fig.tight_layout()
+    return [_save(fig, run, "decision-boundaries")]
+
+
+def first_layer_weights(run: Run, max_units: int = 32) -> list[Path]:
+    """Image data: each rule's first-layer weights as images (receptive fields), first seed."""
+    scenario = _scenario(run)
+    weights_file = run.path / "weights.npz"
+    if scenario is None or scenario.image_shape is None or not weights_file.is_file():
+        return []
+    seed = scenario.seeds[0]
+    out = []
+    with np.load(weights_file) as saved:
+        for spec in scenario.rules:
+            key = f"{spec.label}/seed{seed}"
+            if key not in saved:
+                continue
+            W = spec.network.weights(saved[key].astype(np.float64), 0)[:max_units]
+            fig = image_grid(W, scenario.image_shape, [f"unit {i}" for i in range(len(W))],
+                             f"{spec.label}: first-layer weights (receptive fields), seed {seed}",
+                             symmetric=True, columns=8)
+            out.append(_save(fig, run, f"weights-{_safe(spec.label)}"))
+    return out
+
+
+def optimised_inputs(run: Run) -> list[Path]:
+    """Activation maximisation and adversarial examples, as images (image data only)."""
+    inputs = run.path / "inputs.npz"
+    scenario = _scenario(run)
+    if not inputs.is_file() or scenario is None or scenario.image_shape is None:
+        return []
+    shape = scenario.image_shape
+    out = []
+    with np.load(inputs) as saved:
+        groups: dict[str, dict[str, np.ndarray]] = {}
+        for key in saved.files:
+            prefix, name = key.rsplit("/", 1)
+            groups.setdefault(prefix, {})[name] = saved[key]
+    for prefix, a in groups.items():
+        label, seed = prefix.rsplit("/", 1)
+        tag = f"{_safe(label)}-{seed}"
+        if "activation_maximisation" in a:
+            fig = image_grid(a["activation_maximisation"], shape,
+                             [f"unit {u}" for u in a["activation_maximisation_units"]],
+                             f"{label}, {seed}: inputs that maximise each unit")
+            out.append(_save(fig, run, f"activation-maximisation-{tag}"))
+        if "adversarial_originals" in a and len(a["adversarial_originals"]):
+            orig, adv, eps = a["adversarial_originals"], a["adversarial_adversarials"], a["adversarial_epsilons"]
+            titles = [f"{y} → {p}" + (f"\nε={e:.2f}" if np.isfinite(e) else "\nheld")
+                      for y, p, e in zip(a["adversarial_labels"], a["adversarial_predicted"], eps)]
+            fig = image_grid(np.vstack([orig, adv]), shape, [f"class {y}" for y in a["adversarial_labels"]] + titles,
+                             f"{label}, {seed}: originals (top) and adversarial examples (bottom)",
+                             columns=len(orig))
+            out.append(_save(fig, run, f"adversarial-{tag}"))
+            fig = image_grid(adv - orig, shape, titles, f"{label}, {seed}: perturbations", columns=len(orig),
+                             symmetric=True)
+            out.append(_save(fig, run, f"perturbations-{tag}"))
+    return out
+
+
+def image_grid(images: np.ndarray, shape: tuple[int, int], titles: Sequence[str] = (), suptitle: str = "",
+               cmap: str = "gray_r", columns: int = 10, symmetric: bool = False):
+    """A figure with one image per row of ``images`` (flattened), in a grid."""
     n = len(images)
     cols = min(columns, max(n, 1))
     rows = max(1, -(-n // cols))
@@ -35,9 +329,30 @@ def image_grid(images: np.ndarray, shape: tuple[int, int], path: Path, titles: S
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path.with_suffix(".png"), dpi=110)
-    fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
     return fig
+
+
+def _safe(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
+
+
+FIGURE_KINDS = (
+    ("learning curves", lambda run: learning_curves(run, "epoch")),
+    ("learning curves per forward pass", lambda run: learning_curves(run, "forward_passes")),
+    ("learning curves per wall second", lambda run: learning_curves(run, "wall_seconds")),
+    ("decision boundaries", decision_boundaries),
+    ("first-layer weights", first_layer_weights),
+    ("population fitness", es_fitness),
+    ("optimised inputs", optimised_inputs),
+)
+
+
+def plot_run(path: str | Path) -> Run:
+    """Every figure that applies to this run, then the HTML report; returns the run with its figures."""
+    from simulator.report import write_report
+
+    run = load_run(path)
+    for _, make in FIGURE_KINDS:
+        make(run)
+    write_report(run)
+    return run

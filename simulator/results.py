@@ -45,20 +45,40 @@ def versions() -> dict[str, str]:
     }
 
 
-class RunWriter:
-    """Writes a run directory incrementally, so an interrupted run keeps what finished."""
+class ResumeError(Exception):
+    """A run directory cannot be resumed with this scenario."""
 
-    def __init__(self, out_dir: Path, scenario: Scenario, command: str):
+
+class RunWriter:
+    """Writes a run directory incrementally, so an interrupted run keeps what finished.
+
+    With ``resume``, the runs already finished in ``out_dir`` are read back (and kept in
+    every file); :attr:`done` names them so that only the rest is run.
+    """
+
+    def __init__(self, out_dir: Path, scenario: Scenario, command: str, resume: bool = False):
         self.out_dir = Path(out_dir)
         self.scenario = scenario
         self.command = command
         self.started = _now()
+        self.records: list[RunRecord] = []
+        text = yaml.safe_dump(scenario.resolved, sort_keys=False, allow_unicode=True)
+        if resume and (self.out_dir / "runs.csv").is_file():
+            if (self.out_dir / "scenario.yaml").read_text() != text:
+                raise ResumeError(f"{self.out_dir} holds a run of a different scenario (or other settings); "
+                                  "resume with the same scenario and options, or choose another --out")
+            self.records = load_records(self.out_dir, scenario)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "scenario.yaml").write_text(
-            yaml.safe_dump(scenario.resolved, sort_keys=False, allow_unicode=True))
+        (self.out_dir / "scenario.yaml").write_text(text)
         with open(self.out_dir / "metrics.csv", "w", newline="") as fh:
             csv.writer(fh).writerow(METRICS_HEADER)
-        self.records: list[RunRecord] = []
+        kept, self.records = self.records, []
+        for record in kept:
+            self.add(record)
+
+    @property
+    def done(self) -> set[tuple[str, int]]:
+        return {(r.label, r.seed) for r in self.records}
 
     def add(self, record: RunRecord) -> None:
         """Append one finished (rule, seed) run to metrics.csv."""
@@ -72,6 +92,7 @@ class RunWriter:
         """Write the summary, per-run table, weights and manifest; return the summary rows."""
         summary = summarize(self.scenario, self.records)
         _write_csv(self.out_dir / "summary.csv", summary)
+        (self.out_dir / "summary.md").write_text(summary_markdown(self.scenario, summary))
         _write_csv(self.out_dir / "runs.csv", [run_row(r) for r in self.records])
         self._write_weights()
         self._write_artifacts()
@@ -91,36 +112,12 @@ class RunWriter:
         return summary
 
     def _write_artifacts(self) -> None:
-        """Optimised inputs and adversarial examples: inputs.npz, and images for image data."""
+        """Optimised inputs and adversarial examples: inputs.npz (figures come from simulator.plots)."""
         arrays = {f"{r.label}/seed{r.seed}/{name}": value
                   for r in self.records for name, value in r.artifacts.items()}
         if not arrays:
             return
         np.savez_compressed(self.out_dir / "inputs.npz", **arrays)
-        shape = self.scenario.image_shape
-        if shape is None:
-            return
-        from simulator.plots import image_grid
-
-        figures = self.out_dir / "figures"
-        for r in self.records:
-            a = r.artifacts
-            tag = f"{_safe(r.label)}-seed{r.seed}"
-            if "activation_maximisation" in a:
-                image_grid(a["activation_maximisation"], shape, figures / f"activation-maximisation-{tag}",
-                           [f"unit {u}" for u in a["activation_maximisation_units"]],
-                           f"{r.label}, seed {r.seed}: inputs that maximise each unit")
-            if "adversarial_originals" in a and len(a["adversarial_originals"]):
-                orig, adv = a["adversarial_originals"], a["adversarial_adversarials"]
-                eps = a["adversarial_epsilons"]
-                titles = [f"{y} → {p}" + (f"\nε={e:.2f}" if np.isfinite(e) else "\nheld")
-                          for y, p, e in zip(a["adversarial_labels"], a["adversarial_predicted"], eps)]
-                image_grid(np.vstack([orig, adv]), shape, figures / f"adversarial-{tag}",
-                           [f"class {y}" for y in a["adversarial_labels"]] + titles,
-                           f"{r.label}, seed {r.seed}: originals (top) and adversarial examples (bottom)",
-                           columns=len(orig))
-                image_grid(adv - orig, shape, figures / f"perturbations-{tag}", titles,
-                           f"{r.label}, seed {r.seed}: perturbations", columns=len(orig), symmetric=True)
 
     def _write_weights(self) -> None:
         arrays: dict[str, np.ndarray] = {}
@@ -156,9 +153,35 @@ def run_row(r: RunRecord) -> dict[str, Any]:
     return {
         "rule": r.label, "seed": r.seed, "status": r.status, "epochs": r.epochs_run,
         "criterion_epoch": "" if r.criterion_epoch is None else r.criterion_epoch,
-        "forward_passes": r.forward_passes, "wall_seconds": round(r.wall_seconds, 6),
+        "criterion_forward_passes": "" if r.criterion_forward_passes is None else r.criterion_forward_passes,
+        "forward_passes": r.forward_passes, "samples": r.samples, "wall_seconds": round(r.wall_seconds, 6),
         "message": r.message,
     }
+
+
+def load_records(run_dir: Path, scenario: Scenario) -> list[RunRecord]:
+    """The finished runs of a run directory (not interrupted, not failed), rebuilt from its files."""
+    specs = {spec.label: spec for spec in scenario.rules}
+    with open(run_dir / "runs.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["status"] not in (INTERRUPTED, FAILED) and r["rule"] in specs]
+    metrics: dict[tuple[str, int], list[tuple[int, str, float]]] = {}
+    for m in read_metrics(run_dir):
+        metrics.setdefault((m["rule"], m["seed"]), []).append((m["epoch"], m["metric"], m["value"]))
+    weights = dict(np.load(run_dir / "weights.npz")) if (run_dir / "weights.npz").is_file() else {}
+    inputs = dict(np.load(run_dir / "inputs.npz")) if (run_dir / "inputs.npz").is_file() else {}
+    records = []
+    for r in rows:
+        label, seed = r["rule"], int(r["seed"])
+        spec = specs[label]
+        prefix = f"{label}/seed{seed}/"
+        records.append(RunRecord(
+            label, spec.rule.name, spec.rule.family, seed, r["status"], r["message"], int(r["epochs"]),
+            int(r["criterion_epoch"]) if r["criterion_epoch"] else None,
+            int(r["criterion_forward_passes"]) if r.get("criterion_forward_passes") else None,
+            float(r["wall_seconds"]), int(r["forward_passes"]), int(r.get("samples") or 0),
+            metrics.get((label, seed), []), weights.get(f"{label}/seed{seed}"),
+            {k[len(prefix):]: v for k, v in inputs.items() if k.startswith(prefix)}))
+    return records
 
 
 def main_metric(scenario: Scenario) -> str:
@@ -197,7 +220,8 @@ def summarize(scenario: Scenario, records: list[RunRecord]) -> list[dict[str, An
         mean, std, half = mean_ci95(finals)
         row: dict[str, Any] = {
             "rule": spec.label, "family": spec.rule.family, "seeds": len(runs),
-            "metric": main, "mean": _r(mean), "std": _r(std), "ci95": _r(half),
+            "metric": main, "budget": scenario.train.describe_budget(),
+            "mean": _r(mean), "std": _r(std), "ci95": _r(half),
             "best": _r(pick_best(finals)) if finals else "", "worst": _r(pick_worst(finals)) if finals else "",
         }
         for metric in scenario.metrics:
@@ -214,9 +238,67 @@ def summarize(scenario: Scenario, records: list[RunRecord]) -> list[dict[str, An
                                               if hit else "")
         row["forward_passes"] = _r(np.mean([r.forward_passes for r in runs]))
         row["wall_seconds"] = _r(np.mean([r.wall_seconds for r in runs]), 4)
+        row.update(_versus_reference(scenario, records, spec.label, main))
         row["note"] = _note(scenario, runs)
         rows.append(row)
     return rows
+
+
+def paired_test(reference: dict[int, float], other: dict[int, float]) -> tuple[float, float, int]:
+    """(mean difference other − reference, two-sided p-value of the paired t-test, pairs used).
+
+    Pairs are seeds both runs finished with a finite value; the p-value is NaN with
+    fewer than two pairs, and 1 when every difference is zero.
+    """
+    from scipy import stats
+
+    seeds = sorted(s for s in reference if s in other
+                   and math.isfinite(reference[s]) and math.isfinite(other[s]))
+    if not seeds:
+        return float("nan"), float("nan"), 0
+    diff = np.array([other[s] - reference[s] for s in seeds])
+    if len(seeds) < 2:
+        return float(diff.mean()), float("nan"), len(seeds)
+    if np.all(diff == diff[0]):
+        return float(diff.mean()), 1.0 if diff[0] == 0 else 0.0, len(seeds)
+    return float(diff.mean()), float(stats.ttest_rel([other[s] for s in seeds],
+                                                     [reference[s] for s in seeds]).pvalue), len(seeds)
+
+
+def _versus_reference(scenario: Scenario, records: list[RunRecord], label: str, main: str) -> dict[str, Any]:
+    reference = scenario.rules[0].label
+    if label == reference:
+        return {"vs_reference": "reference", "difference": "", "p_value": ""}
+
+    def finals(name: str) -> dict[int, float]:
+        return {r.seed: r.final(main) for r in records
+                if r.label == name and r.status not in (FAILED, INTERRUPTED)}
+
+    diff, p, n = paired_test(finals(reference), finals(label))
+    return {"vs_reference": reference, "difference": _r(diff), "p_value": _r(p, 4)}
+
+
+def summary_markdown(scenario: Scenario, rows: list[dict[str, Any]], budget: str = "") -> str:
+    """summary.md: the table a person reads, with the statistics spelt out."""
+    if not rows:
+        return f"# {scenario.name}\n\nNo finished runs.\n"
+    main = rows[0]["metric"]
+    lines = [f"# {scenario.name}", "", scenario.description.strip(), "",
+             f"Main metric: **{main}**, final value over {len(scenario.seeds)} seed(s) "
+             f"(mean ± 95 % confidence interval, Student t). "
+             f"Budget: {budget or scenario.train.describe_budget()}. "
+             f"p: paired t-test against **{scenario.rules[0].label}** over the same seeds.", "",
+             "| rule | family | mean ± 95 % CI | best | worst | converged | diverged | epochs to criterion | "
+             "forward passes to criterion | wall s | Δ vs reference | p | note |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ci = f" ± {r['ci95']:.4f}" if isinstance(r["ci95"], float) else ""
+        mean = f"{r['mean']:.4f}{ci}" if r["mean"] != "" else "n/a"
+        lines.append(" | ".join([f"| {r['rule']}", r["family"], mean, str(r["best"]), str(r["worst"]),
+                                 r["converged"], r["diverged"], str(r["epochs_to_criterion"]),
+                                 str(r["forward_passes_to_criterion"]), str(r["wall_seconds"]),
+                                 str(r["difference"]), str(r["p_value"]), r["note"] or "—"]) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _fraction(runs: list[RunRecord], status: str) -> str:

@@ -46,6 +46,7 @@ class RunRecord:
     criterion_forward_passes: int | None = None
     wall_seconds: float = 0.0
     forward_passes: int = 0
+    samples: int = 0  # training rows seen (for ES: rows per generation, not × members)
     rows: list[tuple[int, str, float]] = field(default_factory=list)
     params: np.ndarray | None = None
     # Arrays a task kind produces besides weights (optimised inputs, adversarial examples).
@@ -225,12 +226,17 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
         stop_now = scenario.train.stop.early
     # A zero-row call compiles (or loads) the kernel now, so wall_seconds measures training only.
     train_epoch(spec.rule.update, params, net.layout, net.act_args, state, hp, X[:0], Y[:0], 1)
+    budget = scenario.train.budget
     for epoch in range(1, 0 if stop_now else scenario.train.epochs + 1):
         if scenario.train.shuffle:
             order = shuffle_rng.permutation(X.shape[0])
             Xe, Ye = np.ascontiguousarray(X[order]), np.ascontiguousarray(Y[order])
         else:
             Xe, Ye = X, Y
+        rows = _rows_within_budget(budget, record, Xe.shape[0], per_row=1)
+        if rows == 0:
+            break
+        Xe, Ye = Xe[:rows], Ye[:rows]
         if corruption is not None:
             # Denoising: fresh corruption of the inputs every epoch; targets stay clean.
             Xe = np.ascontiguousarray(corrupt(Xe, corruption.kind, corruption.level, noise_rng,
@@ -239,7 +245,8 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
         signal = train_epoch(spec.rule.update, params, net.layout, net.act_args, state, hp, Xe, Ye,
                              scenario.train.batch_size)
         record.wall_seconds += time.perf_counter() - start
-        record.forward_passes += X.shape[0]
+        record.forward_passes += Xe.shape[0]
+        record.samples += Xe.shape[0]
         record.epochs_run = epoch
         values = {**evaluate(params), rule.signal: signal,
                   "wall_seconds": record.wall_seconds, "forward_passes": record.forward_passes}
@@ -300,8 +307,15 @@ def _train_population(scenario: Scenario, spec: RuleSpec, seed: int, data: Prepa
             break
         order = shuffle_rng.permutation(X.shape[0]) if scenario.train.shuffle else np.arange(X.shape[0])
         start = time.perf_counter()
+        spent = False
         for lo in range(0, X.shape[0], batch):
-            rows = order[lo:lo + batch]
+            # The last generation's minibatch shrinks to what the budget still allows.
+            take = _rows_within_budget(scenario.train.budget, record, len(order[lo:lo + batch]),
+                                       per_row=hp_population(rule))
+            if take == 0:
+                spent = True
+                break
+            rows = order[lo:lo + take]
             Xb, Tb = np.ascontiguousarray(X[rows]), np.ascontiguousarray(T[rows])
             Lb = np.ascontiguousarray(labels[rows]) if labels.size else labels
             population = np.ascontiguousarray(rule.ask(state, rng), dtype=net.np_dtype)
@@ -312,7 +326,10 @@ def _train_population(scenario: Scenario, spec: RuleSpec, seed: int, data: Prepa
             rule.tell(state, population, fitness)
             generations += 1
             record.forward_passes += population.shape[0] * Xb.shape[0]
+            record.samples += Xb.shape[0]
         record.wall_seconds += time.perf_counter() - start
+        if spent and lo == 0:
+            break  # nothing was trained this epoch
         params = np.ascontiguousarray(rule.solution(state), dtype=net.np_dtype)
         record.params = params
         record.epochs_run = epoch
@@ -336,14 +353,34 @@ def _train_population(scenario: Scenario, spec: RuleSpec, seed: int, data: Prepa
     _set_status(scenario, record, has_criterion)
 
 
+def hp_population(rule) -> int:
+    return int(getattr(rule.params, "population", 0) or 1)
+
+
+def _rows_within_budget(budget, record: RunRecord, rows: int, per_row: int) -> int:
+    """How many of the next ``rows`` training rows the budget still allows (0: spent)."""
+    if budget is None:
+        return rows
+    if budget.unit == "wall_seconds":
+        return rows if record.wall_seconds < budget.wall_seconds else 0
+    used = record.samples if budget.unit == "samples" else record.forward_passes
+    cost = 1 if budget.unit == "samples" else per_row
+    left = int(budget.amount) - used
+    return max(0, min(rows, -(-left // cost)))
+
+
 def _set_status(scenario: Scenario, record: RunRecord, has_criterion: bool) -> None:
+    budget = scenario.train.budget
+    if budget is not None and _rows_within_budget(budget, record, 1, 1) == 0:
+        record.message = f"budget of {budget.amount:g} {budget.unit.replace('_', ' ')} used in {record.epochs_run} epochs"
     if scenario.train.epochs == 0 and record.criterion_epoch is None:
         record.status = COMPLETED
         record.message = "evaluated only (0 epochs)"
     elif has_criterion:
         record.status = CONVERGED if record.criterion_epoch is not None else NOT_CONVERGED
         if record.status == NOT_CONVERGED:
-            record.message = f"did not converge in {scenario.train.epochs} epochs"
+            spent = f"; {record.message}" if record.message else ""
+            record.message = f"did not converge in {record.epochs_run} epochs{spent}"
     else:
         record.status = COMPLETED
 
@@ -394,8 +431,72 @@ def optimise_inputs(scenario: Scenario, net: Network, params: np.ndarray, data: 
     record.rows.append((epoch, "adversarial_epsilon_mean", float(found.mean()) if found.size else float("nan")))
 
 
+def _tasks(scenario: Scenario, skip: set[tuple[str, int]]) -> list[tuple[int, int]]:
+    """(rule index, seed) pairs still to run, seed-major like the sequential loop."""
+    return [(i, seed) for seed in scenario.seeds for i, spec in enumerate(scenario.rules)
+            if (spec.label, seed) not in skip]
+
+
+_WORKER_SCENARIO: dict[str, Scenario] = {}
+
+
+def _worker_init() -> None:
+    # Runs are the parallel unit here: one thread each inside, so workers do not oversubscribe.
+    import numba
+
+    numba.set_num_threads(1)
+
+
+def _worker_run(resolved: dict, source: str, base_dir: str, rule_index: int, seed: int) -> RunRecord:
+    """Run one (rule, seed) in a worker process from the scenario as resolved (plug-ins re-imported)."""
+    from pathlib import Path
+
+    from simulator.scenario import validate_scenario
+
+    key = repr(resolved)
+    if key not in _WORKER_SCENARIO:
+        _WORKER_SCENARIO.clear()
+        _WORKER_SCENARIO[key] = validate_scenario(dict(resolved), source, Path(base_dir))
+    scenario = _WORKER_SCENARIO[key]
+    return run_one(scenario, scenario.rules[rule_index], seed, prepare_data(scenario, seed))
+
+
+def run_parallel(scenario: Scenario, jobs: int, on_record: Callable[[RunRecord], None],
+                 skip: set[tuple[str, int]] = frozenset()) -> list[RunRecord]:
+    """Independent (rule, seed) runs in ``jobs`` worker processes; results arrive as they finish.
+
+    Numbers are identical to a sequential run: each run draws only from its own seed.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    records: list[RunRecord] = []
+    context = multiprocessing.get_context("spawn")  # fork is unsafe with Numba's threading layers
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init)
+    try:
+        futures = {pool.submit(_worker_run, scenario.resolved, scenario.source, str(scenario.base_dir), i, seed):
+                   (i, seed) for i, seed in _tasks(scenario, skip)}
+        for future in as_completed(futures):
+            i, seed = futures[future]
+            try:
+                record = future.result()
+            except Exception as exc:  # the worker itself died: record it, keep the others
+                spec = scenario.rules[i]
+                record = RunRecord(spec.label, spec.rule.name, spec.rule.family, seed, FAILED,
+                                   f"worker failed: {type(exc).__name__}: {exc}")
+            records.append(record)
+            on_record(record)
+    except KeyboardInterrupt as exc:
+        pool.shutdown(wait=False, cancel_futures=True)
+        exc.records = records  # type: ignore[attr-defined]
+        raise
+    pool.shutdown()
+    return records
+
+
 def run_scenario(scenario: Scenario, on_record: Callable[[RunRecord], None] | None = None,
-                 on_epoch: Callable[[], None] | None = None) -> list[RunRecord]:
+                 on_epoch: Callable[[], None] | None = None,
+                 skip: set[tuple[str, int]] = frozenset()) -> list[RunRecord]:
     """Run every rule for every seed; a Ctrl-C stops after recording what finished.
 
     ``on_record`` is called as each (rule, seed) finishes, so results can be
@@ -412,8 +513,11 @@ def run_scenario(scenario: Scenario, on_record: Callable[[RunRecord], None] | No
 
     try:
         for seed in scenario.seeds:
+            todo = [spec for spec in scenario.rules if (spec.label, seed) not in skip]
+            if not todo:
+                continue
             data = prepare_data(scenario, seed)
-            for spec in scenario.rules:
+            for spec in todo:
                 keep(run_one(scenario, spec, seed, data, on_epoch))
     except KeyboardInterrupt as exc:
         interrupted = getattr(exc, "record", None)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulator import kernels as K
 from simulator.datasets import DATASETS, Dataset
@@ -116,11 +116,41 @@ class StopConfig(Model):
     early: bool = Field(True, description="stop training once a criterion is met")
 
 
+class BudgetConfig(Model):
+    """A training budget in one unit; every rule of a comparison gets the same."""
+
+    samples: int | None = Field(None, gt=0, description="training rows seen (ES: rows per generation)")
+    forward_passes: int | None = Field(None, gt=0, description="forward passes (ES: rows × members)")
+    wall_seconds: float | None = Field(None, gt=0, description="training wall time, checked per epoch")
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> "BudgetConfig":
+        given = [k for k in ("samples", "forward_passes", "wall_seconds") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one budget unit (samples, forward_passes or wall_seconds); got {given}")
+        return self
+
+    @property
+    def unit(self) -> str:
+        return next(k for k in ("samples", "forward_passes", "wall_seconds") if getattr(self, k) is not None)
+
+    @property
+    def amount(self) -> float:
+        return getattr(self, self.unit)
+
+    def describe(self, epochs: int) -> str:
+        return f"{self.amount:g} {self.unit.replace('_', ' ')} per run (at most {epochs} epochs)"
+
+
 class TrainConfig(Model):
-    epochs: int = Field(100, ge=0)
+    epochs: int = Field(100, ge=0, description="passes over the training set (the cap when a budget is set)")
     batch_size: int = Field(1, ge=1)
     shuffle: bool = True
     stop: StopConfig | None = None
+    budget: BudgetConfig | None = Field(None, description="stop each run after this much compute")
+
+    def describe_budget(self) -> str:
+        return self.budget.describe(self.epochs) if self.budget else f"{self.epochs} epochs per run"
 
 
 class RuleEntry(BaseModel):
@@ -267,10 +297,64 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-                  seed: int | None = None, repeats: int | None = None,
-                  plugins: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Read, override and validate a scenario file (raises :class:`ScenarioError`)."""
+TASK_ENTRY_KEYS = ("name", "description", "task", "network", "train")
+
+
+def _deep_merge(base: Any, extra: Any) -> Any:
+    if isinstance(base, dict) and isinstance(extra, dict):
+        merged = dict(base)
+        for key, value in extra.items():
+            merged[key] = _deep_merge(base.get(key), value)
+        return merged
+    return copy.deepcopy(extra)
+
+
+def split_tasks(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, Any]]]:
+    """A file with ``tasks:`` is several comparisons of the same rules: one raw scenario per task.
+
+    Each entry names the task and replaces ``task``; ``network`` and ``train`` given in an
+    entry are merged over the shared ones.  Without ``tasks:`` the file is one comparison.
+    """
+    if "tasks" not in raw:
+        return [("", raw)]
+    entries = raw["tasks"]
+    if not isinstance(entries, list) or not entries:
+        raise ScenarioError(source, [("tasks", "expected a non-empty list of {name, task, network?, train?}")])
+    problems, out, names = [], [], set()
+    base = {k: v for k, v in raw.items() if k != "tasks"}
+    for i, entry in enumerate(entries):
+        where = f"tasks[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or "task" not in entry:
+            problems.append((where, "expected a mapping with a name and a task"))
+            continue
+        unknown = [k for k in entry if k not in TASK_ENTRY_KEYS]
+        for key in unknown:
+            problems.append((f"{where}.{key}", f"unknown key '{key}'{did_you_mean(key, TASK_ENTRY_KEYS)} "
+                                               f"(expected one of: {', '.join(TASK_ENTRY_KEYS)})"))
+        if entry["name"] in names or not re.fullmatch(r"[A-Za-z0-9_.-]+", entry["name"]):
+            problems.append((f"{where}.name", f"got {entry['name']!r}; expected a unique name of letters, "
+                                              "digits, '-', '_' or '.'"))
+        names.add(entry["name"])
+        merged = copy.deepcopy(base)
+        merged["task"] = copy.deepcopy(entry["task"])
+        for key in ("network", "train"):
+            if key in entry:
+                merged[key] = _deep_merge(base.get(key, {}), entry[key])
+        merged["name"] = f"{base.get('name', 'scenario')}-{entry['name']}"
+        if "description" in entry:
+            merged["description"] = entry["description"]
+        out.append((entry["name"], merged))
+    if problems:
+        raise ScenarioError(source, problems)
+    return out
+
+
+def load_scenarios(path: str | Path, overrides: list[str] | tuple[str, ...] = (), seed: int | None = None,
+                   repeats: int | None = None, plugins: list[str] | tuple[str, ...] = ()) -> list[tuple[str, Scenario]]:
+    """Every comparison in a file: [("", scenario)] for a plain file, one per entry of ``tasks:``.
+
+    Overrides apply to the file before it is split, so ``--set tasks[1].task.dataset=…`` works.
+    """
     path = Path(path)
     raw = read_yaml(path)
     for assignment in overrides:
@@ -279,7 +363,26 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         raw["seed"] = seed
     if repeats is not None:
         raw["repeats"] = repeats
-    return validate_scenario(raw, str(path), path.parent, extra_plugins=plugins)
+    result = []
+    for name, part in split_tasks(raw, str(path)):
+        try:
+            result.append((name, validate_scenario(part, str(path), path.parent, extra_plugins=plugins)))
+        except ScenarioError as exc:
+            prefix = f"tasks '{name}': " if name else ""
+            raise ScenarioError(exc.source, [(p, prefix + m) for p, m in exc.problems]) from None
+    return result
+
+
+def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+                  seed: int | None = None, repeats: int | None = None,
+                  plugins: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Read, override and validate a scenario file (raises :class:`ScenarioError`)."""
+    scenarios = load_scenarios(path, overrides, seed, repeats, plugins)
+    if len(scenarios) > 1 or scenarios[0][0]:
+        names = ", ".join(name for name, _ in scenarios)
+        raise ScenarioError(str(path), [("tasks", f"this file holds several comparisons ({names}); "
+                                                  "load it with load_scenarios")])
+    return scenarios[0][1]
 
 
 def validate_scenario(raw: dict[str, Any], source: str = "<scenario>", base_dir: Path = Path("."),

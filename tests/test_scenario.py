@@ -165,7 +165,8 @@ def test_parse_key_path():
 
 
 def test_shipped_scenarios_are_valid():
+    from simulator.scenario import load_scenarios
     from tests.conftest import ROOT
 
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
-        load_scenario(path)
+        assert load_scenarios(path)
