@@ -43,6 +43,7 @@ class Run:
     metrics: dict[tuple[str, str], dict[int, dict[int, float]]]  # (rule, metric) → seed → epoch → value
     summary: list[dict[str, str]]
     figures: list[Path] = field(default_factory=list)
+    objects: dict[str, Any] = field(default_factory=dict)  # figure name → matplotlib Figure (for tests)
 
     @property
     def name(self) -> str:
@@ -96,6 +97,7 @@ def _save(fig, run: Run, name: str) -> Path:
     fig.savefig(out.with_suffix(".svg"), bbox_inches="tight")
     plt.close(fig)
     run.figures.append(out.with_suffix(".png"))
+    run.objects[name] = fig
     return out.with_suffix(".png")
 
 
