@@ -181,7 +181,7 @@ def test_budget_in_forward_passes_is_the_same_for_every_rule(write_scenario):
     from simulator.runner import run_scenario
     from simulator.scenario import load_scenario
 
-    scenario = load_scenario(ROOT / "scenarios" / "es-vs-backprop.yaml", repeats=1, overrides=[
+    scenario = load_scenario(ROOT / "scenarios" / "digits.yaml", repeats=1, overrides=[
         "train.epochs=1000", "train.budget={forward_passes: 50000}",
         "rules=[{rule: backprop, lr: 0.02}, {rule: openai_es, population: 10, fitness_batch: 100}]"])
     records = run_scenario(scenario)

@@ -112,7 +112,7 @@ def test_same_seed_same_numbers_whatever_the_threads():
     from simulator.runner import run_scenario
     from simulator.scenario import load_scenario
 
-    scenario = load_scenario(ROOT / "scenarios" / "es-vs-backprop.yaml", repeats=1, overrides=[
+    scenario = load_scenario(ROOT / "scenarios" / "digits.yaml", repeats=1, overrides=[
         "train.epochs=2", "rules=[{rule: openai_es, population: 20, fitness_batch: 128}]"])
     numba.set_num_threads(1)
     one = run_scenario(scenario)[0]
