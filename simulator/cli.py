@@ -209,12 +209,17 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
             sys.exit(EXIT_INTERRUPTED)
     summary = writer.finish()
     _print_summary(spec, summary)
-    if not no_plots:
-        from simulator.plots import plot_run
-
-        figures = plot_run(out).figures
-        click.echo(f"figures: {len(figures)} in {out / 'figures'}; report: {out / 'report.html'}")
     failed = [r for r in writer.records if r.status == "failed"]
+    if not no_plots:
+        try:
+            from simulator.plots import plot_run
+
+            figures = plot_run(out).figures
+            click.echo(f"figures: {len(figures)} in {out / 'figures'}; report: {out / 'report.html'}")
+        except Exception as exc:  # the results are on disk; a figure bug must not hide them
+            click.echo(f"error: the figures could not be made ({type(exc).__name__}: {exc}); the results are "
+                       f"saved — retry with: rulelab plot {out}", err=True)
+            return True
     return bool(failed) and len(failed) == len(writer.records)
 
 

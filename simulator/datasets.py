@@ -80,6 +80,12 @@ class TableOptions(Options):
     labels: list[int] | None = Field(None, description="class labels 0, 1, … (classification)")
 
 
+class GaussianOptions(Options):
+    n_samples: int = Field(1000, ge=2)
+    variances: list[float] = Field([4.0, 2.0, 1.0, 0.5, 0.25], min_length=1,
+                                   description="variance along each principal axis (the dimension is their count)")
+
+
 class CsvOptions(Options):
     path: str = Field(description="CSV file; relative paths are relative to the scenario file")
     label_column: str | int = Field(-1, description="column name or index of the label")
@@ -196,6 +202,14 @@ def make_table(opts: TableOptions, rng: np.random.Generator, base_dir: Path) -> 
     return Dataset(X, y, n_classes, targets=targets)
 
 
+def make_gaussian(opts: GaussianOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    """Zero-mean Gaussian data with known principal axes: a seeded rotation of independent axes."""
+    d = len(opts.variances)
+    rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    z = rng.normal(size=(opts.n_samples, d)) * np.sqrt(np.asarray(opts.variances, dtype=float))
+    return Dataset(z @ rotation.T, None, 0)
+
+
 def _resolve(path: str, base_dir: Path) -> Path:
     p = Path(path).expanduser()
     return p if p.is_absolute() else base_dir / p
@@ -274,6 +288,8 @@ DATASETS: dict[str, DatasetInfo] = {
                     DigitsOptions, make_digits),
         DatasetInfo("random_patterns", "random binary or bipolar patterns with random labels",
                     RandomPatternOptions, make_random_patterns),
+        DatasetInfo("gaussian", "zero-mean Gaussian with given variances along seeded principal axes (no labels)",
+                    GaussianOptions, make_gaussian),
         DatasetInfo("table", "values written in the scenario: inputs with targets or labels", TableOptions,
                     make_table),
         DatasetInfo("csv", "your own data: a CSV file with feature columns and a label column", CsvOptions,

@@ -70,7 +70,7 @@ def load_run(path: str | Path) -> Run:
         if not (path / name).is_file():
             raise PlotError(f"{path}: missing {name} — is this a complete rulelab run directory?")
     resolved = yaml.safe_load((path / "scenario.yaml").read_text())
-    labels = [r.get("label", r["rule"]) for r in resolved.get("rules", [])]
+    labels = [r.get("label") or r.get("rule", "?") for r in resolved.get("rules", [])]
     metrics: dict[tuple[str, str], dict[int, dict[int, float]]] = {}
     with open(path / "metrics.csv", newline="") as fh:
         reader = csv.DictReader(fh)
@@ -316,7 +316,8 @@ def image_grid(images: np.ndarray, shape: tuple[int, int], titles: Sequence[str]
     cols = min(columns, max(n, 1))
     rows = max(1, -(-n // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.45 * rows + 0.4), squeeze=False)
-    limit = float(np.abs(images).max()) if symmetric and n else None
+    # A robust colour scale: a few extreme pixels (e.g. rarely-lit corners) must not wash out the rest.
+    limit = float(np.percentile(np.abs(images), 99)) or 1.0 if symmetric and n else None
     for k, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if k >= n:

@@ -28,6 +28,10 @@ _BUILTIN_FALLBACK = {
     "one_plus_one_es": "rules.one_plus_one_es:OnePlusOneES",
     "mu_lambda_es": "rules.mu_lambda_es:MuLambdaES",
     "cma_es": "rules.cma_es:CMAES",
+    "hebb": "rules.hebb:Hebb",
+    "oja": "rules.oja:Oja",
+    "sanger": "rules.sanger:Sanger",
+    "competitive": "rules.competitive:Competitive",
 }
 
 

@@ -186,7 +186,7 @@ def load_records(run_dir: Path, scenario: Scenario) -> list[RunRecord]:
 
 def main_metric(scenario: Scenario) -> str:
     """The metric a comparison is judged by: test accuracy, else train accuracy, else a loss."""
-    for name in ("test_accuracy", "train_accuracy", "test_loss", "train_loss"):
+    for name in ("test_accuracy", "train_accuracy", "test_loss", "train_loss", "pc_angle_0"):
         if name in scenario.metrics:
             return name
     return scenario.metrics[0]
@@ -215,11 +215,11 @@ def summarize(scenario: Scenario, records: list[RunRecord]) -> list[dict[str, An
         if not runs:
             continue
         finals = [r.final(main) for r in runs if r.status not in (FAILED, INTERRUPTED)]
-        lower_is_better = main.endswith("loss")
+        lower_is_better = main.endswith("loss") or main.startswith("pc_angle")
         pick_best, pick_worst = (min, max) if lower_is_better else (max, min)
         mean, std, half = mean_ci95(finals)
         row: dict[str, Any] = {
-            "rule": spec.label, "family": spec.rule.family, "seeds": len(runs),
+            "rule": spec.label, "family": spec.family, "seeds": len(runs),
             "metric": main, "budget": scenario.train.describe_budget(),
             "mean": _r(mean), "std": _r(std), "ci95": _r(half),
             "best": _r(pick_best(finals)) if finals else "", "worst": _r(pick_worst(finals)) if finals else "",
@@ -239,7 +239,7 @@ def summarize(scenario: Scenario, records: list[RunRecord]) -> list[dict[str, An
         row["forward_passes"] = _r(np.mean([r.forward_passes for r in runs]))
         row["wall_seconds"] = _r(np.mean([r.wall_seconds for r in runs]), 4)
         row.update(_versus_reference(scenario, records, spec.label, main))
-        row["note"] = _note(scenario, runs)
+        row["note"] = "; ".join(filter(None, [_note(scenario, runs), _comparison_words(row, main)]))
         rows.append(row)
     return rows
 
@@ -276,6 +276,17 @@ def _versus_reference(scenario: Scenario, records: list[RunRecord], label: str, 
 
     diff, p, n = paired_test(finals(reference), finals(label))
     return {"vs_reference": reference, "difference": _r(diff), "p_value": _r(p, 4)}
+
+
+def _comparison_words(row: dict[str, Any], main: str) -> str:
+    """The paired test against the reference, in words (5 % level)."""
+    if row.get("vs_reference") in (None, "reference") or row.get("p_value") == "":
+        return ""
+    diff, p = row["difference"], row["p_value"]
+    if p >= 0.05:
+        return f"no significant difference from {row['vs_reference']} (paired p = {p:.2g})"
+    better = diff < 0 if (main.endswith("loss") or main.startswith("pc_angle")) else diff > 0
+    return f"{'better' if better else 'worse'} than {row['vs_reference']} (paired p = {p:.2g})"
 
 
 def summary_markdown(scenario: Scenario, rows: list[dict[str, Any]], budget: str = "") -> str:

@@ -103,7 +103,13 @@ def corrupt(X: np.ndarray, kind: str, level: float, rng: np.random.Generator,
 
 
 class _Evaluator:
-    """Per-epoch metrics of a network on the train and test sets."""
+    """Per-epoch metrics of a network on the train and test sets (PC angles for unsupervised tasks)."""
+
+    def _pc_metrics(self, params: np.ndarray) -> dict[str, float]:
+        W = self.net.weights(np.asarray(params, dtype=np.float64), 0)
+        out = {f"pc_angle_{k}": float(a) for k, a in enumerate(pc_angles(W, self.components))}
+        out["weight_norm"] = float(np.linalg.norm(W, axis=1).max())
+        return out
 
     def __init__(self, scenario: Scenario, net: Network, data: PreparedData, seed: int):
         self.net = net
@@ -121,6 +127,12 @@ class _Evaluator:
             self.train = _arrays(net, split.X_train, split.y_train, split.targets_train, regression)
             self.test = _arrays(net, split.X_test, split.y_test, split.targets_test, regression)
         self.metrics = scenario.metrics
+        self.components = None
+        if scenario.task.kind == "unsupervised":
+            # Principal components of the training inputs, largest variance first (NumPy's eigh).
+            X = split.X_train - split.X_train.mean(axis=0)
+            variances, vectors = np.linalg.eigh(X.T @ X / len(X))
+            self.components = vectors[:, ::-1].T
         self.noisy_test = None
         c = scenario.task.corruption
         if c is not None and self.test[0].shape[0] > 0:
@@ -129,6 +141,8 @@ class _Evaluator:
                                       data.low, data.high)
 
     def __call__(self, params: np.ndarray) -> dict[str, float]:
+        if self.components is not None:
+            return self._pc_metrics(params)
         out: dict[str, float] = {}
         for name, (X, T, labels) in (("train", self.train), ("test", self.test)):
             if X.shape[0] == 0:
@@ -145,6 +159,14 @@ class _Evaluator:
                                  self.loss_code, self.threshold)
             out["test_denoising_loss"] = float(loss)
         return out
+
+
+def pc_angles(W: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """Angle in degrees between each unit's weight vector w_k and the k-th principal component (sign ignored)."""
+    k = min(len(W), len(components))
+    norms = np.linalg.norm(W[:k], axis=1) * np.linalg.norm(components[:k], axis=1)
+    cos = np.abs(np.sum(W[:k] * components[:k], axis=1)) / np.where(norms > 0, norms, 1.0)
+    return np.degrees(np.arccos(np.clip(cos, 0.0, 1.0)))
 
 
 def _criterion_met(scenario: Scenario, values: dict[str, float]) -> bool:
@@ -180,7 +202,7 @@ def _run_one(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData,
              on_epoch: Callable[[], None] | None = None) -> RunRecord:
     from simulator.engine import train_epoch
 
-    record = RunRecord(spec.label, spec.rule.name, spec.rule.family, seed)
+    record = RunRecord(spec.label, spec.rule.name, spec.family, seed)
     try:
         if spec.rule.kind == "population":
             _train_population(scenario, spec, seed, data, record, on_epoch or (lambda: None))
@@ -201,17 +223,16 @@ def _run_one(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData,
 
 def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, record: RunRecord,
            on_epoch: Callable[[], None], train_epoch) -> None:
+    """Online training, stage after stage (one stage for a plain rule) on the same weights."""
     net = spec.network
-    rule = spec.rule(spec.params)
     params = _initial_params(scenario, spec, seed)
-    state = np.ascontiguousarray(rule.init_state(net, np.random.default_rng([seed, 2])), dtype=net.np_dtype)
-    hp = spec.params.pack()
     shuffle_rng = np.random.default_rng([seed, 3])
     evaluate = _Evaluator(scenario, net, data, seed)
     X, Y, _ = evaluate.train
     corruption = scenario.task.corruption
     noise_rng = np.random.default_rng([seed, 4])
-    has_criterion = scenario.train.stop is not None or rule.converged_when_signal_zero
+    final_rule = spec.stages[-1].rule
+    has_criterion = scenario.train.stop is not None or final_rule.converged_when_signal_zero
     record.params = params
 
     def log(epoch: int, values: dict[str, float]) -> None:
@@ -224,45 +245,59 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
     if _criterion_met(scenario, initial):
         record.criterion_epoch, record.criterion_forward_passes = 0, 0
         stop_now = scenario.train.stop.early
-    # A zero-row call compiles (or loads) the kernel now, so wall_seconds measures training only.
-    train_epoch(spec.rule.update, params, net.layout, net.act_args, state, hp, X[:0], Y[:0], 1)
     budget = scenario.train.budget
-    for epoch in range(1, 0 if stop_now else scenario.train.epochs + 1):
-        if scenario.train.shuffle:
-            order = shuffle_rng.permutation(X.shape[0])
-            Xe, Ye = np.ascontiguousarray(X[order]), np.ascontiguousarray(Y[order])
-        else:
-            Xe, Ye = X, Y
-        rows = _rows_within_budget(budget, record, Xe.shape[0], per_row=1)
-        if rows == 0:
-            break
-        Xe, Ye = Xe[:rows], Ye[:rows]
-        if corruption is not None:
-            # Denoising: fresh corruption of the inputs every epoch; targets stay clean.
-            Xe = np.ascontiguousarray(corrupt(Xe, corruption.kind, corruption.level, noise_rng,
-                                              data.low, data.high))
-        start = time.perf_counter()
-        signal = train_epoch(spec.rule.update, params, net.layout, net.act_args, state, hp, Xe, Ye,
-                             scenario.train.batch_size)
-        record.wall_seconds += time.perf_counter() - start
-        record.forward_passes += Xe.shape[0]
-        record.samples += Xe.shape[0]
-        record.epochs_run = epoch
-        values = {**evaluate(params), rule.signal: signal,
-                  "wall_seconds": record.wall_seconds, "forward_passes": record.forward_passes}
-        log(epoch, values)
-        on_epoch()
-        if not (np.isfinite(signal) and np.all(np.isfinite(params))):
-            record.status = DIVERGED
-            record.message = f"weights became NaN or infinite in epoch {epoch}"
-            return  # nothing sensible can be done with NaN weights
-        met = _criterion_met(scenario, values) or (rule.converged_when_signal_zero and signal == 0.0)
-        if met and record.criterion_epoch is None:
-            record.criterion_epoch = epoch
-            record.criterion_forward_passes = record.forward_passes
-            stop = scenario.train.stop
-            if stop is None or stop.early:
+    epoch = 0
+    for index, stage in enumerate(spec.stages):
+        final = index == len(spec.stages) - 1
+        rule = stage.rule(stage.params)
+        stream = [seed, 2] if index == 0 else [seed, 2, index]
+        state = np.ascontiguousarray(rule.init_state(net, np.random.default_rng(stream)), dtype=net.np_dtype)
+        hp = stage.params.pack()
+        # A zero-row call compiles (or loads) the kernel now, so wall_seconds measures training only.
+        train_epoch(stage.rule.update, params, net.layout, net.act_args, state, hp, X[:0], Y[:0], 1)
+        stage_epochs = stage.epochs if stage.epochs is not None else scenario.train.epochs
+        for _ in range(0 if stop_now else stage_epochs):
+            if scenario.train.shuffle:
+                order = shuffle_rng.permutation(X.shape[0])
+                Xe, Ye = np.ascontiguousarray(X[order]), np.ascontiguousarray(Y[order])
+            else:
+                Xe, Ye = X, Y
+            rows = _rows_within_budget(budget, record, Xe.shape[0], per_row=1)
+            if rows == 0:
                 break
+            Xe, Ye = Xe[:rows], Ye[:rows]
+            if corruption is not None:
+                # Denoising: fresh corruption of the inputs every epoch; targets stay clean.
+                Xe = np.ascontiguousarray(corrupt(Xe, corruption.kind, corruption.level, noise_rng,
+                                                  data.low, data.high))
+            start = time.perf_counter()
+            signal = train_epoch(stage.rule.update, params, net.layout, net.act_args, state, hp, Xe, Ye,
+                                 scenario.train.batch_size)
+            record.wall_seconds += time.perf_counter() - start
+            record.forward_passes += Xe.shape[0]
+            record.samples += Xe.shape[0]
+            epoch += 1
+            record.epochs_run = epoch
+            values = {**evaluate(params), rule.signal: signal,
+                      "wall_seconds": record.wall_seconds, "forward_passes": record.forward_passes}
+            if len(spec.stages) > 1:
+                values["stage"] = index + 1
+            log(epoch, values)
+            on_epoch()
+            if not (np.isfinite(signal) and np.all(np.isfinite(params))):
+                record.status = DIVERGED
+                record.message = f"weights became NaN or infinite in epoch {epoch}" + (
+                    f" (stage {index + 1}, {stage.rule.name})" if len(spec.stages) > 1 else "")
+                return  # nothing sensible can be done with NaN weights
+            if not final:
+                continue  # stop criteria judge the finished pipeline only
+            met = _criterion_met(scenario, values) or (rule.converged_when_signal_zero and signal == 0.0)
+            if met and record.criterion_epoch is None:
+                record.criterion_epoch = epoch
+                record.criterion_forward_passes = record.forward_passes
+                stop = scenario.train.stop
+                if stop is None or stop.early:
+                    break
     if scenario.task.kind in ("activation_maximisation", "adversarial"):
         optimise_inputs(scenario, net, params, data, seed, record)
     _set_status(scenario, record, has_criterion)
@@ -482,7 +517,7 @@ def run_parallel(scenario: Scenario, jobs: int, on_record: Callable[[RunRecord],
                 record = future.result()
             except Exception as exc:  # the worker itself died: record it, keep the others
                 spec = scenario.rules[i]
-                record = RunRecord(spec.label, spec.rule.name, spec.rule.family, seed, FAILED,
+                record = RunRecord(spec.label, spec.rule.name, spec.family, seed, FAILED,
                                    f"worker failed: {type(exc).__name__}: {exc}")
             records.append(record)
             on_record(record)

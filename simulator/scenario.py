@@ -97,7 +97,7 @@ class OptimiseConfig(Model):
 
 class TaskConfig(Model):
     kind: Literal["classification", "regression", "autoencoding", "activation_maximisation",
-                  "adversarial"] = "classification"
+                  "adversarial", "unsupervised"] = "classification"
     dataset: str | dict[str, Any]
     corruption: CorruptionConfig | None = Field(
         None, description="autoencoding: corrupt the inputs, keep the clean pattern as target (denoising)")
@@ -155,9 +155,11 @@ class TrainConfig(Model):
 
 class RuleEntry(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
-    rule: str
+    rule: str | None = Field(None, description="the rule's name (or give stages)")
     label: str | None = None
     network: dict[str, Any] | None = None
+    stages: list[dict[str, Any]] | None = Field(
+        None, description="train in stages on the same weights, e.g. a Hebbian layer then a readout")
 
 
 class ScenarioModel(Model):
@@ -170,19 +172,37 @@ class ScenarioModel(Model):
     train: TrainConfig = TrainConfig()
     rules: list[RuleEntry] = Field(min_length=1)
     metrics: list[Literal["train_accuracy", "test_accuracy", "train_loss", "test_loss",
-                          "test_denoising_loss"]] | None = None
+                          "test_denoising_loss", "pc_angle_0", "weight_norm"]] | None = None
     plugins: list[str] = []
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One stage of training: a rule, its hyperparameters, and its epochs (None: train.epochs)."""
+
+    rule: type[Rule]
+    params: Any
+    epochs: int | None = None
+
+
+@dataclass(frozen=True)
 class RuleSpec:
-    """One rule of a comparison, fully resolved."""
+    """One entry of a comparison, fully resolved: a rule, or stages of rules on the same weights."""
 
     label: str
-    rule: type[Rule]
-    params: Any  # the rule's HyperParameters instance
+    rule: type[Rule]  # the (last) rule
+    params: Any  # its HyperParameters instance
     network: Network
     init: InitConfig
+    stages: tuple[Stage, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            object.__setattr__(self, "stages", (Stage(self.rule, self.params),))
+
+    @property
+    def family(self) -> str:
+        return " → ".join(dict.fromkeys(stage.rule.family for stage in self.stages))
 
 
 @dataclass(frozen=True)
@@ -536,6 +556,8 @@ class _Resolver:
 
     @staticmethod
     def _default_metrics(task: TaskConfig, test_fraction: float) -> tuple[str, ...]:
+        if task.kind == "unsupervised":
+            return ("pc_angle_0", "weight_norm")
         names = ["train_loss"]
         if task.kind == "classification" or task.kind in INPUT_KINDS:
             names.insert(0, "train_accuracy")
@@ -605,43 +627,72 @@ class _Resolver:
         base_network = self.raw.get("network", {})
         for i, entry in enumerate(self.model.rules):
             where = f"rules[{i}]"
-            rule = registry.get(entry.rule)
-            if rule is None:
-                self.problems.append((f"{where}.rule", f"unknown rule {entry.rule!r}"
-                                      f"{did_you_mean(entry.rule, list(registry))} "
-                                      f"(available: {', '.join(registry)})"))
+            if (entry.rule is None) == (entry.stages is None):
+                self.problems.append((where, "give either rule: NAME or stages: [{rule: …}, …]"))
                 continue
-            params = self._hyperparameters(rule, entry, where)
-            if params is not None and getattr(params, "loss", None) == "task":
-                # Gradient rules descend the task's loss unless told otherwise.
-                params = params.model_copy(update={"loss": loss})
             network, init = self._network(base_network, entry.network, f"{where}.network", data, kind)
-            if params is None or network is None:
+            items = ([(f"{where}", {"rule": entry.rule, **(entry.model_extra or {})})] if entry.stages is None
+                     else [(f"{where}.stages[{k}]", dict(st)) for k, st in enumerate(entry.stages)])
+            if entry.stages is not None and entry.model_extra:
+                for key in entry.model_extra:
+                    self.problems.append((f"{where}.{key}", "with stages, hyperparameters go inside each stage"))
+            stages = []
+            for stage_where, item in items:
+                stage = self._stage(registry, item, stage_where, network, data, kind, loss,
+                                    f"{where}.network" if entry.network else stage_where,
+                                    in_pipeline=entry.stages is not None)
+                if stage is not None:
+                    stages.append(stage)
+            if len(stages) != len(items) or network is None:
                 continue
-            instance = rule(params)
-            problem = instance.check_network(network)
-            if problem is None and network.tied and not rule.supports_tied_weights:
-                problem = (f"rule '{rule.name}' does not keep tied weights in sync; "
-                           "train a tied autoencoder with a gradient rule (backprop, feedback_alignment, …)")
-            if problem:
-                self.problems.append((f"{where}.network" if entry.network else where, problem))
-            if rule.needs.labels and data.y is None and data.targets is None and kind != "autoencoding":
-                self.problems.append((f"{where}.rule", f"rule '{rule.name}' needs labels but the dataset has none"))
-            label = entry.label or rule.name
+            rule, params = stages[-1].rule, stages[-1].params
+            label = entry.label or "+".join(st.rule.name for st in stages)
             if label in labels_seen:
                 self.problems.append((f"{where}.label", f"'{label}' is already used by rules[{labels_seen[label]}]; "
                                       "give each entry of the same rule a distinct label"))
             labels_seen[label] = i
-            specs.append(RuleSpec(label, rule, params, network, init))
+            specs.append(RuleSpec(label, rule, params, network, init, tuple(stages)))
         return specs
 
-    def _hyperparameters(self, rule: type[Rule], entry: RuleEntry, where: str) -> Any:
-        values = dict(entry.model_extra or {})
-        try:
-            return rule.Params.model_validate(values)
-        except ValidationError as exc:
-            self.problems.extend(pydantic_problems(exc, (where,), rule.Params))
+    def _stage(self, registry: dict[str, type[Rule]], item: dict[str, Any], where: str, network: Network | None,
+               data: Dataset, kind: str, loss: str, network_where: str, in_pipeline: bool) -> Stage | None:
+        """One rule (or one stage of a pipeline): name, hyperparameters, and what it needs."""
+        name = item.pop("rule", None)
+        epochs = item.pop("epochs", None) if in_pipeline else None
+        if not isinstance(name, str):
+            self.problems.append((f"{where}.rule", "missing; name the rule of this stage"))
             return None
+        rule = registry.get(name)
+        if rule is None:
+            self.problems.append((f"{where}.rule", f"unknown rule {name!r}{did_you_mean(name, list(registry))} "
+                                                   f"(available: {', '.join(registry)})"))
+            return None
+        if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0):
+            self.problems.append((f"{where}.epochs", f"got {epochs!r}; expected a whole number ≥ 0"))
+            return None
+        try:
+            params = rule.Params.model_validate(item)
+        except ValidationError as exc:
+            self.problems.extend(pydantic_problems(exc, tuple(parse_key_path(where)), rule.Params))
+            return None
+        if getattr(params, "loss", None) == "task":
+            # Gradient rules descend the task's loss unless told otherwise.
+            params = params.model_copy(update={"loss": loss})
+        if network is None:
+            return None
+        if in_pipeline and rule.kind != "online":
+            self.problems.append((f"{where}.rule", f"rule '{name}' ({rule.kind}) cannot be a stage; "
+                                                   "stages take online rules"))
+            return None
+        problem = rule(params).check_network(network)
+        if problem is None and network.tied and not rule.supports_tied_weights:
+            problem = (f"rule '{rule.name}' does not keep tied weights in sync; "
+                       "train a tied autoencoder with a gradient rule (backprop, feedback_alignment, …)")
+        if problem:
+            self.problems.append((network_where, problem))
+        if rule.needs.labels and data.y is None and data.targets is None and kind != "autoencoding":
+            self.problems.append((f"{where}.rule", f"rule '{rule.name}' needs labels but the dataset has none"))
+        return Stage(rule, params, epochs)
 
     def _network(self, base: dict[str, Any], override: dict[str, Any] | None, where: str,
                  data: Dataset, kind: str) -> tuple[Network | None, InitConfig | None]:
@@ -710,6 +761,8 @@ class _Resolver:
                 self.problems.append((f"{path}.layers[{len(cfg.layers) - 1}]",
                                       f"got {cfg.layers[-1]} outputs; the targets have {data.targets.shape[1]} columns"))
                 ok = False
+        if kind == "unsupervised":
+            return ok
         if kind in INPUT_KINDS:
             kind = "classification"
         if kind == "classification" and data.y is None:
@@ -764,7 +817,12 @@ class _Resolver:
         if m.plugins:
             out["plugins"] = list(m.plugins)
         for entry, spec in zip(m.rules, s.rules):
-            item = {"rule": spec.rule.name, "label": spec.label, **spec.params.model_dump()}
+            if entry.stages is not None:
+                item = {"label": spec.label, "stages": [
+                    {"rule": st.rule.name, **({"epochs": st.epochs} if st.epochs is not None else {}),
+                     **st.params.model_dump()} for st in spec.stages]}
+            else:
+                item = {"rule": spec.rule.name, "label": spec.label, **spec.params.model_dump()}
             if entry.network:
                 item["network"] = dict(entry.network)
             out["rules"].append(item)

@@ -1,0 +1,65 @@
+"""Competitive (winner-take-all) learning: each unit becomes the prototype of the inputs it wins."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from simulator import hebbian as H
+from simulator import kernels as K
+from simulator.network import Network
+from simulator.rule import Field, Needs, Rule
+
+
+class CompetitiveParams(H.HebbianParams):
+    leak: float = Field(0.0, ge=0, le=1, description="losers move by η·leak towards the input (no dead units)")
+
+
+@njit(cache=True)
+def competitive_update(params, layout, act_args, state, hp, X, Y, lo, hi):
+    """j* = argmin_j ‖x − w_j‖,  Δw_{j*} = η (x − w_{j*}), losers Δw_j = η·leak (x − w_j)
+    (Rumelhart & Zipser 1985); returns Σ ‖x − w_{j*}‖²."""
+    eta, layer, leak = hp[0], np.int64(hp[1]), hp[2]
+    w_off, n_in, n_out = layout[layer, K.W_OFF], layout[layer, K.N_IN], layout[layer, K.N_OUT]
+    error = 0.0
+    for s in range(lo, hi):
+        x = H.layer_input(params, layout, act_args, state, X[s], layer)
+        best, best_d = 0, np.inf
+        for j in range(n_out):
+            d = 0.0
+            for i in range(n_in):
+                diff = x[i] - params[w_off + j * n_in + i]
+                d += diff * diff
+            if d < best_d:
+                best, best_d = j, d
+        for j in range(n_out):
+            rate = eta if j == best else eta * leak
+            if rate == 0.0:
+                continue
+            w = params[w_off + j * n_in:w_off + (j + 1) * n_in]
+            for i in range(n_in):
+                w[i] += rate * (x[i] - w[i])
+        error += best_d
+    return error
+
+
+class Competitive(Rule):
+    name = "competitive"
+    family = "hebbian"
+    summary = "The unit closest to the input wins and moves towards it: prototypes, receptive fields."
+    equation = "Δw_{j*} = η (x − w_{j*}),  j* = argmin_j ‖x − w_j‖  (losers: η·leak)"
+    reference = "Rumelhart & Zipser 1985"
+    needs = Needs()
+    local = True
+    signal = "quantization_error"
+    Params = CompetitiveParams
+    update = staticmethod(competitive_update)
+
+    def trained_layers(self, net: Network) -> tuple[int, ...]:
+        return (self.params.layer,)
+
+    def check_network(self, net: Network) -> str | None:
+        return H.check_layer(self.name, self.params.layer, net)
+
+    def state_size(self, net: Network) -> int:
+        return H.hebbian_state_size(net)

@@ -1,0 +1,64 @@
+"""Plain Hebbian learning: "fire together, wire together", with the usual ways to bound it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numba import njit
+
+from simulator import hebbian as H
+from simulator import kernels as K
+from simulator.network import Network
+from simulator.rule import Field, Needs, Rule
+
+
+class HebbParams(H.HebbianParams):
+    decay: float = Field(0.0, ge=0, description="weight decay λ: Δw = η (y x − λ w)")
+    bound: Literal["none", "normalize"] = Field(
+        "none", description="normalize: rescale each unit's weights to unit length after every update")
+
+
+@njit(cache=True)
+def hebb_update(params, layout, act_args, state, hp, X, Y, lo, hi):
+    """Δw_ij = η (y_i x_j − λ w_ij)  (Hebb 1949), optionally w_i ← w_i / ‖w_i‖; returns max ‖w_i‖."""
+    eta, layer, decay, normalize = hp[0], np.int64(hp[1]), hp[2], hp[3] == 1.0
+    w_off, n_in, n_out = layout[layer, K.W_OFF], layout[layer, K.N_IN], layout[layer, K.N_OUT]
+    y = state[state.shape[0] - n_out:]
+    for s in range(lo, hi):
+        x = H.layer_input(params, layout, act_args, state, X[s], layer)
+        H.layer_output(params, layout, act_args, layer, x, y)
+        for j in range(n_out):
+            w = params[w_off + j * n_in:w_off + (j + 1) * n_in]
+            for i in range(n_in):
+                w[i] += eta * (y[j] * x[i] - decay * w[i])
+            if normalize:
+                norm = np.sqrt(K.row_dot(params, w_off + j * n_in, w))
+                if norm > 0.0:
+                    w /= norm
+    largest = 0.0
+    for j in range(n_out):
+        largest = max(largest, np.sqrt(K.row_dot(params, w_off + j * n_in, params[w_off + j * n_in:w_off + (j + 1) * n_in])))
+    return largest
+
+
+class Hebb(Rule):
+    name = "hebb"
+    family = "hebbian"
+    summary = "Strengthen a weight whenever its input and output are active together; unbounded unless told."
+    equation = "Δw = η (y x − λ w)"
+    reference = "Hebb 1949"
+    needs = Needs()
+    local = True
+    signal = "weight_norm"
+    Params = HebbParams
+    update = staticmethod(hebb_update)
+
+    def trained_layers(self, net: Network) -> tuple[int, ...]:
+        return (self.params.layer,)
+
+    def check_network(self, net: Network) -> str | None:
+        return H.check_layer(self.name, self.params.layer, net)
+
+    def state_size(self, net: Network) -> int:
+        return H.hebbian_state_size(net)

@@ -1,0 +1,55 @@
+"""Oja's rule: a Hebbian unit that normalises itself and finds the first principal component."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from simulator import hebbian as H
+from simulator import kernels as K
+from simulator.network import Network
+from simulator.rule import Needs, Rule
+
+
+class OjaParams(H.HebbianParams):
+    pass
+
+
+@njit(cache=True)
+def oja_update(params, layout, act_args, state, hp, X, Y, lo, hi):
+    """Δw = η y (x − y w)  (Oja 1982): each unit tends to the unit-length first principal component."""
+    eta, layer = hp[0], np.int64(hp[1])
+    w_off, n_in, n_out = layout[layer, K.W_OFF], layout[layer, K.N_IN], layout[layer, K.N_OUT]
+    y = state[state.shape[0] - n_out:]
+    energy = 0.0
+    for s in range(lo, hi):
+        x = H.layer_input(params, layout, act_args, state, X[s], layer)
+        H.layer_output(params, layout, act_args, layer, x, y)
+        for j in range(n_out):
+            w = params[w_off + j * n_in:w_off + (j + 1) * n_in]
+            for i in range(n_in):
+                w[i] += eta * y[j] * (x[i] - y[j] * w[i])
+            energy += y[j] * y[j]
+    return energy
+
+
+class Oja(Rule):
+    name = "oja"
+    family = "hebbian"
+    summary = "Hebbian learning with a built-in decay that keeps ‖w‖ = 1: one unit learns the first PC."
+    equation = "Δw = η y (x − y w)"
+    reference = "Oja 1982"
+    needs = Needs()
+    local = True
+    signal = "output_energy"
+    Params = OjaParams
+    update = staticmethod(oja_update)
+
+    def trained_layers(self, net: Network) -> tuple[int, ...]:
+        return (self.params.layer,)
+
+    def check_network(self, net: Network) -> str | None:
+        return H.check_layer(self.name, self.params.layer, net)
+
+    def state_size(self, net: Network) -> int:
+        return H.hebbian_state_size(net)

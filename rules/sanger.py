@@ -1,0 +1,63 @@
+"""Sanger's generalised Hebbian algorithm: k units learn the top-k principal components, in order."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from simulator import hebbian as H
+from simulator import kernels as K
+from simulator.network import Network
+from simulator.rule import Needs, Rule
+
+
+class SangerParams(H.HebbianParams):
+    pass
+
+
+@njit(cache=True)
+def sanger_update(params, layout, act_args, state, hp, X, Y, lo, hi):
+    """Δw_j = η y_j (x − Σ_{k≤j} y_k w_k)  (Sanger 1989): unit j tends to the j-th principal component."""
+    eta, layer = hp[0], np.int64(hp[1])
+    w_off, n_in, n_out = layout[layer, K.W_OFF], layout[layer, K.N_IN], layout[layer, K.N_OUT]
+    y = state[state.shape[0] - n_out:]
+    # The residual x − Σ_{k<j} y_k w_k, built up unit by unit (old weights: computed before updating w_j).
+    residual = state[2 * (layout[layout.shape[0] - 1, K.A_OFF] + layout[layout.shape[0] - 1, K.N_OUT]):
+                     state.shape[0] - n_out]
+    energy = 0.0
+    for s in range(lo, hi):
+        x = H.layer_input(params, layout, act_args, state, X[s], layer)
+        H.layer_output(params, layout, act_args, layer, x, y)
+        for i in range(n_in):
+            residual[i] = x[i]
+        for j in range(n_out):
+            w = params[w_off + j * n_in:w_off + (j + 1) * n_in]
+            for i in range(n_in):
+                residual[i] -= y[j] * w[i]
+            for i in range(n_in):
+                w[i] += eta * y[j] * residual[i]
+            energy += y[j] * y[j]
+    return energy
+
+
+class Sanger(Rule):
+    name = "sanger"
+    family = "hebbian"
+    summary = "Oja's rule with each unit also removing what the units before it explain: ordered PCA."
+    equation = "Δw_j = η y_j (x − Σ_{k≤j} y_k w_k)"
+    reference = "Sanger 1989"
+    needs = Needs()
+    local = False  # unit j needs the outputs of units 1 … j
+    signal = "output_energy"
+    Params = SangerParams
+    update = staticmethod(sanger_update)
+
+    def trained_layers(self, net: Network) -> tuple[int, ...]:
+        return (self.params.layer,)
+
+    def check_network(self, net: Network) -> str | None:
+        return H.check_layer(self.name, self.params.layer, net)
+
+    def state_size(self, net: Network) -> int:
+        # Forward buffers, a residual of the layer's input size, and the outputs.
+        return 2 * net.n_units + net.sizes[self.params.layer] + net.sizes[self.params.layer + 1]
