@@ -21,10 +21,11 @@ class HebbParams(H.HebbianParams):
 
 @njit(cache=True)
 def hebb_update(params, layout, act_args, state, hp, X, Y, lo, hi):
-    """Δw_ij = η (y_i x_j − λ w_ij)  (Hebb 1949), optionally w_i ← w_i / ‖w_i‖; returns max ‖w_i‖."""
+    """Δw_ij = η (y_i x_j − λ w_ij)  (Hebb 1949), optionally w_i ← w_i / ‖w_i‖; returns Σ y²."""
     eta, layer, decay, normalize = hp[0], np.int64(hp[1]), hp[2], hp[3] == 1.0
     w_off, n_in, n_out = layout[layer, K.W_OFF], layout[layer, K.N_IN], layout[layer, K.N_OUT]
     y = state[state.shape[0] - n_out:]
+    energy = 0.0
     for s in range(lo, hi):
         x = H.layer_input(params, layout, act_args, state, X[s], layer)
         H.layer_output(params, layout, act_args, layer, x, y)
@@ -36,10 +37,8 @@ def hebb_update(params, layout, act_args, state, hp, X, Y, lo, hi):
                 norm = np.sqrt(K.row_dot(params, w_off + j * n_in, w))
                 if norm > 0.0:
                     w /= norm
-    largest = 0.0
-    for j in range(n_out):
-        largest = max(largest, np.sqrt(K.row_dot(params, w_off + j * n_in, params[w_off + j * n_in:w_off + (j + 1) * n_in])))
-    return largest
+            energy += y[j] * y[j]
+    return energy
 
 
 class Hebb(Rule):
@@ -50,7 +49,7 @@ class Hebb(Rule):
     reference = "Hebb 1949"
     needs = Needs()
     local = True
-    signal = "weight_norm"
+    signal = "output_energy"
     Params = HebbParams
     update = staticmethod(hebb_update)
 

@@ -327,7 +327,7 @@ def _note(scenario: Scenario, runs: list[RunRecord]) -> str:
     n = len(runs)
     notes = []
     for status, words in ((NOT_CONVERGED, f"did not converge within {scenario.train.epochs} epochs"),
-                          (DIVERGED, "diverged (NaN or infinite weights)"),
+                          (DIVERGED, "diverged (NaN, infinite or unbounded weights)"),
                           (FAILED, "failed with an error"),
                           (INTERRUPTED, "interrupted")):
         k = sum(r.status == status for r in runs)

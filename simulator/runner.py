@@ -161,6 +161,21 @@ class _Evaluator:
         return out
 
 
+# Weights this large mean the rule is running away (e.g. Hebb without bounds), long before float64
+# overflows; stopping here reports it as diverged instead of as a finished run.
+DIVERGENCE_LIMIT = 1e12
+
+
+def divergence(params: np.ndarray, signal: float) -> str:
+    """Why the weights count as diverged, or '' when they do not."""
+    if not (np.isfinite(signal) and np.all(np.isfinite(params))):
+        return "weights became NaN or infinite"
+    largest = float(np.max(np.abs(params))) if params.size else 0.0
+    if largest > DIVERGENCE_LIMIT:
+        return f"weights grew without bound (|w| = {largest:.3g} > {DIVERGENCE_LIMIT:g})"
+    return ""
+
+
 def pc_angles(W: np.ndarray, components: np.ndarray) -> np.ndarray:
     """Angle in degrees between each unit's weight vector w_k and the k-th principal component (sign ignored)."""
     k = min(len(W), len(components))
@@ -284,11 +299,12 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
                 values["stage"] = index + 1
             log(epoch, values)
             on_epoch()
-            if not (np.isfinite(signal) and np.all(np.isfinite(params))):
+            problem = divergence(params, signal)
+            if problem:
                 record.status = DIVERGED
-                record.message = f"weights became NaN or infinite in epoch {epoch}" + (
+                record.message = f"{problem} in epoch {epoch}" + (
                     f" (stage {index + 1}, {stage.rule.name})" if len(spec.stages) > 1 else "")
-                return  # nothing sensible can be done with NaN weights
+                return  # nothing sensible can be done with such weights
             if not final:
                 continue  # stop criteria judge the finished pipeline only
             met = _criterion_met(scenario, values) or (rule.converged_when_signal_zero and signal == 0.0)
@@ -376,9 +392,10 @@ def _train_population(scenario: Scenario, spec: RuleSpec, seed: int, data: Prepa
                   "wall_seconds": record.wall_seconds, "forward_passes": record.forward_passes}
         record.rows.extend((epoch, k, float(v)) for k, v in values.items())
         on_epoch()
-        if not np.all(np.isfinite(params)):
+        problem = divergence(params, 0.0)
+        if problem:
             record.status = DIVERGED
-            record.message = f"parameters became NaN or infinite in epoch {epoch}"
+            record.message = f"{problem} in epoch {epoch}"
             return
         if record.criterion_epoch is None and _criterion_met(scenario, values):
             record.criterion_epoch = epoch

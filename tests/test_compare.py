@@ -68,7 +68,7 @@ def test_summary_on_a_synthetic_table(write_scenario, gates_scenario):
     d = rows["delta"]
     assert d["mean"] == 0.75 and d["diverged"] == "1/3" and d["converged"] == "1/3"
     assert d["difference"] == pytest.approx(-0.25)  # paired over seeds 0 and 1 only (seed 2 is NaN)
-    assert "diverged (NaN or infinite weights) on 1/3 seeds" in d["note"]
+    assert "diverged (NaN, infinite or unbounded weights) on 1/3 seeds" in d["note"]
 
 
 @pytest.fixture(scope="module")
