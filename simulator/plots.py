@@ -196,6 +196,41 @@ def es_fitness(run: Run) -> list[Path]:
     return [_save(fig, run, "es-fitness")]
 
 
+def pc_angle_curves(run: Run) -> list[Path]:
+    """Unsupervised (Oja/Sanger/Hebb) runs: angle between unit k's weights and the k-th principal component."""
+    components = sorted({int(m.rsplit("_", 1)[1]) for (_, m) in run.metrics if m.startswith("pc_angle_")})
+    if not components:
+        return []
+    fig, axes = plt.subplots(1, len(components) + 1, figsize=(4.6 * (len(components) + 1), 3.8), squeeze=False)
+    norm_ax = axes[0][-1]
+    for label in run.labels:
+        epochs, mean, _, _ = mean_band(run.series(label, "weight_norm"))
+        if epochs.size:
+            norm_ax.plot(epochs, mean, color=run.color(label), label=label, lw=1.8)
+    norm_ax.set_yscale("log")
+    norm_ax.set_xlabel("epoch")
+    norm_ax.set_ylabel("largest ‖w‖ (log scale)")
+    norm_ax.set_title("weight norm: bounded rules stay at 1")
+    norm_ax.grid(alpha=0.3)
+    for ax, k in zip(axes[0], components):
+        for label in run.labels:
+            epochs, mean, low, high = mean_band(run.series(label, f"pc_angle_{k}"))
+            if epochs.size == 0:
+                continue
+            ax.plot(epochs, mean, color=run.color(label), label=label, lw=1.8)
+            ax.fill_between(epochs, np.clip(low, 0, 90), np.clip(high, 0, 90), color=run.color(label),
+                            alpha=0.18, lw=0)
+        ax.set_ylim(0, 90)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("angle to principal component (degrees)")
+        ax.set_title(f"unit {k} vs component {k + 1}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{run.name}: convergence to the principal components (mean and 95 % CI over seeds)")
+    fig.tight_layout()
+    return [_save(fig, run, "pc-angles")]
+
+
 def _scenario(run: Run):
     from simulator.scenario import ScenarioError, validate_scenario
 
@@ -346,6 +381,7 @@ FIGURE_KINDS = (
     ("decision boundaries", decision_boundaries),
     ("first-layer weights", first_layer_weights),
     ("population fitness", es_fitness),
+    ("angles to the principal components", pc_angle_curves),
     ("optimised inputs", optimised_inputs),
 )
 
