@@ -210,6 +210,39 @@ def make_gaussian(opts: GaussianOptions, rng: np.random.Generator, base_dir: Pat
     return Dataset(z @ rotation.T, None, 0)
 
 
+# 10 × 10 letter bitmaps for Hopfield recall demonstrations ('#' = +1, '.' = −1).
+LETTERS = {
+    "A": ["....##....", "...####...", "..##..##..", ".##....##.", ".##....##.",
+          ".########.", ".##....##.", ".##....##.", ".##....##.", ".........."],
+    "C": ["..######..", ".##....##.", "##........", "##........", "##........",
+          "##........", "##........", ".##....##.", "..######..", ".........."],
+    "E": [".#######..", ".##.......", ".##.......", ".##.......", ".######...",
+          ".##.......", ".##.......", ".##.......", ".#######..", ".........."],
+    "H": ["##......##", "##......##", "##......##", "##......##", "##########",
+          "##......##", "##......##", "##......##", "##......##", ".........."],
+    "L": [".##.......", ".##.......", ".##.......", ".##.......", ".##.......",
+          ".##.......", ".##.......", ".##.......", ".#######..", ".........."],
+    "T": ["##########", "....##....", "....##....", "....##....", "....##....",
+          "....##....", "....##....", "....##....", "....##....", ".........."],
+    "X": ["##......##", ".##....##.", "..##..##..", "...####...", "....##....",
+          "...####...", "..##..##..", ".##....##.", "##......##", ".........."],
+    "O": ["..######..", ".##....##.", "##......##", "##......##", "##......##",
+          "##......##", "##......##", ".##....##.", "..######..", ".........."],
+}
+
+
+class LetterOptions(Options):
+    letters: str = Field("ACHLTX", min_length=1, description="which letters, e.g. ACHLTX (from ACEHLTXO)")
+
+
+def make_letters(opts: LetterOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    unknown = sorted(set(opts.letters) - set(LETTERS))
+    if unknown:
+        raise ValueError(f"no bitmap for {', '.join(unknown)}; available letters: {''.join(LETTERS)}")
+    X = np.array([[1.0 if c == "#" else -1.0 for row in LETTERS[ch] for c in row] for ch in opts.letters])
+    return Dataset(X, np.arange(len(X), dtype=np.int64), len(X), image_shape=(10, 10))
+
+
 def _resolve(path: str, base_dir: Path) -> Path:
     p = Path(path).expanduser()
     return p if p.is_absolute() else base_dir / p
@@ -288,6 +321,8 @@ DATASETS: dict[str, DatasetInfo] = {
                     DigitsOptions, make_digits),
         DatasetInfo("random_patterns", "random binary or bipolar patterns with random labels",
                     RandomPatternOptions, make_random_patterns),
+        DatasetInfo("letters", "10x10 bipolar letter bitmaps (A C E H L T X O) for associative recall",
+                    LetterOptions, make_letters),
         DatasetInfo("gaussian", "zero-mean Gaussian with given variances along seeded principal axes (no labels)",
                     GaussianOptions, make_gaussian),
         DatasetInfo("table", "values written in the scenario: inputs with targets or labels", TableOptions,

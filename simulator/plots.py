@@ -231,6 +231,94 @@ def pc_angle_curves(run: Run) -> list[Path]:
     return [_save(fig, run, "pc-angles")]
 
 
+def _conditions(run: Run, label: str) -> list[tuple[int, float, float, float, float, float]]:
+    """(step, load, flip fraction, mean overlap, low, high) per association condition of a rule."""
+    steps, mean, low, high = mean_band(run.series(label, "overlap"))
+    loads = run.series(label, "load")
+    flips = run.series(label, "flip_fraction")
+    first = next(iter(loads), None)
+    if first is None:
+        return []
+    return [(int(s), loads[first][int(s)], flips[first][int(s)], m, lo, hi)
+            for s, m, lo, hi in zip(steps, mean, low, high)]
+
+
+def association_figures(run: Run) -> list[Path]:
+    """Overlap against cue noise and against the load α (theory α_c ≈ 0.138 marked); recalls as images."""
+    rules = [label for label in run.labels if run.series(label, "overlap")]
+    if not rules:
+        return []
+    out = []
+    table = {label: _conditions(run, label) for label in rules}
+    loads = sorted({c[1] for rows in table.values() for c in rows})
+    flips = sorted({c[2] for rows in table.values() for c in rows})
+    styles = ["-", "--", ":", "-."]
+    if len(flips) > 1:
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        for label in rules:
+            rows = [c for c in table[label] if c[1] == loads[0]]
+            x = [c[2] for c in rows]
+            ax.plot(x, [c[3] for c in rows], "o-", color=run.color(label), label=label)
+            ax.fill_between(x, [c[4] for c in rows], [min(c[5], 1) for c in rows], color=run.color(label), alpha=0.18)
+        ax.set_xlabel("cue noise (fraction of units flipped)")
+        ax.set_ylabel("overlap m = ξ·v / N after recall")
+        ax.set_title(f"{run.name}: recall against cue noise (load α = {loads[0]:.3g})")
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        out.append(_save(fig, run, "overlap-vs-noise"))
+    if len(loads) > 1:
+        fig, ax = plt.subplots(figsize=(7, 4.4))
+        for label in rules:
+            for k, flip in enumerate(flips):
+                rows = [c for c in table[label] if c[2] == flip]
+                x = [c[1] for c in rows]
+                ax.plot(x, [c[3] for c in rows], marker="o", ms=3, ls=styles[k % 4], color=run.color(label),
+                        label=f"{label}, cue noise {flip:g}")
+                ax.fill_between(x, [c[4] for c in rows], [min(c[5], 1) for c in rows], color=run.color(label),
+                                alpha=0.12)
+        ax.axvline(0.138, color="k", ls="--", lw=1)
+        ax.text(0.138, 0.5, " α_c ≈ 0.138 (Hebbian, N → ∞)", rotation=90, va="center", ha="right", fontsize=8)
+        ax.set_xlabel("load α = p / N")
+        ax.set_ylabel("overlap m = ξ·v / N after recall")
+        ax.set_title(f"{run.name}: capacity (mean and 95 % CI over seeds)")
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper right")
+        out.append(_save(fig, run, "overlap-vs-load"))
+    out += _recall_images(run)
+    return out
+
+
+def _recall_images(run: Run) -> list[Path]:
+    """Image data: per rule, the targets, then each condition's cues and recalled states (first seed)."""
+    inputs = run.path / "inputs.npz"
+    scenario = _scenario(run)
+    if not inputs.is_file() or scenario is None or scenario.image_shape is None:
+        return []
+    seed = scenario.seeds[0]
+    out = []
+    with np.load(inputs) as saved:
+        for label in run.labels:
+            prefix = f"{label}/seed{seed}/recall_step"
+            steps = sorted({int(k[len(prefix):].split("_")[0]) for k in saved.files if k.startswith(prefix)})
+            if not steps:
+                continue
+            flips = run.series(label, "flip_fraction").get(seed, {})
+            images = [saved[f"{prefix}{steps[0]}_targets"]]
+            titles = ["target"] * len(images[0])
+            for step in steps:
+                images += [saved[f"{prefix}{step}_cues"], saved[f"{prefix}{step}_recalled"]]
+                noise = flips.get(step, float("nan"))
+                titles += [f"cue {noise:.0%}"] * len(images[-1]) + ["recalled"] * len(images[-1])
+            grid = np.vstack(images)
+            fig = image_grid(grid, scenario.image_shape, titles,
+                             f"{label}: targets, then cue and recalled state per noise level (seed {seed})",
+                             cmap="gray_r", columns=len(images[0]))
+            out.append(_save(fig, run, f"recall-{_safe(label)}"))
+    return out
+
+
 def _scenario(run: Run):
     from simulator.scenario import ScenarioError, validate_scenario
 
@@ -382,6 +470,7 @@ FIGURE_KINDS = (
     ("first-layer weights", first_layer_weights),
     ("population fitness", es_fitness),
     ("angles to the principal components", pc_angle_curves),
+    ("associative recall", association_figures),
     ("optimised inputs", optimised_inputs),
 )
 

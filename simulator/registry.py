@@ -32,6 +32,9 @@ _BUILTIN_FALLBACK = {
     "oja": "rules.oja:Oja",
     "sanger": "rules.sanger:Sanger",
     "competitive": "rules.competitive:Competitive",
+    "hopfield_hebbian": "rules.hopfield_hebbian:HopfieldHebbian",
+    "storkey": "rules.storkey:Storkey",
+    "pseudo_inverse": "rules.pseudo_inverse:PseudoInverse",
 }
 
 

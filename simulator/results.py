@@ -186,7 +186,7 @@ def load_records(run_dir: Path, scenario: Scenario) -> list[RunRecord]:
 
 def main_metric(scenario: Scenario) -> str:
     """The metric a comparison is judged by: test accuracy, else train accuracy, else a loss."""
-    for name in ("test_accuracy", "train_accuracy", "test_loss", "train_loss", "pc_angle_0"):
+    for name in ("overlap_mean", "test_accuracy", "train_accuracy", "test_loss", "train_loss", "pc_angle_0"):
         if name in scenario.metrics:
             return name
     return scenario.metrics[0]
@@ -283,10 +283,11 @@ def _comparison_words(row: dict[str, Any], main: str) -> str:
     if row.get("vs_reference") in (None, "reference") or row.get("p_value") == "":
         return ""
     diff, p = row["difference"], row["p_value"]
+    shown = "< 0.0001" if p < 1e-4 else f"= {p:.2g}"
     if p >= 0.05:
-        return f"no significant difference from {row['vs_reference']} (paired p = {p:.2g})"
+        return f"no significant difference from {row['vs_reference']} (paired p {shown})"
     better = diff < 0 if (main.endswith("loss") or main.startswith("pc_angle")) else diff > 0
-    return f"{'better' if better else 'worse'} than {row['vs_reference']} (paired p = {p:.2g})"
+    return f"{'better' if better else 'worse'} than {row['vs_reference']} (paired p {shown})"
 
 
 def summary_markdown(scenario: Scenario, rows: list[dict[str, Any]], budget: str = "") -> str:

@@ -26,7 +26,8 @@ from simulator.network import INIT_SCHEMES, Network, tie_problem
 from simulator.rule import Rule
 
 ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
-METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "test_denoising_loss")
+METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "test_denoising_loss", "pc_angle_0",
+           "weight_norm", "overlap_mean", "overlap", "exact_recall", "sweeps")
 # Tiny fixed tables are evaluated on themselves: a split would remove a row of the truth table.
 INPUT_KINDS = ("activation_maximisation", "adversarial")  # trained as classification, then inputs optimised
 _NO_SPLIT_DATASETS = {"and", "or", "nand", "xor", "parity", "table"}
@@ -95,13 +96,29 @@ class OptimiseConfig(Model):
     samples: int = Field(10, ge=1, description="adversarial: test samples to attack")
 
 
+class AssociationConfig(Model):
+    """Settings of the association task kind (Hopfield storage and recall)."""
+
+    flip_fractions: list[float] = Field([0.1], min_length=1,
+                                        description="cue noise: fraction of a stored pattern's units flipped")
+    loads: list[float] | None = Field(None, min_length=1,
+                                      description="load α = p/N: store round(α N) random patterns per value")
+    probes: int = Field(100, ge=1, description="cues per condition (cycling through the stored patterns)")
+    mode: Literal["async", "sync"] = Field("async", description="one unit at a time (random order) or all at once")
+    max_sweeps: int = Field(20, ge=1, description="give up after this many sweeps without a fixed point")
+    threshold: float = Field(0.0, description="T_i of every unit")
+    external_input: float = Field(0.0, description="I_i of every unit")
+    examples: int = Field(8, ge=0, description="cues, recalls and targets kept for the figures, per condition")
+
+
 class TaskConfig(Model):
     kind: Literal["classification", "regression", "autoencoding", "activation_maximisation",
-                  "adversarial", "unsupervised"] = "classification"
+                  "adversarial", "unsupervised", "association"] = "classification"
     dataset: str | dict[str, Any]
     corruption: CorruptionConfig | None = Field(
         None, description="autoencoding: corrupt the inputs, keep the clean pattern as target (denoising)")
     optimise: OptimiseConfig = OptimiseConfig()
+    association: AssociationConfig = AssociationConfig()
     weights_from: str | None = Field(
         None, description="start from a previous run's weights.npz (same rule labels and seeds)")
     test_fraction: float | None = Field(None, ge=0, lt=1)
@@ -171,8 +188,7 @@ class ScenarioModel(Model):
     network: NetworkConfig
     train: TrainConfig = TrainConfig()
     rules: list[RuleEntry] = Field(min_length=1)
-    metrics: list[Literal["train_accuracy", "test_accuracy", "train_loss", "test_loss",
-                          "test_denoising_loss", "pc_angle_0", "weight_norm"]] | None = None
+    metrics: list[Literal[METRICS]] | None = None  # type: ignore[valid-type]
     plugins: list[str] = []
 
 
@@ -531,7 +547,8 @@ class _Resolver:
             raise ScenarioError(self.source, [("plugins", str(exc))]) from None
         test_fraction = m.task.test_fraction
         if test_fraction is None:
-            test_fraction = 0.0 if dataset_name in _NO_SPLIT_DATASETS else 0.25
+            no_split = dataset_name in _NO_SPLIT_DATASETS or m.task.kind in ("association", "unsupervised")
+            test_fraction = 0.0 if no_split else 0.25
         loss = m.task.loss or ("cross_entropy" if _output_activation(m.network) == "softmax" else "squared")
         if m.task.corruption is not None and m.task.kind != "autoencoding":
             self.problems.append(("task.corruption", "input corruption applies to kind: autoencoding only"))
@@ -540,6 +557,13 @@ class _Resolver:
             self.problems.append(("task.corruption.level", f"got {c.level}; a fraction of inputs must be < 1"))
         self._check_input_task(data)
         specs = self._rules(registry, data, m.task.kind, loss)
+        if m.task.kind == "association" and not self.problems:
+            self._check_association(specs, data)
+        elif not self.problems:
+            for i, spec in enumerate(specs):
+                if spec.rule.kind == "associative":
+                    self.problems.append((f"rules[{i}].rule", f"rule '{spec.rule.name}' stores patterns: "
+                                          "use it with task kind: association"))
         if self.problems:
             raise self.fail()
         task = m.task.model_copy(update={"test_fraction": test_fraction, "loss": loss})
@@ -558,6 +582,8 @@ class _Resolver:
     def _default_metrics(task: TaskConfig, test_fraction: float) -> tuple[str, ...]:
         if task.kind == "unsupervised":
             return ("pc_angle_0", "weight_norm")
+        if task.kind == "association":
+            return ("overlap_mean", "overlap", "exact_recall", "sweeps")
         names = ["train_loss"]
         if task.kind == "classification" or task.kind in INPUT_KINDS:
             names.insert(0, "train_accuracy")
@@ -763,6 +789,8 @@ class _Resolver:
                 ok = False
         if kind == "unsupervised":
             return ok
+        if kind == "association":
+            return ok and self._patterns_fit(cfg, data)
         if kind in INPUT_KINDS:
             kind = "classification"
         if kind == "classification" and data.y is None:
@@ -781,6 +809,35 @@ class _Resolver:
                 self.problems.append((path, "a softmax output needs at least 2 units"))
                 ok = False
         return ok
+
+    def _patterns_fit(self, cfg: NetworkConfig, data: Dataset) -> bool:
+        values = np.unique(data.X)
+        if not set(values.tolist()) <= {-1.0, 1.0}:
+            shown = ", ".join(f"{v:g}" for v in values[:5]) + (" …" if len(values) > 5 else "")
+            self.problems.append(("task.dataset", f"Hopfield patterns must be bipolar (±1); got values {shown} "
+                                  "(random_patterns with encoding: bipolar, or letters)"))
+            return False
+        return True
+
+    def _check_association(self, specs: list[RuleSpec], data: Dataset) -> None:
+        a = self.model.task.association
+        for k, f in enumerate(a.flip_fractions):
+            if not 0.0 <= f <= 1.0:
+                self.problems.append((f"task.association.flip_fractions[{k}]", f"got {f}; expected a fraction in [0, 1]"))
+        for k, load in enumerate(a.loads or []):
+            if load <= 0:
+                self.problems.append((f"task.association.loads[{k}]", f"got {load}; expected a load α = p/N > 0"))
+        for i, spec in enumerate(specs):
+            if spec.rule.kind != "associative":
+                self.problems.append((f"rules[{i}].rule", f"rule '{spec.rule.name}' does not store patterns; "
+                                      "association tasks take storage rules (hopfield_hebbian, storkey, pseudo_inverse)"))
+                continue
+            n = spec.network.sizes[0]
+            counts = [max(1, round(load * n)) for load in a.loads] if a.loads else [data.X.shape[0]]
+            problem = spec.rule(spec.params).capacity_problem(max(counts), n)
+            if problem:
+                where = "task.association.loads" if a.loads else "task.dataset"
+                self.problems.append((where, f"rules[{i}] ({spec.rule.name}): {problem}"))
 
     def _given_fits(self, init: InitConfig, sizes: list[int], path: str) -> bool:
         if init.layers is None or len(init.layers) != len(sizes) - 1:

@@ -170,3 +170,14 @@ def test_shipped_scenarios_are_valid():
 
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
         assert load_scenarios(path)
+
+
+def test_every_resolved_scenario_validates_again():
+    """scenario.yaml in a run directory (defaults filled in) must load as it is: plot and --resume use it."""
+    from simulator.scenario import load_scenarios, validate_scenario
+    from tests.conftest import ROOT
+
+    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
+        for name, scenario in load_scenarios(path):
+            again = validate_scenario(dict(scenario.resolved), str(path), path.parent)
+            assert again.resolved == scenario.resolved, (path, name)

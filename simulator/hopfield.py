@@ -1,0 +1,163 @@
+"""Hopfield associative memory: storage-rule base class and the compiled recall dynamics.
+
+Units are bipolar with the notes' convention  v_i = 1 if net_i ≥ 0 else −1,
+net_i = Σ_j w_ij v_j + I_i − T_i  (b = I − T below).  Weights are symmetric with
+a zero diagonal; the energy
+
+    E = −½ vᵀ W v − Σ_i I_i v_i + Σ_i T_i v_i = −½ vᵀ W v − bᵀ v
+
+never increases under asynchronous updates.  In the flat parameter vector a
+Hopfield net is one square layer: W (N × N) and b, so ``sign(W v + b)`` is also
+its synchronous update as a feed-forward layer.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from numba import njit, prange
+
+from simulator.rule import HyperParameters, Needs, Rule
+
+TARGET, NEGATION, OTHER, SPURIOUS = 0, 1, 2, 3
+STATE_NAMES = ("target", "negation", "other_pattern", "spurious")
+
+
+class NoParams(HyperParameters):
+    pass
+
+
+class AssociativeRule(Rule):
+    """A storage rule: patterns in, a symmetric zero-diagonal weight matrix out."""
+
+    kind: ClassVar[str] = "associative"
+    family: ClassVar[str] = "associative"
+    needs: ClassVar[Needs] = Needs()
+    signal: ClassVar[str] = "overlap"
+    Params = NoParams
+
+    def store(self, patterns: np.ndarray) -> np.ndarray:
+        """Weights (N × N) that store ``patterns`` (p × N, entries ±1)."""
+        raise NotImplementedError
+
+    def capacity_problem(self, p: int, n: int) -> str | None:
+        """Why ``p`` patterns of ``n`` units cannot be stored by this rule, or None."""
+        return None
+
+    def check_network(self, net) -> str | None:
+        if net.n_layers != 1 or net.sizes[0] != net.sizes[1] or net.output_activation != "sign":
+            return (f"a Hopfield net is one square layer with sign units, e.g. layers: [N, N], activation: sign; "
+                    f"got layers {list(net.sizes)} with {net.output_activation}")
+        return None
+
+
+@njit(cache=True)
+def energy(W, b, v):
+    """E = −½ vᵀ W v − bᵀ v."""
+    e = 0.0
+    for i in range(v.shape[0]):
+        h = 0.0
+        for j in range(v.shape[0]):
+            h += W[i, j] * v[j]
+        e -= 0.5 * v[i] * h + b[i] * v[i]
+    return e
+
+
+@njit(cache=True)
+def _next_random(state):
+    """xorshift64*: a small, fast generator each probe owns, so orders never depend on threads."""
+    state ^= state >> np.uint64(12)
+    state ^= state << np.uint64(25)
+    state ^= state >> np.uint64(27)
+    return state, state * np.uint64(2685821657736338717)
+
+
+@njit(cache=True)
+def async_recall_one(W, b, v, seed, max_sweeps, energies):
+    """Asynchronous recall in place: units one at a time in a fresh random order each sweep,
+    v_i ← sign(h_i + b_i) with h = W v kept up to date (O(N) per flip).  Stops after a sweep
+    with no change (a fixed point).  energies[k] = E after sweep k (energies[0]: the cue).
+    Returns (sweeps run, converged)."""
+    n = v.shape[0]
+    h = np.dot(W, v)
+    e = 0.0
+    for i in range(n):
+        e -= 0.5 * v[i] * h[i] + b[i] * v[i]
+    energies[0] = e
+    order = np.arange(n)
+    state = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1)
+    for sweep in range(max_sweeps):
+        for k in range(n - 1, 0, -1):  # Fisher–Yates
+            state, r = _next_random(state)
+            j = np.int64(r % np.uint64(k + 1))
+            order[k], order[j] = order[j], order[k]
+        changed = 0
+        for k in range(n):
+            i = order[k]
+            new = 1.0 if h[i] + b[i] >= 0.0 else -1.0
+            if new != v[i]:
+                delta = new - v[i]
+                v[i] = new
+                row = W[i]  # W is symmetric: column i is row i, contiguous
+                for j in range(n):
+                    h[j] += delta * row[j]
+                changed += 1
+        e = 0.0
+        for i in range(n):
+            e -= 0.5 * v[i] * h[i] + b[i] * v[i]
+        energies[sweep + 1] = e
+        if changed == 0:
+            return sweep + 1, True
+    return max_sweeps, False
+
+
+@njit(cache=True, parallel=True)
+def async_recall(W, b, V, seeds, max_sweeps, sweeps, converged, energies):
+    """Asynchronous recall of every probe (rows of V, in place), probes in parallel."""
+    for p in prange(V.shape[0]):
+        s, c = async_recall_one(W, b, V[p], seeds[p], max_sweeps, energies[p])
+        sweeps[p] = s
+        converged[p] = c
+
+
+@njit(cache=True)
+def sync_recall(W, b, V, max_sweeps, sweeps, converged, energies):
+    """Synchronous recall of every probe (rows of V, in place): all units at once, V ← sign(V Wᵀ + b),
+    a BLAS product per sweep; a probe stops at its first fixed point (it can also fall into a
+    2-cycle, and then ends at the sweep limit)."""
+    P, n = V.shape
+    active = np.ones(P, dtype=np.bool_)
+    for p in range(P):
+        energies[p, 0] = energy(W, b, V[p])
+        sweeps[p] = max_sweeps
+        converged[p] = False
+    for sweep in range(max_sweeps):
+        H = np.dot(V, W.T)
+        for p in range(P):
+            if not active[p]:
+                continue
+            changed = 0
+            for i in range(n):
+                new = 1.0 if H[p, i] + b[i] >= 0.0 else -1.0
+                if new != V[p, i]:
+                    V[p, i] = new
+                    changed += 1
+            energies[p, sweep + 1] = energy(W, b, V[p])
+            if changed == 0:
+                active[p] = False
+                sweeps[p] = sweep + 1
+                converged[p] = True
+
+
+def classify_states(final: np.ndarray, targets: np.ndarray, patterns: np.ndarray) -> np.ndarray:
+    """For each probe: TARGET, NEGATION (−target), OTHER (± another stored pattern) or SPURIOUS."""
+    out = np.full(len(final), SPURIOUS)
+    for k, (v, t) in enumerate(zip(final, targets)):
+        if np.array_equal(v, patterns[t]):
+            out[k] = TARGET
+        elif np.array_equal(v, -patterns[t]):
+            out[k] = NEGATION
+        elif any(np.array_equal(v, s * q) for q in patterns for s in (1, -1)):
+            out[k] = OTHER
+    return out
