@@ -121,33 +121,64 @@ def async_recall(W, b, V, seeds, max_sweeps, sweeps, converged, energies):
         converged[p] = c
 
 
+SYNC_BLOCK = 64  # probes per block: fixed, so results never depend on the thread count
+
+
 @njit(cache=True)
-def sync_recall(W, b, V, max_sweeps, sweeps, converged, energies):
-    """Synchronous recall of every probe (rows of V, in place): all units at once, V ← sign(V Wᵀ + b),
-    a BLAS product per sweep; a probe stops at its first fixed point (it can also fall into a
-    2-cycle, and then ends at the sweep limit)."""
-    P, n = V.shape
-    active = np.ones(P, dtype=np.bool_)
-    for p in range(P):
-        energies[p, 0] = energy(W, b, V[p])
+def _sync_block(W, b, V, lo, hi, max_sweeps, sweeps, converged, energies):
+    """Synchronous recall of probes lo … hi−1 (see :func:`sync_recall`)."""
+    n = V.shape[1]
+    active = np.arange(lo, hi)
+    for p in range(lo, hi):
         sweeps[p] = max_sweeps
         converged[p] = False
-    for sweep in range(max_sweeps):
-        H = np.dot(V, W.T)
-        for p in range(P):
-            if not active[p]:
-                continue
+    for sweep in range(max_sweeps + 1):
+        if active.shape[0] == 0:
+            break
+        Va = np.empty((active.shape[0], n))
+        for k in range(active.shape[0]):
+            Va[k] = V[active[k]]
+        H = np.dot(Va, W)  # W is symmetric: V W = V Wᵀ, and C-contiguous operands avoid a copy
+        still = np.empty(active.shape[0], dtype=np.int64)
+        m = 0
+        for k in range(active.shape[0]):
+            p = active[k]
+            e = 0.0
+            for i in range(n):
+                e -= 0.5 * V[p, i] * H[k, i] + b[i] * V[p, i]
+            energies[p, sweep] = e
+            if sweep == max_sweeps:
+                continue  # only the final energy was wanted
             changed = 0
             for i in range(n):
-                new = 1.0 if H[p, i] + b[i] >= 0.0 else -1.0
+                new = 1.0 if H[k, i] + b[i] >= 0.0 else -1.0
                 if new != V[p, i]:
                     V[p, i] = new
                     changed += 1
-            energies[p, sweep + 1] = energy(W, b, V[p])
             if changed == 0:
-                active[p] = False
                 sweeps[p] = sweep + 1
                 converged[p] = True
+                energies[p, sweep + 1] = e
+            else:
+                still[m] = p
+                m += 1
+        active = still[:m]
+
+
+@njit(cache=True, parallel=True)
+def sync_recall(W, b, V, max_sweeps, sweeps, converged, energies):
+    """Synchronous recall of every probe (rows of V, in place): all units at once, V ← sign(V Wᵀ + b).
+
+    Probes go in fixed blocks, in parallel; within a block each sweep is one BLAS product over
+    the probes still moving, and its fields also price the energy of the state entering the
+    sweep, E = −½ v·h − b·v, in O(N) a probe.  A probe stops at its first fixed point; it can
+    also fall into a 2-cycle and end at the sweep limit.
+    """
+    P = V.shape[0]
+    n_blocks = (P + SYNC_BLOCK - 1) // SYNC_BLOCK
+    for k in prange(n_blocks):
+        _sync_block(W, b, V, k * SYNC_BLOCK, min(P, (k + 1) * SYNC_BLOCK), max_sweeps, sweeps, converged,
+                    energies)
 
 
 def classify_states(final: np.ndarray, targets: np.ndarray, patterns: np.ndarray) -> np.ndarray:
