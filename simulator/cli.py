@@ -321,6 +321,30 @@ def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
                 console.print(f"  {name} = {info.default!r}  ({kind} {limits}) {info.description or ''}")
 
 
+@main.command("new-rule")
+@click.argument("name")
+@click.option("--family", type=click.Choice(["hebbian", "error-correcting", "gradient", "evolutionary",
+                                             "associative"]), default="hebbian", show_default=True,
+              help="Which kind of starting point to write.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where to write the rule module, its scenario and its test.")
+def new_rule(name: str, family: str, directory: str) -> None:
+    """Write a working, tested starting point for a new rule called NAME.
+
+    Three files: the rule (compiled kernel and declared hyperparameters), a scenario that
+    compares it with a built-in rule, and a test that runs the contract kit on it.
+    """
+    from simulator.scaffold import ScaffoldError, scaffold
+
+    try:
+        paths = scaffold(name, family, Path(directory))
+    except ScaffoldError as exc:
+        _bad_input(str(exc))
+    for path in paths:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: cd {directory} && python -m pytest {paths[2].name} && rulelab run {paths[1].name}")
+
+
 @main.command()
 def datasets() -> None:
     """List the built-in datasets and their options."""

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numba
 
-_CORE_FILES = ("kernels.py", "gradient.py", "engine.py", "rule.py")
+# Files whose code is compiled into (or decides the module names of) cached kernels.
+_CORE_FILES = ("kernels.py", "gradient.py", "engine.py", "rule.py", "hebbian.py", "population.py", "hopfield.py",
+               "registry.py")
 
 
 def core_fingerprint() -> str:

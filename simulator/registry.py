@@ -78,6 +78,33 @@ def _entry_point_rules() -> dict[str, type[Rule]]:
     return found
 
 
+def _import_file(path: Path):
+    """Import a plug-in file under its own name (its folder joins sys.path).
+
+    The natural name matters: Numba's on-disk cache of the plug-in's kernels refers to the
+    module by name, so a file must import the same way from a scenario, a test or a worker.
+    """
+    name = path.stem
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        if Path(getattr(loaded, "__file__", "") or "").resolve() == path:
+            return loaded
+        raise RegistryError(f"plug-in {path}: its module name '{name}' is already taken by "
+                            f"{getattr(loaded, '__file__', 'a built-in module')}; rename the file")
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    try:
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise RegistryError(f"plug-in {path} failed to import: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
 def load_plugin(spec: str, base_dir: Path | None = None) -> list[type[Rule]]:
     """Import a plug-in given as a ``.py`` file path or a module name; return its rules."""
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
@@ -86,14 +113,7 @@ def load_plugin(spec: str, base_dir: Path | None = None) -> list[type[Rule]]:
             path = base_dir / path
         if not path.is_file():
             raise RegistryError(f"plug-in {spec}: file not found ({path})")
-        module_name = f"rulelab_plugin_{path.stem}"
-        try:
-            module_spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_name] = module
-            module_spec.loader.exec_module(module)
-        except Exception as exc:
-            raise RegistryError(f"plug-in {path} failed to import: {type(exc).__name__}: {exc}") from exc
+        module = _import_file(path.resolve())
         source = f"file {path}"
     else:
         try:

@@ -198,6 +198,19 @@ def _criterion_met(scenario: Scenario, values: dict[str, float]) -> bool:
     return any(checks)
 
 
+def failure_message(spec: RuleSpec, exc: Exception) -> str:
+    """One line about a failed run; names the plug-in and its file when the rule is not built in."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    compile_words = ("nopython mode pipeline", "mismatch of return type", "Cannot determine Numba type")
+    if type(exc).__module__.startswith("numba") or any(w in str(exc) for w in compile_words):
+        text = f"the kernel failed to compile ({text})"
+    source = spec.stages[-1].rule.source
+    if source and source != "built-in":
+        text = f"rule '{spec.rule.name}' from {source}: {text}"
+    return text
+
+
 def single_threaded_blas():
     """BLAS at one thread for the duration: training loops parallelise the outer loop instead
     (population members), and small products slow down with more BLAS threads."""
@@ -232,7 +245,7 @@ def _run_one(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData,
         raise
     except Exception as exc:  # one rule's failure must not lose the other results
         record.status = FAILED
-        record.message = f"{type(exc).__name__}: {exc}"
+        record.message = failure_message(spec, exc)
         record.rows.append((record.epochs_run, "error", float("nan")))
         record.traceback = traceback.format_exc()  # type: ignore[attr-defined]
     return record

@@ -697,6 +697,14 @@ class _Resolver:
             self.problems.append((f"{where}.epochs", f"got {epochs!r}; expected a whole number ≥ 0"))
             return None
         try:
+            rule.Params()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            self.problems.append((f"{where}.rule", f"rule '{name}' from {rule.source or 'unknown source'} declares "
+                                  f"invalid hyperparameter defaults ({'.'.join(map(str, first['loc']))}: "
+                                  f"{first['msg']}); fix its Params class"))
+            return None
+        try:
             params = rule.Params.model_validate(item)
         except ValidationError as exc:
             self.problems.extend(pydantic_problems(exc, tuple(parse_key_path(where)), rule.Params))

@@ -58,3 +58,119 @@ def test_plugin_that_fails_to_import(tmp_path, write_scenario, gates_scenario):
     gates_scenario["plugins"] = ["bad.py"]
     with pytest.raises(ScenarioError, match=r"plugins: plug-in .*bad.py failed to import: ModuleNotFoundError"):
         load_scenario(write_scenario(gates_scenario))
+
+
+BROKEN_KERNEL = """
+from numba import njit
+from simulator.rule import Field, HyperParameters, Needs, Rule
+
+
+class P(HyperParameters):
+    lr: float = Field(0.1, gt=0)
+
+
+@njit(cache=True)
+def update(params, layout, act_args, state, hp, X, Y, lo, hi):
+    '''Δw = boom'''
+    {body}
+    return 0.0
+
+
+class Broken(Rule):
+    name = "broken"
+    family = "hebbian"
+    equation = "Δw = boom"
+    needs = Needs()
+    Params = {params}
+    update = staticmethod(update)
+"""
+
+
+def _scenario_with(write_scenario, tmp_path, body, params="P", stem="broken_rule"):
+    (tmp_path / f"{stem}.py").write_text(BROKEN_KERNEL.format(body=body, params=params))
+    return write_scenario({
+        "name": "bad-plugin", "repeats": 2, "plugins": [f"{stem}.py"],
+        "task": {"kind": "unsupervised", "dataset": {"name": "gaussian", "n_samples": 50}},
+        "network": {"layers": [5, 1], "activation": "linear"}, "train": {"epochs": 2},
+        "rules": [{"rule": "oja", "lr": 0.01}, {"rule": "broken"}],
+    })
+
+
+@pytest.mark.parametrize("body,words", [
+    ("if X[lo, 0] < 1e300:\n        raise ValueError('the kernel gave up')", "ValueError: the kernel gave up"),
+    ("x = {'a': 1}.items().mapping", "the kernel failed to compile"),
+])
+def test_bad_kernels_fail_their_runs_and_keep_the_others(write_scenario, tmp_path, body, words):
+    from simulator.runner import run_scenario
+
+    stem = "raising_rule" if "raise" in body else "uncompilable_rule"
+    scenario = load_scenario(_scenario_with(write_scenario, tmp_path, body, stem=stem))
+    records = run_scenario(scenario)
+    assert [(r.label, r.status) for r in records] == [("oja", "completed"), ("broken", "failed")] * 2
+    message = records[1].message
+    assert message.startswith(f"rule 'broken' from file {tmp_path / f'{stem}.py'}:") and words in message
+
+
+def test_invalid_hyperparameter_defaults_are_reported_with_the_file(write_scenario, tmp_path):
+    bad_params = "type('Bad', (HyperParameters,), {'__annotations__': {'lr': float}, 'lr': Field(-1.0, gt=0)})"
+    path = _scenario_with(write_scenario, tmp_path, "pass", params=bad_params, stem="bad_defaults_rule")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert (f"rules[1].rule: rule 'broken' from file {tmp_path / 'bad_defaults_rule.py'} declares invalid "
+            "hyperparameter defaults (lr: Input should be greater than 0)") in info.value.format()
+
+
+def test_new_rule_scaffolds_pass_their_own_tests(tmp_path):
+    """`rulelab new-rule` for every family: the generated test passes as generated."""
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from simulator.cli import main
+
+    for family in ("hebbian", "error-correcting", "gradient", "evolutionary", "associative"):
+        result = CliRunner().invoke(main, ["new-rule", f"new-{family}", "--family", family, "--dir", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+    again = CliRunner().invoke(main, ["new-rule", "new-hebbian", "--dir", str(tmp_path)])
+    assert again.exit_code == 2 and "would overwrite" in again.output
+    bad = CliRunner().invoke(main, ["new-rule", "9lives", "--dir", str(tmp_path)])
+    assert bad.exit_code == 2 and "starting with a letter" in bad.output
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "10 passed" in run.stdout
+
+
+def test_bcm_example_by_hand_and_contract():
+    from simulator.testing import check_rule
+
+    (BCM,) = load_plugin(str(ROOT / "docs" / "examples" / "bcm.py"))
+    check_rule(BCM)
+    net = Network((2, 1), ("linear",))
+    params = np.array([1.0, 0.5, 0.0])
+    rule = BCM(lr=0.1, tau=10.0)
+    state = rule.init_state(net, np.random.default_rng(0))  # θ = 1
+    X, Y = np.array([[2.0, 0.0]]), np.zeros((1, 0))
+    train_epoch(BCM.update, params, net.layout, net.act_args, state, rule.params.pack(), X, Y, 1)
+    # y = 2 > θ = 1: potentiation Δw = 0.1 · 2 · (2 − 1) · x = [0.4, 0];  θ ← 1 + (4 − 1)/10
+    np.testing.assert_allclose(params, [1.4, 0.5, 0.0])
+    assert state[0] == pytest.approx(1.3)
+
+
+def test_installed_plugin_package_is_found_through_its_entry_point():
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        distribution("rulelab-antihebb")
+    except PackageNotFoundError:
+        pytest.skip("examples/plugin-package is not installed here (.ci/run installs it, so CI runs this)")
+    from simulator.runner import run_scenario
+    from simulator.testing import check_rule
+
+    rule = available_rules()["anti_hebbian"]
+    assert rule.source == "package rulelab-antihebb"
+    check_rule(rule)
+    records = run_scenario(load_scenario(ROOT / "examples" / "plugin-package" / "scenario.yaml", repeats=1))
+    anti = next(r for r in records if r.label == "anti_hebbian")
+    assert anti.status == "completed" and anti.final("pc_angle_0") > 80  # the minor component

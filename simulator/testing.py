@@ -1,0 +1,291 @@
+"""The contract kit: checks every learning rule must pass, built-in or plug-in.
+
+Use it in a rule's test file::
+
+    from simulator.testing import check_rule
+    from my_rules import MyRule
+
+    def test_my_rule_honours_the_contract():
+        check_rule(MyRule)
+
+Each check has a name; a failure raises :class:`RuleCheckError` saying which check
+failed and why, in words about the rule rather than about rulelab's internals.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from pydantic import ValidationError
+
+from simulator.network import Network, encode_targets, init_params
+from simulator.rule import FAMILIES, HyperParameters, Rule, literal_choices
+
+
+class RuleCheckError(AssertionError):
+    """A rule broke the contract; the message names the check."""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    description: str
+    run: Callable[[type[Rule]], None]
+
+
+def _fail(check: str, message: str) -> None:
+    raise RuleCheckError(f"check '{check}' failed: {message}")
+
+
+# ---------------------------------------------------------------- declaration
+
+
+def check_declaration(rule: type[Rule]) -> None:
+    name = "declaration"
+    if not isinstance(rule, type) or not issubclass(rule, Rule):
+        _fail(name, f"{rule!r} is not a subclass of simulator.rule.Rule")
+    if not rule.name or not isinstance(rule.name, str):
+        _fail(name, "the rule has no name: set the class attribute name = 'my-rule'")
+    if rule.family not in FAMILIES:
+        _fail(name, f"family {rule.family!r} is not one of {', '.join(FAMILIES)}")
+    if not rule.equation:
+        _fail(name, "equation is empty: give the update in one line, e.g. 'Δw = η y (x − y w)'")
+    if not (isinstance(rule.Params, type) and issubclass(rule.Params, HyperParameters)):
+        _fail(name, "Params must be a subclass of simulator.rule.HyperParameters")
+    if rule.kind not in ("online", "population", "associative"):
+        _fail(name, f"kind {rule.kind!r} is not one of online, population, associative")
+    if rule.kind == "online":
+        if rule.update is None or not hasattr(rule.update, "py_func"):
+            _fail(name, "an online rule needs update = staticmethod(kernel) with kernel decorated by @njit")
+        if not (rule.update.py_func.__doc__ or "").strip():
+            _fail(name, "the update kernel has no docstring: state its equation in one line")
+
+
+# ---------------------------------------------------------------- hyperparameters
+
+
+def _violations(info) -> list[object]:
+    """Values that break a field's declared constraints (or its type)."""
+    bad: list[object] = []
+    for meta in info.metadata:
+        for attr, delta in (("gt", 0), ("ge", -1), ("lt", 0), ("le", 1)):
+            bound = getattr(meta, attr, None)
+            if bound is not None:
+                bad.append(bound - 1 if attr in ("ge",) else bound if attr in ("gt", "lt") else bound + 1)
+    choices = literal_choices(info.annotation)
+    if choices:
+        bad.append("not-a-choice")
+    elif info.annotation in (float, int):
+        bad.append("not a number")
+    return bad
+
+
+def check_hyperparameters(rule: type[Rule]) -> None:
+    name = "hyperparameters"
+    try:
+        params = rule.Params()
+    except ValidationError as exc:
+        _fail(name, f"the defaults do not validate: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}")
+    packed = params.pack()
+    if packed.shape != (len(rule.Params.model_fields),) or not np.all(np.isfinite(packed)):
+        _fail(name, "pack() must give one finite number per hyperparameter")
+    for field, info in rule.Params.model_fields.items():
+        for value in _violations(info):
+            try:
+                rule.Params(**{field: value})
+            except ValidationError:
+                continue
+            _fail(name, f"{field} = {value!r} was accepted, but the declared constraints exclude it")
+    try:
+        rule.Params(**{"no_such_hyperparameter": 1})
+    except ValidationError:
+        pass
+    else:
+        _fail(name, "an unknown hyperparameter was accepted: Params must forbid extra keys "
+                    "(derive from HyperParameters)")
+
+
+# ---------------------------------------------------------------- online updates
+
+
+CANDIDATE_ACTIVATIONS = (("tanh", "sigmoid"), ("linear", "linear"), ("tanh", "step"), ("tanh", "sign"),
+                         ("tanh", "softmax"))
+
+
+def _usable_network(rule: type[Rule], dtype: str) -> Network:
+    """The first small 4-3-2 network the rule accepts (its check_network decides)."""
+    instance = rule(rule.Params())
+    tried = []
+    for acts in CANDIDATE_ACTIVATIONS:
+        net = Network((4, 3, 2), acts, dtype=dtype)
+        if instance.check_network(net) is None:
+            return net
+        tried.append("-".join(acts))
+    _fail("shapes and dtypes", f"check_network refused every small test network ({', '.join(tried)}); "
+                               "the kit needs a 4-3-2 net it may train")
+
+
+def _run_update(rule: type[Rule], net: Network, labelled: bool, seed: int = 0, rows: int = 6, batch: int = 1):
+    from simulator.engine import train_epoch
+
+    rng = np.random.default_rng(seed)
+    X = np.ascontiguousarray(rng.normal(size=(rows, net.sizes[0])), dtype=net.np_dtype)
+    if labelled:
+        Y = encode_targets(rng.integers(0, 2, rows), net.sizes[-1], net.output_activation).astype(net.np_dtype)
+    else:
+        # No targets — but the zero columns sit on a NaN buffer: a kernel that reads targets it
+        # declared it does not need poisons its own weights, and the kit sees it.
+        Y = np.full((rows, 1), np.nan, dtype=net.np_dtype)[:, :0]
+    if Y.shape[1]:
+        Y = np.ascontiguousarray(Y)
+    params = init_params(net, np.random.default_rng([seed, 1]))
+    instance = rule(rule.Params())
+    state = np.ascontiguousarray(instance.init_state(net, np.random.default_rng([seed, 2])), dtype=net.np_dtype)
+    hp = instance.params.pack()
+    inputs = {"X": X.copy(), "Y": Y.copy(), "layout": net.layout.copy(), "act_args": net.act_args.copy(),
+              "hp": hp.copy()}
+    signal = train_epoch(rule.update, params, net.layout, net.act_args, state, hp, X, Y, batch)
+    return params, state, signal, inputs, (X, Y, net.layout, net.act_args, hp)
+
+
+def check_compiles_nopython(rule: type[Rule]) -> None:
+    name = "compiles in nopython mode"
+    if rule.kind != "online":
+        return
+    net = _usable_network(rule, "float64")
+    try:
+        _run_update(rule, net, labelled=True)
+    except Exception as exc:  # noqa: BLE001 — the message is what the author needs
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _fail(name, f"the update kernel did not compile or run as compiled code ({type(exc).__name__}: "
+                    f"{first}); kernels may use NumPy arrays, numbers and @njit helpers, no Python objects")
+    if rule.update.targetoptions.get("forceobj") or not rule.update.nopython_signatures:
+        _fail(name, "the update kernel fell back to object mode (a Python call per sample)")
+
+
+def check_shapes_and_dtypes(rule: type[Rule]) -> None:
+    name = "shapes and dtypes"
+    if rule.kind != "online":
+        return
+    for dtype in ("float64", "float32"):
+        net = _usable_network(rule, dtype)
+        for batch in (1, 3):
+            params, state, signal, _, _ = _run_update(rule, net, labelled=True, batch=batch)
+            if params.shape != (net.n_params,) or params.dtype != np.dtype(dtype):
+                _fail(name, f"after an update ({dtype}, batch {batch}) params have shape {params.shape} and "
+                            f"dtype {params.dtype}; expected ({net.n_params},) {dtype}")
+            if state.dtype != np.dtype(dtype):
+                _fail(name, f"the state array changed dtype to {state.dtype} ({dtype} network)")
+            if not isinstance(signal, float) or not math.isfinite(signal):
+                _fail(name, f"the kernel returned {signal!r} ({dtype}, batch {batch}); expected a finite float")
+            if not np.all(np.isfinite(params)):
+                _fail(name, f"one small update produced NaN or infinite weights ({dtype}, batch {batch})")
+
+
+def check_deterministic(rule: type[Rule]) -> None:
+    name = "deterministic for a seed"
+    if rule.kind != "online":
+        return
+    net = _usable_network(rule, "float64")
+    first = _run_update(rule, net, labelled=True, seed=3)
+    second = _run_update(rule, net, labelled=True, seed=3)
+    if not (np.array_equal(first[0], second[0]) and first[2] == second[2]):
+        _fail(name, "two updates from the same seed gave different weights; draw randomness in init_state "
+                    "from the rng you are given, never from np.random inside the kernel")
+
+
+def check_inputs_untouched(rule: type[Rule]) -> None:
+    name = "does not modify its inputs"
+    if rule.kind != "online":
+        return
+    net = _usable_network(rule, "float64")
+    _, _, _, before, after = _run_update(rule, net, labelled=True)
+    for (key, old), new in zip(before.items(), after):
+        if not np.array_equal(old, new):
+            _fail(name, f"the update kernel wrote into {key}; only params and state may change")
+
+
+def check_declared_needs(rule: type[Rule]) -> None:
+    name = "declared needs"
+    if rule.kind != "online":
+        return
+    if not rule.needs.labels:
+        net = _usable_network(rule, "float64")
+        try:
+            params, _, signal, _, _ = _run_update(rule, net, labelled=False)
+        except Exception as exc:  # noqa: BLE001
+            _fail(name, f"the rule declares it needs no labels but failed on an unlabelled task "
+                        f"(Y with no columns): {type(exc).__name__}: {exc}")
+        if not np.all(np.isfinite(params)) or not math.isfinite(signal):
+            _fail(name, "the rule declares it needs no labels but read targets on an unlabelled task "
+                        "(Y has no columns there): declare needs = Needs(labels=True)")
+    if rule.needs.differentiable:
+        step = Network((4, 3, 2), ("step", "step"))
+        if rule(rule.Params()).check_network(step) is None:
+            _fail(name, "the rule declares it needs differentiable activations but accepts a step network")
+
+
+def check_population(rule: type[Rule]) -> None:
+    name = "population ask/tell"
+    if rule.kind != "population":
+        return
+
+    def run(seed: int) -> np.ndarray:
+        instance = rule(rule.Params())
+        rng = np.random.default_rng(seed)
+        state = instance.start(np.ones(5), rng)
+        for _ in range(3):
+            population = np.asarray(instance.ask(state, rng))
+            if population.ndim != 2 or population.shape[1] != 5 or not np.all(np.isfinite(population)):
+                _fail(name, f"ask() must return finite (members × 5) parameters; got shape {population.shape}")
+            instance.tell(state, population, -np.sum(population ** 2, axis=1))
+        return np.asarray(instance.solution(state), dtype=float)
+
+    first, second = run(4), run(4)
+    if first.shape != (5,) or not np.array_equal(first, second):
+        _fail(name, "the same seed must give the same solution; draw noise only from the rng passed to ask()")
+
+
+def check_associative(rule: type[Rule]) -> None:
+    name = "associative storage"
+    if rule.kind != "associative":
+        return
+    patterns = np.where(np.random.default_rng(0).random((3, 10)) < 0.5, -1.0, 1.0)
+    W = np.asarray(rule(rule.Params()).store(patterns))
+    if W.shape != (10, 10) or not np.all(np.isfinite(W)):
+        _fail(name, f"store() must return a finite N × N matrix; got shape {W.shape}")
+    if not np.allclose(W, W.T) or np.any(np.diag(W) != 0):
+        _fail(name, "a Hopfield weight matrix must be symmetric with a zero diagonal (no self-connections)")
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("declaration", "name, family, equation, Params, a compiled update kernel", check_declaration),
+    Check("hyperparameters", "defaults validate, bad values and unknown keys are rejected", check_hyperparameters),
+    Check("compiles in nopython mode", "the kernel compiles as machine code, no Python per sample",
+          check_compiles_nopython),
+    Check("shapes and dtypes", "float32 and float64, online and minibatch: shapes and dtypes kept",
+          check_shapes_and_dtypes),
+    Check("deterministic for a seed", "same seed, same weights", check_deterministic),
+    Check("does not modify its inputs", "X, Y, layout, act_args and hp unchanged", check_inputs_untouched),
+    Check("declared needs", "no labels declared: runs unlabelled; differentiable declared: refuses step",
+          check_declared_needs),
+    Check("population ask/tell", "members have the right shape; the same seed gives the same result",
+          check_population),
+    Check("associative storage", "store() gives a symmetric, zero-diagonal N × N matrix", check_associative),
+)
+
+
+def check_rule(rule: type[Rule]) -> list[str]:
+    """Run every contract check on ``rule``; return the names of the checks passed.
+
+    Raises :class:`RuleCheckError` at the first failure. Every check applies to the kinds
+    of rule it concerns (online kernels, population ask/tell, associative storage).
+    """
+    passed = []
+    for check in CHECKS:
+        check.run(rule)
+        passed.append(check.name)
+    return passed
