@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
+import numpy as np
 
 from simulator import __version__
 
@@ -143,6 +144,8 @@ def _run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: i
          plugins: tuple[str, ...], out_dir: str | None, quiet: bool, no_plots: bool, jobs: int = 1,
          resume: bool = False) -> None:
     scenarios = _load(scenario, overrides, seed, repeats, plugins)
+    if any("sweep" in spec.resolved for _, spec in scenarios) or _declares_sweep(scenario):
+        _bad_input(f"{scenario}: sweep: this scenario declares a sweep; run it with `rulelab sweep {scenario}`")
     base_name = Path(scenario).stem
     if out_dir:
         out = Path(out_dir)
@@ -170,6 +173,16 @@ def _run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: i
         click.echo(f"combined report: {report}")
     click.echo(f"results: {out}")
     sys.exit(EXIT_FAILURE if any_failed else 0)
+
+
+def _declares_sweep(path: str) -> bool:
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(raw, dict) and raw.get("sweep") is not None
 
 
 def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins: tuple[str, ...], out: Path,
@@ -319,6 +332,118 @@ def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
                 kind = "one of " + ", ".join(map(str, choices)) if choices else getattr(
                     info.annotation, "__name__", str(info.annotation))
                 console.print(f"  {name} = {info.default!r}  ({kind} {limits}) {info.description or ''}")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@scenario_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Sweep directory (default: runs/<file name>-sweep).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Local worker processes (default: one per core).")
+@click.option("--resume", is_flag=True, help="Keep the finished runs in --out; run only the rest.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run the tasks on an existing dask.distributed cluster.")
+@click.option("--dask-local", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Start a Dask LocalCluster with N workers and run the tasks there.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+@click.option("--no-plots", is_flag=True, help="Skip the figures.")
+def sweep(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
+          plugins: tuple[str, ...], out_dir: str | None, jobs: int | None, resume: bool, scheduler: str | None,
+          dask_local: int | None, quiet: bool, no_plots: bool) -> None:
+    """Run the grid of SCENARIO's sweep: block over every rule and seed (local processes or Dask)."""
+    import os
+
+    from simulator.scenario import ScenarioError
+    from simulator.sweep import (DaskExecutor, ExecutorError, LocalExecutor, SweepWriter, load_sweep, run_sweep,
+                                 sweep_figures, write_tables)
+
+    if scheduler and dask_local:
+        _bad_input("give --scheduler or --dask-local, not both")
+    try:
+        spec = load_sweep(scenario, overrides, seed, repeats, plugins)
+    except ScenarioError as exc:
+        _bad_input(exc.format())
+    out = Path(out_dir) if out_dir else (Path("runs") / f"{Path(scenario).stem}-sweep")
+    try:
+        writer = SweepWriter(out, spec, resume=resume)
+    except ScenarioError as exc:
+        _bad_input(exc.format())
+    jobs = jobs or os.cpu_count() or 1
+    try:
+        executor = DaskExecutor(scheduler, dask_local) if (scheduler or dask_local) else LocalExecutor(jobs)
+    except ExecutorError as exc:
+        _bad_input(str(exc))
+    total = len(spec.tasks())
+    left = total - len(writer.done)
+    click.echo(f"sweep: {len(spec.points)} points; {total} distinct (point, rule, seed) runs ({left} to run) on "
+               f"{executor.name} workers; results stream into {out}", err=True)
+    counts = {"done": 0, "failed": 0}
+    err = _console(stderr=True)
+    progress = _progress(err, quiet)
+    workers = dask_local or jobs
+
+    def describe() -> str:
+        running = min(workers, left - counts["done"])
+        return f"{spec.points[0].scenario.name} sweep: {counts['done']} done, {running} running, {counts['failed']} failed"
+
+    task = progress.add_task(describe(), total=left)
+
+    def done(point: int, record) -> None:
+        counts["done"] += 1
+        counts["failed"] += record.status == "failed"
+        progress.update(task, advance=1, description=describe())
+
+    with progress:
+        try:
+            run_sweep(spec, writer, executor, done)
+        except KeyboardInterrupt:
+            progress.stop()
+            write_tables(out, spec, writer)
+            click.echo(f"interrupted: {len(writer.done)} finished runs kept in {out}; "
+                       f"run again with --resume to do the rest", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+    grid, best = write_tables(out, spec, writer)
+    _print_best(spec, best)
+    if not no_plots:
+        figures = sweep_figures(out, spec, writer)
+        click.echo(f"figures: {len(figures)} in {out / 'figures'}")
+    if spec.config.select is not None:
+        _run_tuned(spec, best, out, quiet, no_plots)
+    click.echo(f"results: {out}")
+
+
+def _print_best(spec, best) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"best setting per rule ({best[0]['metric'] if best else 'no finished runs'})")
+    for column in ("rule", *spec.keys, "mean ± 95% CI", "seeds"):
+        table.add_column(column)
+    for row in best:
+        ci = f" ± {row['ci95']:.3f}" if np.isfinite(row["ci95"]) else ""
+        table.add_row(row["rule"], *[str(row[k]) or "—" for k in spec.keys], f"{row['mean']:.4f}{ci}",
+                      str(row["seeds"]))
+    _console().print(table)
+
+
+def _run_tuned(spec, best, out: Path, quiet: bool, no_plots: bool) -> None:
+    """The fair comparison: every rule at its best setting (chosen on validation), fresh seeds, test metrics."""
+    from simulator.results import RunWriter
+    from simulator.runner import run_scenario
+    from simulator.scenario import validate_scenario
+    from simulator.sweep import tuned_scenario
+
+    raw = tuned_scenario(spec, best)
+    tuned = validate_scenario(raw, spec.source, Path(spec.source).parent)
+    click.echo(f"tuned comparison: each rule at its best setting, {tuned.repeats} fresh seeds", err=True)
+    writer = RunWriter(out / "tuned", tuned, f"rulelab sweep {spec.source}")
+    run_scenario(tuned, on_record=writer.add)
+    summary = writer.finish()
+    _print_summary(tuned, summary)
+    if not no_plots:
+        from simulator.plots import plot_run
+
+        plot_run(out / "tuned")
 
 
 @main.command("new-rule")

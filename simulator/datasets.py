@@ -343,13 +343,18 @@ class Split:
     y_test: np.ndarray | None
     targets_train: np.ndarray | None = None
     targets_test: np.ndarray | None = None
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    targets_val: np.ndarray | None = None
 
 
 def split_dataset(data: Dataset, test_fraction: float, rng: np.random.Generator,
-                  standardize: bool = False) -> Split:
+                  standardize: bool = False, validation_fraction: float = 0.0) -> Split:
     """Seeded train/test split; the test set is empty when ``test_fraction`` is 0.
 
-    Standardisation uses the training set's mean and std only (no test leakage).
+    ``validation_fraction`` of the remaining training rows is held out as a validation
+    set (for tuning: the test set stays untouched).  Standardisation uses the training
+    set's mean and std only (no leakage).
     """
     n = data.X.shape[0]
     order = rng.permutation(n)
@@ -358,19 +363,20 @@ def split_dataset(data: Dataset, test_fraction: float, rng: np.random.Generator,
     if n_test == 0:
         # Keep the natural order of tiny fixed tables (the truth table of a gate).
         train_idx = np.arange(n)
-    X_train, X_test = data.X[train_idx], data.X[test_idx]
+    n_val = int(round(validation_fraction * len(train_idx)))
+    val_idx, train_idx = train_idx[:n_val], train_idx[n_val:]
+    X_train, X_test, X_val = data.X[train_idx], data.X[test_idx], data.X[val_idx]
     if standardize:
         mean = X_train.mean(axis=0)
         std = X_train.std(axis=0)
         std[std == 0] = 1.0
-        X_train = (X_train - mean) / std
-        X_test = (X_test - mean) / std
+        X_train, X_test, X_val = ((a - mean) / std for a in (X_train, X_test, X_val))
     labels, targets = data.y, data.targets
-    return Split(
-        X_train,
-        None if labels is None else labels[train_idx],
-        X_test,
-        None if labels is None else labels[test_idx],
-        None if targets is None else targets[train_idx],
-        None if targets is None else targets[test_idx],
-    )
+
+    def pick(values, idx):
+        return None if values is None else values[idx]
+
+    return Split(X_train, pick(labels, train_idx), X_test, pick(labels, test_idx),
+                 pick(targets, train_idx), pick(targets, test_idx),
+                 X_val if n_val else None, pick(labels, val_idx) if n_val else None,
+                 pick(targets, val_idx) if n_val else None)

@@ -62,6 +62,17 @@ def _register(found: dict[str, type[Rule]], rule: type[Rule], source: str) -> No
 
 
 def _entry_point_rules() -> dict[str, type[Rule]]:
+    """Built-in and installed rules (scanned once per process: the scan costs milliseconds)."""
+    global _ENTRY_POINT_CACHE
+    if _ENTRY_POINT_CACHE is None:
+        _ENTRY_POINT_CACHE = _scan_entry_points()
+    return dict(_ENTRY_POINT_CACHE)
+
+
+_ENTRY_POINT_CACHE: dict[str, type[Rule]] | None = None
+
+
+def _scan_entry_points() -> dict[str, type[Rule]]:
     found: dict[str, type[Rule]] = {}
     eps = list(entry_points(group=ENTRY_POINT_GROUP))
     if not any(ep.value.startswith("rules.") for ep in eps):

@@ -71,7 +71,8 @@ class PreparedData:
 def prepare_data(scenario: Scenario, seed: int) -> PreparedData:
     rng = np.random.default_rng([seed, 0])
     data = scenario.make_dataset(rng)
-    split = split_dataset(data, scenario.task.test_fraction, rng, scenario.task.standardize)
+    split = split_dataset(data, scenario.task.test_fraction, rng, scenario.task.standardize,
+                          scenario.task.validation_fraction)
     return PreparedData(split, data.n_classes, data.image_shape,
                         float(split.X_train.min()), float(split.X_train.max()))
 
@@ -133,6 +134,10 @@ class _Evaluator:
             X = split.X_train - split.X_train.mean(axis=0)
             variances, vectors = np.linalg.eigh(X.T @ X / len(X))
             self.components = vectors[:, ::-1].T
+        self.validation = None
+        if split.X_val is not None and scenario.task.kind in ("classification", "regression"):
+            self.validation = _arrays(net, split.X_val, split.y_val, split.targets_val,
+                                      scenario.task.kind == "regression")
         self.noisy_test = None
         c = scenario.task.corruption
         if c is not None and self.test[0].shape[0] > 0:
@@ -144,7 +149,10 @@ class _Evaluator:
         if self.components is not None:
             return self._pc_metrics(params)
         out: dict[str, float] = {}
-        for name, (X, T, labels) in (("train", self.train), ("test", self.test)):
+        sets = [("train", self.train), ("test", self.test)]
+        if self.validation is not None:
+            sets.append(("validation", self.validation))
+        for name, (X, T, labels) in sets:
             if X.shape[0] == 0:
                 continue
             loss, correct = K.evaluate(params, self.net.layout, self.net.act_args, X, T, labels,
@@ -211,12 +219,18 @@ def failure_message(spec: RuleSpec, exc: Exception) -> str:
     return text
 
 
+_THREADPOOLS = None
+
+
 def single_threaded_blas():
     """BLAS at one thread for the duration: training loops parallelise the outer loop instead
     (population members), and small products slow down with more BLAS threads."""
-    from threadpoolctl import threadpool_limits
+    global _THREADPOOLS
+    from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=1, user_api="blas")
+    if _THREADPOOLS is None:  # inspecting the loaded libraries is the slow part: do it once
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=1, user_api="blas")
 
 
 def run_one(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData,
@@ -600,6 +614,9 @@ def _worker_run(resolved: dict, source: str, base_dir: str, rule_index: int, see
 
     from simulator.scenario import validate_scenario
 
+    import numba
+
+    numba.set_num_threads(1)  # the run is the parallel unit (process pools and Dask workers alike)
     key = repr(resolved)
     if key not in _WORKER_SCENARIO:
         _WORKER_SCENARIO.clear()

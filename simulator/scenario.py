@@ -26,7 +26,8 @@ from simulator.network import INIT_SCHEMES, Network, tie_problem
 from simulator.rule import Rule
 
 ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
-METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "test_denoising_loss", "pc_angle_0",
+METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "validation_accuracy", "validation_loss",
+           "test_denoising_loss", "pc_angle_0",
            "weight_norm", "overlap_mean", "overlap", "exact_recall", "sweeps")
 # Tiny fixed tables are evaluated on themselves: a split would remove a row of the truth table.
 INPUT_KINDS = ("activation_maximisation", "adversarial")  # trained as classification, then inputs optimised
@@ -122,6 +123,8 @@ class TaskConfig(Model):
     weights_from: str | None = Field(
         None, description="start from a previous run's weights.npz (same rule labels and seeds)")
     test_fraction: float | None = Field(None, ge=0, lt=1)
+    validation_fraction: float = Field(0.0, ge=0, lt=1,
+                                       description="share of the training rows held out for tuning (sweeps)")
     standardize: bool = False
     loss: Literal["squared", "cross_entropy", "hinge"] | None = None
 
@@ -190,6 +193,7 @@ class ScenarioModel(Model):
     rules: list[RuleEntry] = Field(min_length=1)
     metrics: list[Literal[METRICS]] | None = None  # type: ignore[valid-type]
     plugins: list[str] = []
+    sweep: dict[str, Any] | None = Field(None, description="hyperparameter grid: run it with rulelab sweep")
 
 
 @dataclass(frozen=True)
@@ -587,6 +591,8 @@ class _Resolver:
         names = ["train_loss"]
         if task.kind == "classification" or task.kind in INPUT_KINDS:
             names.insert(0, "train_accuracy")
+        if task.validation_fraction > 0:
+            names += ["validation_accuracy", "validation_loss"] if "train_accuracy" in names else ["validation_loss"]
         if test_fraction > 0:
             names += ["test_accuracy", "test_loss"] if "train_accuracy" in names else ["test_loss"]
             if task.kind == "autoencoding" and task.corruption is not None:
