@@ -209,3 +209,32 @@ def test_flagship_runs_both_tasks_into_one_report(tmp_path):
     with open(out / "moons" / "summary.csv", newline="") as fh:
         assert [r["rule"] for r in csv.DictReader(fh)] == ["perceptron", "delta", "backprop",
                                                             "feedback_alignment", "openai_es"]
+
+
+@pytest.mark.parametrize("scenario,overrides,figure,axes_with_content", [
+    ("oja-pca.yaml", ["--repeats", "1", "--set", "train.epochs=3"], "pc-angles", 4),  # 3 components + norms
+    ("hopfield-capacity.yaml", ["--repeats", "1", "--set", "task.association.loads=[0.05,0.2]",
+                                "--set", "task.association.probes=5"], "overlap-vs-load", 1),
+    ("hopfield-letters.yaml", ["--repeats", "1", "--set", "task.association.probes=6"], "recall-storkey", 42),
+    ("hebbian-digits.yaml", ["--repeats", "1", "--set", "train.epochs=1",
+                             "--set", "rules[0].stages[0].epochs=1", "--set", "rules[0].stages[1].epochs=1"],
+     "weights-backprop", 32),
+    ("activation-maximisation.yaml", ["--set", "train.epochs=1", "--set", "task.optimise.steps=3",
+                                      "--set", "task.optimise.units=[0,1,2]"],
+     "activation-maximisation-backprop-seed0", 3),
+])
+def test_more_figure_kinds(tmp_path, scenario, overrides, figure, axes_with_content):
+    from simulator.plots import plot_run
+
+    out = tmp_path / "run"
+    result = invoke("run", ROOT / "scenarios" / scenario, "--out", out, "--quiet", "--no-plots", *overrides)
+    assert result.exit_code == 0, result.output
+    run = plot_run(out)
+    fig = run.objects[figure]
+    drawn = [ax for ax in fig.axes if ax.get_images() or ax.get_lines()]
+    assert len(drawn) == axes_with_content
+    if figure == "overlap-vs-load":
+        ax = fig.axes[0]
+        assert any(abs(line.get_xdata()[0] - 0.138) < 1e-9 for line in ax.get_lines() if len(line.get_xdata()) == 2)
+        rules = [ln for ln in ax.get_lines() if ln.get_label().startswith(("hopfield", "storkey", "pseudo"))]
+        assert len(rules) == 6  # 3 storage rules × 2 cue-noise levels
