@@ -13,7 +13,7 @@ class DeltaParams(HyperParameters):
     lr: float = Field(0.1, gt=0, description="learning rate η (α in the notes)")
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=K.FAST)
 def delta_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δ = (t − o)·g′(in),  w ← w + η Δ x  (Widrow & Hoff 1960); returns Σ ½(t − o)²."""
     out = layout.shape[0] - 1

@@ -19,7 +19,7 @@ class HebbParams(H.HebbianParams):
         "none", description="normalize: rescale each unit's weights to unit length after every update")
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=K.FAST)
 def hebb_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw_ij = η (y_i x_j − λ w_ij)  (Hebb 1949), optionally w_i ← w_i / ‖w_i‖; returns Σ y²."""
     eta, layer, decay, normalize = hp[0], np.int64(hp[1]), hp[2], hp[3] == 1.0

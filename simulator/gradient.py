@@ -139,7 +139,7 @@ def accumulate_gradient(params, layout, act_args, state, x, t, loss_code, mode, 
     return accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, grad, scale)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=K.FAST)
 def accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, target, scale):
     """target += scale · ∂E/∂θ for one sample; ``target`` may be ``params`` itself (plain online SGD
     with scale = −η): each layer's error is sent down before that layer's weights change."""
@@ -167,7 +167,7 @@ def accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, targ
     return loss
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=K.FAST)
 def _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last):
     """δ_{l−1} = e ⊙ g′(z_{l−1}) with e from Wᵀ δ_l, Bᵀ δ_l or D δ_L (see module docstring)."""
     prev = l - 1
@@ -443,7 +443,7 @@ class GradientRule:
 # ------------------------------------------------------------ input gradients
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=K.FAST)
 def input_gradient(params, layout, act_args, x, t, loss_code, layer, unit, z_buf, a_buf, d_buf, gx):
     """gx = ∂f/∂x with the weights fixed, f = z_{layer,unit} (unit ≥ 0) or the loss E(x, t) (unit < 0).
 

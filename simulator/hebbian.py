@@ -24,7 +24,7 @@ def layer_input(params, layout, act_args, state, x, layer):
     return K.forward_to(params, layout, act_args, x, state[:n_units], state[n_units:2 * n_units], layer)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=K.FAST)
 def layer_output(params, layout, act_args, layer, x, y):
     """y = g(W x) for the trained layer — Hebbian layers use no bias."""
     w_off, n_in = layout[layer, K.W_OFF], layout[layer, K.N_IN]

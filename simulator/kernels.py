@@ -153,29 +153,30 @@ def layer_buffer(buf, layout, layer):
     return buf[off:off + layout[layer, N_OUT]]
 
 
-# Reassociation lets LLVM vectorise the reduction (a strict left-to-right sum is a
-# chain of dependent adds, ~4× slower).  The order is fixed at compile time, so a
-# result is still identical run to run and whatever the thread count.  No nnan/ninf:
-# divergence detection needs NaN and infinity to behave.
-DOT_FLAGS = {"reassoc", "contract"}
+# Reassociation lets LLVM vectorise reductions (a strict left-to-right sum is a chain of
+# dependent adds, ~4× slower).  The order is fixed at compile time, so a result is still
+# identical run to run and whatever the thread count.  No nnan/ninf: divergence detection
+# needs NaN and infinity to behave.  Kernels that call row_dot/row_add declare
+# @njit(cache=True, fastmath=K.FAST): the helpers are inlined into them (so array views
+# do not escape and cost no reference counting), and take the kernel's flags.
+FAST = {"reassoc", "contract"}
+DOT_FLAGS = FAST  # kept for compatibility
 
 
-@njit(cache=True, fastmath=DOT_FLAGS)
+@njit(cache=True, inline="always")
 def row_dot(params, offset, x):
     """Σ_i params[offset + i] · x[i]: one unit's weighted input, read straight from the flat vector."""
-    w = params[offset:offset + x.shape[0]]
     s = 0.0
     for i in range(x.shape[0]):
-        s += w[i] * x[i]
+        s += params[offset + i] * x[i]
     return s
 
 
-@njit(cache=True, fastmath=DOT_FLAGS)
+@njit(cache=True, inline="always")
 def row_add(params, offset, scale, x):
     """params[offset + i] += scale · x[i]: one unit's weight update, in place."""
-    w = params[offset:offset + x.shape[0]]
     for i in range(x.shape[0]):
-        w[i] += scale * x[i]
+        params[offset + i] += scale * x[i]
 
 
 @njit(cache=True, inline="always")
@@ -192,17 +193,12 @@ def output_input(params, layout, act_args, x, state):
     return forward_to(params, layout, act_args, x, state[:n_units], state[n_units:2 * n_units], out)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def layer_forward(params, layout, act_args, layer, x, z, a):
     """z = W x + b,  a = g(z)  for one layer, into the buffers z and a."""
-    w = weights(params, layout, layer)
-    b = bias(params, layout, layer)
-    n_out, n_in = w.shape
-    for j in range(n_out):
-        s = b[j]
-        for i in range(n_in):
-            s += w[j, i] * x[i]
-        z[j] = s
+    w_off, b_off, n_in = layout[layer, W_OFF], layout[layer, B_OFF], layout[layer, N_IN]
+    for j in range(layout[layer, N_OUT]):
+        z[j] = params[b_off + j] + row_dot(params, w_off + j * n_in, x)
     activate_into(layout[layer, ACT], act_args[layer], z, a)
 
 

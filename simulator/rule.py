@@ -122,6 +122,15 @@ class Rule:
         """Indices of the layers this rule changes (default: all)."""
         return tuple(range(net.n_layers))
 
+    def kernel(self, net: Network, batch_size: int) -> Any:
+        """The update kernel for this network and batch size (default: ``update``).
+
+        Override to hand the engine a specialised kernel for a common case: in online
+        learning the kernel runs once per sample, and a kernel with nothing but that
+        case in it compiles to much faster code.  It must give the same numbers.
+        """
+        return self.update
+
     def check_network(self, net: Network) -> str | None:
         """A problem with using this rule on ``net``, in words, or None.
 

@@ -297,8 +297,9 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
         stream = [seed, 2] if index == 0 else [seed, 2, index]
         state = np.ascontiguousarray(rule.init_state(net, np.random.default_rng(stream)), dtype=net.np_dtype)
         hp = stage.params.pack()
+        kernel = rule.kernel(net, scenario.train.batch_size)
         # A zero-row call compiles (or loads) the kernel now, so wall_seconds measures training only.
-        train_epoch(stage.rule.update, params, net.layout, net.act_args, state, hp, X[:0], Y[:0], 1)
+        train_epoch(kernel, params, net.layout, net.act_args, state, hp, X[:0], Y[:0], 1)
         stage_epochs = stage.epochs if stage.epochs is not None else scenario.train.epochs
         for _ in range(0 if stop_now else stage_epochs):
             if scenario.train.shuffle:
@@ -315,7 +316,7 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
                 Xe = np.ascontiguousarray(corrupt(Xe, corruption.kind, corruption.level, noise_rng,
                                                   data.low, data.high))
             start = time.perf_counter()
-            signal = train_epoch(stage.rule.update, params, net.layout, net.act_args, state, hp, Xe, Ye,
+            signal = train_epoch(kernel, params, net.layout, net.act_args, state, hp, Xe, Ye,
                                  scenario.train.batch_size)
             record.wall_seconds += time.perf_counter() - start
             record.forward_passes += Xe.shape[0]

@@ -53,7 +53,7 @@ class {cls}Params(HyperParameters):
     decay: float = Field(1.0, ge=0, description="how strongly y² pulls the weights back (1: Oja)")
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=K.FAST)
 def {module}_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw = η y (x − decay·y w)  — change this line and the loop below to your rule."""
     eta, decay = hp[0], hp[1]
@@ -92,7 +92,7 @@ class {cls}Params(HyperParameters):
     lr: float = Field(0.1, gt=0, description="learning rate η")
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=K.FAST)
 def {module}_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw = η (t − o) g′(net) x  on the output layer — change this line and the loop below to your rule."""
     out = layout.shape[0] - 1

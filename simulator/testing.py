@@ -147,7 +147,7 @@ def _run_update(rule: type[Rule], net: Network, labelled: bool, seed: int = 0, r
     hp = instance.params.pack()
     inputs = {"X": X.copy(), "Y": Y.copy(), "layout": net.layout.copy(), "act_args": net.act_args.copy(),
               "hp": hp.copy()}
-    signal = train_epoch(rule.update, params, net.layout, net.act_args, state, hp, X, Y, batch)
+    signal = train_epoch(instance.kernel(net, batch), params, net.layout, net.act_args, state, hp, X, Y, batch)
     return params, state, signal, inputs, (X, Y, net.layout, net.act_args, hp)
 
 

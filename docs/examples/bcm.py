@@ -15,7 +15,7 @@ class BCMParams(HyperParameters):
     tau: float = Field(100.0, ge=1, description="time constant of the threshold, in samples")
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=K.FAST)
 def bcm_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw = η y (y − θ) x,  θ ← θ + (y² − θ)/τ  (Bienenstock, Cooper & Munro 1982); returns Σ y²."""
     eta, tau = hp[0], hp[1]

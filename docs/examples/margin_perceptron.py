@@ -17,7 +17,7 @@ class MarginParams(HyperParameters):
     margin: float = Field(0.5, ge=0, description="update unless t̃·(w·x + b) > margin")
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=K.FAST)
 def margin_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """w ← w + η t̃ x  whenever  t̃ (w·x + b) ≤ κ,  with t̃ = ±1  (perceptron of optimal stability, Krauth & Mézard 1987)."""
     out = layout.shape[0] - 1

@@ -16,7 +16,7 @@ class AntiHebbianParams(HyperParameters):
     lr: float = Field(0.002, gt=0, description="learning rate η")
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=K.FAST)
 def anti_hebbian_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw = −η y x,  w ← w / ‖w‖  (anti-Hebbian, normalised: the minor component); returns Σ y²."""
     w_off, n_in, n_out = layout[0, K.W_OFF], layout[0, K.N_IN], layout[0, K.N_OUT]
