@@ -7,7 +7,6 @@ from numba import njit
 
 from simulator import hebbian as H
 from simulator import kernels as K
-from simulator.network import Network
 from simulator.rule import Field, Needs, Rule
 
 
@@ -43,7 +42,7 @@ def competitive_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     return error
 
 
-class Competitive(Rule):
+class Competitive(H.HebbianRule, Rule):
     name = "competitive"
     family = "hebbian"
     summary = "The unit closest to the input wins and moves towards it: prototypes, receptive fields."
@@ -54,12 +53,3 @@ class Competitive(Rule):
     signal = "quantization_error"
     Params = CompetitiveParams
     update = staticmethod(competitive_update)
-
-    def trained_layers(self, net: Network) -> tuple[int, ...]:
-        return (self.params.layer,)
-
-    def check_network(self, net: Network) -> str | None:
-        return H.check_layer(self.name, self.params.layer, net)
-
-    def state_size(self, net: Network) -> int:
-        return H.hebbian_state_size(net)

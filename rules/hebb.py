@@ -9,7 +9,6 @@ from numba import njit
 
 from simulator import hebbian as H
 from simulator import kernels as K
-from simulator.network import Network
 from simulator.rule import Field, Needs, Rule
 
 
@@ -41,7 +40,7 @@ def hebb_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     return energy
 
 
-class Hebb(Rule):
+class Hebb(H.HebbianRule, Rule):
     name = "hebb"
     family = "hebbian"
     summary = "Strengthen a weight whenever its input and output are active together; unbounded unless told."
@@ -52,12 +51,3 @@ class Hebb(Rule):
     signal = "output_energy"
     Params = HebbParams
     update = staticmethod(hebb_update)
-
-    def trained_layers(self, net: Network) -> tuple[int, ...]:
-        return (self.params.layer,)
-
-    def check_network(self, net: Network) -> str | None:
-        return H.check_layer(self.name, self.params.layer, net)
-
-    def state_size(self, net: Network) -> int:
-        return H.hebbian_state_size(net)

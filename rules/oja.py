@@ -7,7 +7,6 @@ from numba import njit
 
 from simulator import hebbian as H
 from simulator import kernels as K
-from simulator.network import Network
 from simulator.rule import Needs, Rule
 
 
@@ -33,7 +32,7 @@ def oja_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     return energy
 
 
-class Oja(Rule):
+class Oja(H.HebbianRule, Rule):
     name = "oja"
     family = "hebbian"
     summary = "Hebbian learning with a built-in decay that keeps ‖w‖ = 1: one unit learns the first PC."
@@ -44,12 +43,3 @@ class Oja(Rule):
     signal = "output_energy"
     Params = OjaParams
     update = staticmethod(oja_update)
-
-    def trained_layers(self, net: Network) -> tuple[int, ...]:
-        return (self.params.layer,)
-
-    def check_network(self, net: Network) -> str | None:
-        return H.check_layer(self.name, self.params.layer, net)
-
-    def state_size(self, net: Network) -> int:
-        return H.hebbian_state_size(net)

@@ -40,7 +40,7 @@ def sanger_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     return energy
 
 
-class Sanger(Rule):
+class Sanger(H.HebbianRule, Rule):
     name = "sanger"
     family = "hebbian"
     summary = "Oja's rule with each unit also removing what the units before it explain: ordered PCA."
@@ -51,12 +51,6 @@ class Sanger(Rule):
     signal = "output_energy"
     Params = SangerParams
     update = staticmethod(sanger_update)
-
-    def trained_layers(self, net: Network) -> tuple[int, ...]:
-        return (self.params.layer,)
-
-    def check_network(self, net: Network) -> str | None:
-        return H.check_layer(self.name, self.params.layer, net)
 
     def state_size(self, net: Network) -> int:
         # Forward buffers, a residual of the layer's input size, and the outputs.

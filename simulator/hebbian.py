@@ -42,3 +42,16 @@ def check_layer(rule_name: str, layer: int, net: Network) -> str | None:
     if layer >= net.n_layers:
         return f"{rule_name}: layer {layer} does not exist; the network has {net.n_layers} layers"
     return None
+
+
+class HebbianRule:
+    """Mixin for rules that train one chosen layer (``params.layer``) from its input alone."""
+
+    def trained_layers(self, net: Network) -> tuple[int, ...]:
+        return (self.params.layer,)
+
+    def check_network(self, net: Network) -> str | None:
+        return check_layer(self.name, self.params.layer, net)
+
+    def state_size(self, net: Network) -> int:
+        return hebbian_state_size(net)

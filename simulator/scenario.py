@@ -20,9 +20,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from simulator import kernels as K
 from simulator.datasets import DATASETS, Dataset
-from simulator.network import INIT_SCHEMES, Network, tie_problem
+from simulator.network import Network, tie_problem
 from simulator.rule import Rule
 
 ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
@@ -340,6 +339,19 @@ def read_yaml(path: Path) -> dict[str, Any]:
 TASK_ENTRY_KEYS = ("name", "description", "task", "network", "train")
 
 
+def read_with_overrides(path: Path, overrides: list[str] | tuple[str, ...] = (), seed: int | None = None,
+                        repeats: int | None = None) -> dict[str, Any]:
+    """The raw scenario dict with command-line settings applied (flags win over the file)."""
+    raw = read_yaml(path)
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    if seed is not None:
+        raw["seed"] = seed
+    if repeats is not None:
+        raw["repeats"] = repeats
+    return raw
+
+
 def _deep_merge(base: Any, extra: Any) -> Any:
     if isinstance(base, dict) and isinstance(extra, dict):
         merged = dict(base)
@@ -396,13 +408,7 @@ def load_scenarios(path: str | Path, overrides: list[str] | tuple[str, ...] = ()
     Overrides apply to the file before it is split, so ``--set tasks[1].task.dataset=…`` works.
     """
     path = Path(path)
-    raw = read_yaml(path)
-    for assignment in overrides:
-        apply_override(raw, assignment)
-    if seed is not None:
-        raw["seed"] = seed
-    if repeats is not None:
-        raw["repeats"] = repeats
+    raw = read_with_overrides(path, overrides, seed, repeats)
     result = []
     for name, part in split_tasks(raw, str(path)):
         try:

@@ -34,7 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from simulator.scenario import (Scenario, ScenarioError, format_key_path, parse_key_path, pydantic_problems,
-                                read_yaml, validate_scenario, apply_override)
+                                read_with_overrides, validate_scenario)
 
 
 class RandomConfig(BaseModel):
@@ -122,13 +122,7 @@ def load_sweep(path: str | Path, overrides: tuple[str, ...] = (), seed: int | No
                repeats: int | None = None, plugins: tuple[str, ...] = ()) -> Sweep:
     """Read a scenario with a ``sweep:`` block and validate every point (raises ScenarioError)."""
     path = Path(path)
-    raw = read_yaml(path)
-    for assignment in overrides:
-        apply_override(raw, assignment)
-    if seed is not None:
-        raw["seed"] = seed
-    if repeats is not None:
-        raw["repeats"] = repeats
+    raw = read_with_overrides(path, overrides, seed, repeats)
     source = str(path)
     if "tasks" in raw:
         raise ScenarioError(source, [("sweep", "a sweep runs one task; sweep each task's file separately")])

@@ -8,7 +8,7 @@ import pytest
 from simulator import kernels as K
 from simulator.gradient import input_gradient
 from simulator.inputs import adversarial_examples, maximise_activations, perturbation_size
-from simulator.network import Network, encode_targets, init_params
+from simulator.network import Network, init_params
 from tests.conftest import ROOT
 
 
