@@ -153,22 +153,37 @@ def layer_buffer(buf, layout, layer):
     return buf[off:off + layout[layer, N_OUT]]
 
 
-# Reassociation lets LLVM vectorise reductions (a strict left-to-right sum is a chain of
-# dependent adds, ~4× slower).  The order is fixed at compile time, so a result is still
-# identical run to run and whatever the thread count.  No nnan/ninf: divergence detection
-# needs NaN and infinity to behave.  Kernels that call row_dot/row_add declare
-# @njit(cache=True, fastmath=K.FAST): the helpers are inlined into them (so array views
-# do not escape and cost no reference counting), and take the kernel's flags.
-FAST = {"reassoc", "contract"}
+# Kernels are compiled with strict IEEE arithmetic (FAST is empty): with reassociation or
+# contraction, LLVM's choices depend on the compilation context, and code compiled in one
+# process and loaded from the cache in another then differed in the last bit (measured).
+# Same scenario and seed must give the same numbers, so the dot product below fixes its own
+# order instead: four independent partial sums, which the compiler may run side by side
+# (vector lanes) but never reorder.  Kernels still declare fastmath=K.FAST, so a future
+# deterministic flag set can be switched on in one place.
+FAST: set[str] = set()
 DOT_FLAGS = FAST  # kept for compatibility
 
 
 @njit(cache=True, inline="always")
 def row_dot(params, offset, x):
-    """Σ_i params[offset + i] · x[i]: one unit's weighted input, read straight from the flat vector."""
-    s = 0.0
-    for i in range(x.shape[0]):
+    """Σ_i params[offset + i] · x[i]: one unit's weighted input, read straight from the flat vector.
+
+    Summed as ((s0 + s1) + (s2 + s3)) over four interleaved partial sums, then the tail —
+    an order written here, not chosen by the compiler.
+    """
+    n = x.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    i = 0
+    while i + 4 <= n:
+        s0 += params[offset + i] * x[i]
+        s1 += params[offset + i + 1] * x[i + 1]
+        s2 += params[offset + i + 2] * x[i + 2]
+        s3 += params[offset + i + 3] * x[i + 3]
+        i += 4
+    s = (s0 + s1) + (s2 + s3)
+    while i < n:
         s += params[offset + i] * x[i]
+        i += 1
     return s
 
 
