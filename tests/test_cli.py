@@ -175,3 +175,22 @@ def test_diverging_rule_is_reported(write_scenario, gates_scenario):
     records = run_scenario(load_scenario(write_scenario(gates_scenario)))
     assert {r.status for r in records} == {"diverged"}
     assert "NaN or infinite" in records[0].message and records[0].epochs_run < 50
+
+
+def test_same_numbers_when_compiled_and_when_loaded_from_the_cache(tmp_path):
+    """Two fresh processes: the first compiles every kernel, the second loads them from disk."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    outs = []
+    for name in ("compiled", "cached"):
+        out = tmp_path / name
+        subprocess.run([sys.executable, "-m", "simulator.cli", "run", str(ROOT / "scenarios" / "digits.yaml"),
+                        "--out", str(out), "--quiet", "--no-plots", "--repeats", "1", "--set", "train.epochs=3",
+                        "--set", "rules=[{rule: delta, lr: 0.05, network: {layers: [64, 10], activation: softmax}}, "
+                                 "{rule: backprop, lr: 0.02}]"],
+                       check=True, env=env, capture_output=True, timeout=600)
+        outs.append(_values(out / "metrics.csv"))
+    assert len(outs[0]) > 30 and outs[0] == outs[1]
