@@ -144,7 +144,7 @@ def _run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: i
          plugins: tuple[str, ...], out_dir: str | None, quiet: bool, no_plots: bool, jobs: int = 1,
          resume: bool = False) -> None:
     scenarios = _load(scenario, overrides, seed, repeats, plugins)
-    if any("sweep" in spec.resolved for _, spec in scenarios) or _declares_sweep(scenario):
+    if _declares_sweep(scenario):
         _bad_input(f"{scenario}: sweep: this scenario declares a sweep; run it with `rulelab sweep {scenario}`")
     base_name = Path(scenario).stem
     if out_dir:

@@ -97,7 +97,7 @@ def n_units_params(layout):
     return layout[last, K.A_OFF] + layout[last, K.N_OUT], layout[last, K.B_OFF] + layout[last, K.N_OUT]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def output_delta(loss_code, out_code, slope, z, o, t, d):
     """δ_L = ∂E/∂z_L for E = squared ½Σ(t−o)², cross-entropy (softmax or sigmoid), or multiclass hinge."""
     n = o.shape[0]
@@ -139,7 +139,7 @@ def accumulate_gradient(params, layout, act_args, state, x, t, loss_code, mode, 
     return accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, grad, scale)
 
 
-@njit(cache=True, fastmath=K.FAST)
+@njit(cache=True, fastmath=K.FAST, inline="always")
 def accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, target, scale):
     """target += scale · ∂E/∂θ for one sample; ``target`` may be ``params`` itself (plain online SGD
     with scale = −η): each layer's error is sent down before that layer's weights change."""
@@ -167,7 +167,7 @@ def accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, targ
     return loss
 
 
-@njit(cache=True, fastmath=K.FAST)
+@njit(cache=True, fastmath=K.FAST, inline="always")
 def _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last):
     """δ_{l−1} = e ⊙ g′(z_{l−1}) with e from Wᵀ δ_l, Bᵀ δ_l or D δ_L (see module docstring)."""
     prev = l - 1

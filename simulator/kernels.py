@@ -105,7 +105,7 @@ def derivative_scalar(code, slope, z, a):
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def softmax_into(z, out):
     """out_i = exp(z_i − max z) / Σ_j exp(z_j − max z)."""
     m = z[0]
@@ -120,7 +120,7 @@ def softmax_into(z, out):
         out[i] = out[i] / total
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def activate_into(code, slope, z, out):
     """out = g(z) for a whole layer (softmax included)."""
     if code == SOFTMAX:
@@ -157,7 +157,7 @@ def layer_buffer(buf, layout, layer):
 # contraction, LLVM's choices depend on the compilation context, and code compiled in one
 # process and loaded from the cache in another then differed in the last bit (measured).
 # Same scenario and seed must give the same numbers, so the dot product below fixes its own
-# order instead: four independent partial sums, which the compiler may run side by side
+# order instead: eight independent partial sums, which the compiler may run side by side
 # (vector lanes) but never reorder.  Kernels still declare fastmath=K.FAST, so a future
 # deterministic flag set can be switched on in one place.
 FAST: set[str] = set()
@@ -168,19 +168,23 @@ DOT_FLAGS = FAST  # kept for compatibility
 def row_dot(params, offset, x):
     """Σ_i params[offset + i] · x[i]: one unit's weighted input, read straight from the flat vector.
 
-    Summed as ((s0 + s1) + (s2 + s3)) over four interleaved partial sums, then the tail —
-    an order written here, not chosen by the compiler.
+    Eight interleaved partial sums, combined pairwise, then the tail — an order written
+    here, not chosen by the compiler (which may still run the eight side by side).
     """
     n = x.shape[0]
-    s0 = s1 = s2 = s3 = 0.0
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
     i = 0
-    while i + 4 <= n:
+    while i + 8 <= n:
         s0 += params[offset + i] * x[i]
         s1 += params[offset + i + 1] * x[i + 1]
         s2 += params[offset + i + 2] * x[i + 2]
         s3 += params[offset + i + 3] * x[i + 3]
-        i += 4
-    s = (s0 + s1) + (s2 + s3)
+        s4 += params[offset + i + 4] * x[i + 4]
+        s5 += params[offset + i + 5] * x[i + 5]
+        s6 += params[offset + i + 6] * x[i + 6]
+        s7 += params[offset + i + 7] * x[i + 7]
+        i += 8
+    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
     while i < n:
         s += params[offset + i] * x[i]
         i += 1
@@ -208,7 +212,7 @@ def output_input(params, layout, act_args, x, state):
     return forward_to(params, layout, act_args, x, state[:n_units], state[n_units:2 * n_units], out)
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def layer_forward(params, layout, act_args, layer, x, z, a):
     """z = W x + b,  a = g(z)  for one layer, into the buffers z and a."""
     w_off, b_off, n_in = layout[layer, W_OFF], layout[layer, B_OFF], layout[layer, N_IN]
@@ -217,7 +221,7 @@ def layer_forward(params, layout, act_args, layer, x, z, a):
     activate_into(layout[layer, ACT], act_args[layer], z, a)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def forward(params, layout, act_args, x, z_buf, a_buf):
     """Full forward pass of one sample; fills every layer's z and a, returns the output view."""
     inp = x
@@ -229,7 +233,7 @@ def forward(params, layout, act_args, x, z_buf, a_buf):
     return layer_buffer(a_buf, layout, layout.shape[0] - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def forward_to(params, layout, act_args, x, z_buf, a_buf, stop_layer):
     """Forward pass through layers 0 … stop_layer − 1; returns the input of ``stop_layer``."""
     inp = x
@@ -241,7 +245,7 @@ def forward_to(params, layout, act_args, x, z_buf, a_buf, stop_layer):
     return inp
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sample_loss(loss_code, out, t, out_code):
     """E for one sample: ½ Σ (t − o)²; cross-entropy −Σ t log o (softmax) or Σ binary CE (sigmoid); hinge."""
     eps = 1e-12

@@ -1,17 +1,21 @@
-"""Running a scenario: every rule for every seed, one (rule, seed) at a time.
+"""Running a scenario: every rule for every seed (in this process, or in worker processes).
 
 Randomness is split per purpose from the repeat's seed, and shared by every
 rule, so that rules see the same data split, the same initial weights (for the
 same network) and the same shuffle orders — comparisons are paired:
 
-    SeedSequence([seed, 0]) dataset and split   [seed, 1] initial weights
-    SeedSequence([seed, 2]) rule state          [seed, 3] shuffle orders
+    SeedSequence([seed, 0]) dataset and split     [seed, 1] initial weights
+    SeedSequence([seed, 2]) rule state / ES noise [seed, 3] shuffle orders
+    SeedSequence([seed, 4]) input corruption      [seed, 5] corrupted test set, Hopfield loads
+    SeedSequence([seed, 6, …]) recall cues, activation-maximisation starts
+
+Each run draws only from its own streams, so results do not depend on how runs are
+spread over processes or threads.
 """
 
 from __future__ import annotations
 
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -261,7 +265,6 @@ def _run_one(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData,
         record.status = FAILED
         record.message = failure_message(spec, exc)
         record.rows.append((record.epochs_run, "error", float("nan")))
-        record.traceback = traceback.format_exc()  # type: ignore[attr-defined]
     return record
 
 
