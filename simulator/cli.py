@@ -73,7 +73,9 @@ def main() -> None:
     Describe an experiment in a scenario YAML file (task, network, budget, the
     rules to compare) and run it:
 
-        rulelab run scenarios/xor.yaml
+        rulelab run scenarios/classic.yaml
+
+    Every command has --help; exit codes: 0 success, 2 bad input, 1 failure, 130 interrupted.
     """
 
 
@@ -327,11 +329,14 @@ def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
         for rule in found.values():
             console.print(f"[bold]{rule.name}[/bold] — {rule.summary}")
             for name, info in rule.Params.model_fields.items():
-                limits = " ".join(str(m) for m in info.metadata)
+                limits = ", ".join(f"{symbol} {getattr(m, attr)}" for m in info.metadata
+                                   for attr, symbol in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"))
+                                   if getattr(m, attr, None) is not None)
                 choices = literal_choices(info.annotation)
                 kind = "one of " + ", ".join(map(str, choices)) if choices else getattr(
                     info.annotation, "__name__", str(info.annotation))
-                console.print(f"  {name} = {info.default!r}  ({kind} {limits}) {info.description or ''}")
+                console.print(f"  {name} = {info.default!r}  ({kind}{', ' + limits if limits else ''})  "
+                              f"{info.description or ''}")
 
 
 @main.command()
