@@ -34,11 +34,12 @@ def rulelab_epoch(net: Network, X, T, batch: int, lr: float):
     params = init_params(net, np.random.default_rng(0))
     state = rule.init_state(net, np.random.default_rng(0))
     hp = rule.params.pack()
-    train_epoch(Backprop.update, params, net.layout, net.act_args, state, hp, X[:2 * batch], T[:2 * batch], batch)
+    kernel = rule.kernel(net, batch)  # what a run uses
+    train_epoch(kernel, params, net.layout, net.act_args, state, hp, X[:2 * batch], T[:2 * batch], batch)
 
     def run() -> float:
         start = time.perf_counter()
-        train_epoch(Backprop.update, params, net.layout, net.act_args, state, hp, X, T, batch)
+        train_epoch(kernel, params, net.layout, net.act_args, state, hp, X, T, batch)
         return time.perf_counter() - start
 
     return run

@@ -18,6 +18,12 @@ def backprop_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     return G.gradient_step(params, layout, act_args, state, hp, X, Y, lo, hi, G.BACKPROP)
 
 
+
+@njit(cache=True)
+def backprop_sgd_online(params, layout, act_args, state, hp, X, Y, lo, hi):
+    """The same update for one row with plain SGD, as a straight-line kernel (the engine's common case)."""
+    return G.sgd_online_step(params, layout, act_args, state, hp, X, Y, lo, G.BACKPROP)
+
 class Backprop(G.GradientRule, Rule):
     name = "backprop"
     family = "gradient"
@@ -29,4 +35,5 @@ class Backprop(G.GradientRule, Rule):
     signal = "online_loss"
     Params = BackpropParams
     update = staticmethod(backprop_update)
+    sgd_online = staticmethod(backprop_sgd_online)
     mode = G.BACKPROP

@@ -18,6 +18,12 @@ def direct_feedback_alignment_update(params, layout, act_args, state, hp, X, Y, 
     return G.gradient_step(params, layout, act_args, state, hp, X, Y, lo, hi, G.DIRECT)
 
 
+
+@njit(cache=True)
+def direct_feedback_alignment_sgd_online(params, layout, act_args, state, hp, X, Y, lo, hi):
+    """The same update for one row with plain SGD, as a straight-line kernel (the engine's common case)."""
+    return G.sgd_online_step(params, layout, act_args, state, hp, X, Y, lo, G.DIRECT)
+
 class DirectFeedbackAlignment(G.GradientRule, Rule):
     name = "direct_feedback_alignment"
     family = "gradient"
@@ -29,4 +35,5 @@ class DirectFeedbackAlignment(G.GradientRule, Rule):
     signal = "online_loss"
     Params = DirectFeedbackAlignmentParams
     update = staticmethod(direct_feedback_alignment_update)
+    sgd_online = staticmethod(direct_feedback_alignment_sgd_online)
     mode = G.DIRECT

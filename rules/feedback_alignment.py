@@ -18,6 +18,12 @@ def feedback_alignment_update(params, layout, act_args, state, hp, X, Y, lo, hi)
     return G.gradient_step(params, layout, act_args, state, hp, X, Y, lo, hi, G.FEEDBACK)
 
 
+
+@njit(cache=True)
+def feedback_alignment_sgd_online(params, layout, act_args, state, hp, X, Y, lo, hi):
+    """The same update for one row with plain SGD, as a straight-line kernel (the engine's common case)."""
+    return G.sgd_online_step(params, layout, act_args, state, hp, X, Y, lo, G.FEEDBACK)
+
 class FeedbackAlignment(G.GradientRule, Rule):
     name = "feedback_alignment"
     family = "gradient"
@@ -29,4 +35,5 @@ class FeedbackAlignment(G.GradientRule, Rule):
     signal = "online_loss"
     Params = FeedbackAlignmentParams
     update = staticmethod(feedback_alignment_update)
+    sgd_online = staticmethod(feedback_alignment_sgd_online)
     mode = G.FEEDBACK

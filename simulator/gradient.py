@@ -420,11 +420,31 @@ def loss_problem(net: Network, loss: str) -> str | None:
     return None
 
 
+@njit(cache=True, inline="always")
+def sgd_online_step(params, layout, act_args, state, hp, X, Y, lo, mode):
+    """θ ← θ − η_t ∂E/∂θ for one row, the weights stepped during the backward pass."""
+    t = state[0]
+    state[0] = t + 1.0
+    lr = hp[HP_LR] / (1.0 + hp[HP_DECAY] * t)
+    return accumulate_into(params, layout, act_args, state, X[lo], Y[lo], np.int64(hp[HP_LOSS]), mode,
+                           params, -lr)
+
+
 class GradientRule:
-    """Mixin for rules built on :func:`gradient_step`: state sizing and loss checks."""
+    """Mixin for rules built on :func:`gradient_step`: state sizing, loss checks, kernel choice."""
 
     mode: int = BACKPROP
     supports_tied_weights = True
+    # Set by each rule: its straight-line kernel for plain online SGD (see kernel()).
+    sgd_online = None
+
+    def kernel(self, net: Network, batch_size: int):
+        p = self.params
+        plain = (p.optimizer == "sgd" and p.momentum == 0 and p.l2 == 0 and p.update_biases
+                 and not net.tied)
+        if batch_size == 1 and plain and self.sgd_online is not None:
+            return self.sgd_online  # the common online case, without the buffered and minibatch paths
+        return self.update
 
     def state_size(self, net: Network) -> int:
         return state_size(net, self.mode)

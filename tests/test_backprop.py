@@ -251,3 +251,24 @@ def test_rules_table_shows_weight_transport():
     for name in ("feedback_alignment", "direct_feedback_alignment"):
         assert "weight transport" not in rules[name].describe()["needs"]
         assert rules[name].needs.weight_transport is False
+
+
+@pytest.mark.parametrize("rule_cls", [Backprop, FeedbackAlignment, DirectFeedbackAlignment])
+def test_online_sgd_kernel_matches_the_general_kernel(rule_cls):
+    from simulator.engine import train_epoch
+
+    rng = np.random.default_rng(8)
+    net = Network((5, 6, 4, 3), ("tanh", "relu", "softmax"))
+    params = init_params(net, rng)
+    X, T = rng.normal(size=(20, 5)), encode_targets(rng.integers(0, 3, 20), 3, "softmax")
+    rule = rule_cls(lr=0.05, loss="cross_entropy", lr_decay=0.01)
+    assert rule.kernel(net, 1) is rule_cls.sgd_online and rule.kernel(net, 4) is rule_cls.update
+    assert rule_cls(lr=0.05, momentum=0.5).kernel(net, 1) is rule_cls.update  # not plain SGD
+    results = []
+    for kernel in (rule_cls.sgd_online, rule_cls.update):
+        p = params.copy()
+        state = rule.init_state(net, np.random.default_rng(1))
+        signal = train_epoch(kernel, p, net.layout, net.act_args, state, rule.params.pack(), X, T, 1)
+        results.append((p, signal))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
