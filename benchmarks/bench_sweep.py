@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import yaml  # noqa: F401
 
-from simulator.sweep import DaskExecutor, LocalExecutor, SweepWriter, load_sweep, run_sweep
+from simulator.executors import DaskExecutor, LocalExecutor
+from simulator.sweep import SweepWriter, load_sweep, run_sweep
 
 SCENARIO = {
     "name": "bench-sweep", "seed": 0, "repeats": 4,

@@ -360,8 +360,8 @@ def sweep(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: 
     import os
 
     from simulator.scenario import ScenarioError
-    from simulator.sweep import (DaskExecutor, ExecutorError, LocalExecutor, SweepWriter, load_sweep, run_sweep,
-                                 sweep_figures, write_tables)
+    from simulator.executors import DaskExecutor, ExecutorError, LocalExecutor
+    from simulator.sweep import SweepWriter, load_sweep, run_sweep, sweep_figures, write_tables
 
     if scheduler and dask_local:
         _bad_input("give --scheduler or --dask-local, not both")

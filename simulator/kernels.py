@@ -161,7 +161,6 @@ def layer_buffer(buf, layout, layer):
 # (vector lanes) but never reorder.  Kernels still declare fastmath=K.FAST, so a future
 # deterministic flag set can be switched on in one place.
 FAST: set[str] = set()
-DOT_FLAGS = FAST  # kept for compatibility
 
 
 @njit(cache=True, inline="always")

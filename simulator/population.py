@@ -16,48 +16,10 @@ import numpy as np
 from numba import njit, prange
 
 from simulator import kernels as K
-from simulator.gradient import _activate_rows
 from simulator.rule import Needs, Rule
 
 FITNESS_LOSS = 0
 FITNESS_ACCURACY = 1
-
-
-@njit(cache=True)
-def _member_fitness(params, layout, act_args, X, T, labels, loss_code, threshold, fitness_code):
-    """Fitness of one parameter vector on (X, T): −mean loss, or accuracy. Forward pass by BLAS."""
-    inp = X
-    for l in range(layout.shape[0]):
-        Z = np.dot(inp, K.weights(params, layout, l).T)
-        b = K.bias(params, layout, l)
-        for r in range(Z.shape[0]):
-            for j in range(b.shape[0]):
-                Z[r, j] += b[j]
-        A = np.empty_like(Z)
-        _activate_rows(layout[l, K.ACT], act_args[l], Z, A)
-        inp = A
-    out_code = layout[layout.shape[0] - 1, K.ACT]
-    total = 0.0
-    for r in range(X.shape[0]):
-        if fitness_code == FITNESS_ACCURACY:
-            if K.predict_class(inp[r], threshold) == labels[r]:
-                total += 1.0
-        else:
-            total -= K.sample_loss(loss_code, inp[r], T[r], out_code)
-    return total / X.shape[0]
-
-
-@njit(cache=True, parallel=True)
-def population_fitness_compiled(population, layout, act_args, X, T, labels, loss_code, threshold, fitness_code,
-                                out):
-    """out[i] = fitness of population[i] on (X, T), everything compiled, members in parallel.
-
-    The reference for :func:`population_fitness` (same numbers); slower when activations are
-    transcendental, because compiled exp/tanh are scalar here.
-    """
-    for i in prange(population.shape[0]):
-        out[i] = _member_fitness(population[i], layout, act_args, X, T, labels, loss_code, threshold,
-                                 fitness_code)
 
 
 @njit(cache=True, parallel=True)
@@ -98,7 +60,8 @@ def _fitness_from_outputs(O, T, labels, out_code, loss_code, threshold, fitness_
 def activate_block(code: int, slope: float, Z: np.ndarray) -> None:
     """Z ← g(Z) in place with NumPy ufuncs over a whole (members × rows × units) block.
 
-    Compiled exp/tanh are scalar with pip's llvmlite (no SVML); NumPy's are vectorised.
+    Compiled exp/tanh are scalar with pip's llvmlite (no SVML); NumPy's are vectorised (evaluating
+    whole members in compiled code measured 65 ms a generation against 14.5 ms this way).
     """
     if code == K.TANH:
         np.tanh(Z, out=Z)

@@ -602,63 +602,26 @@ def _tasks(scenario: Scenario, skip: set[tuple[str, int]]) -> list[tuple[int, in
             if (spec.label, seed) not in skip]
 
 
-_WORKER_SCENARIO: dict[str, Scenario] = {}
-
-
-def _worker_init() -> None:
-    # Runs are the parallel unit here: one thread each inside, so workers do not oversubscribe.
-    import numba
-
-    numba.set_num_threads(1)
-
-
-def _worker_run(resolved: dict, source: str, base_dir: str, rule_index: int, seed: int) -> RunRecord:
-    """Run one (rule, seed) in a worker process from the scenario as resolved (plug-ins re-imported)."""
-    from pathlib import Path
-
-    from simulator.scenario import validate_scenario
-
-    import numba
-
-    numba.set_num_threads(1)  # the run is the parallel unit (process pools and Dask workers alike)
-    key = repr(resolved)
-    if key not in _WORKER_SCENARIO:
-        _WORKER_SCENARIO.clear()
-        _WORKER_SCENARIO[key] = validate_scenario(dict(resolved), source, Path(base_dir))
-    scenario = _WORKER_SCENARIO[key]
-    return run_one(scenario, scenario.rules[rule_index], seed, prepare_data(scenario, seed))
-
-
 def run_parallel(scenario: Scenario, jobs: int, on_record: Callable[[RunRecord], None],
                  skip: set[tuple[str, int]] = frozenset()) -> list[RunRecord]:
     """Independent (rule, seed) runs in ``jobs`` worker processes; results arrive as they finish.
 
     Numbers are identical to a sequential run: each run draws only from its own seed.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from simulator.executors import LocalExecutor, collect
 
     records: list[RunRecord] = []
-    context = multiprocessing.get_context("spawn")  # fork is unsafe with Numba's threading layers
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init)
+
+    def keep(key, record: RunRecord) -> None:
+        records.append(record)
+        on_record(record)
+
+    tasks = {(i, seed): (scenario, i, seed) for i, seed in _tasks(scenario, skip)}
     try:
-        futures = {pool.submit(_worker_run, scenario.resolved, scenario.source, str(scenario.base_dir), i, seed):
-                   (i, seed) for i, seed in _tasks(scenario, skip)}
-        for future in as_completed(futures):
-            i, seed = futures[future]
-            try:
-                record = future.result()
-            except Exception as exc:  # the worker itself died: record it, keep the others
-                spec = scenario.rules[i]
-                record = RunRecord(spec.label, spec.rule.name, spec.family, seed, FAILED,
-                                   f"worker failed: {type(exc).__name__}: {exc}")
-            records.append(record)
-            on_record(record)
+        collect(LocalExecutor(jobs), tasks, keep)
     except KeyboardInterrupt as exc:
-        pool.shutdown(wait=False, cancel_futures=True)
         exc.records = records  # type: ignore[attr-defined]
         raise
-    pool.shutdown()
     return records
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from simulator.executors import collect
 from simulator.scenario import (Scenario, ScenarioError, format_key_path, parse_key_path, pydantic_problems,
                                 read_with_overrides, validate_scenario)
 
@@ -164,78 +165,6 @@ def load_sweep(path: str | Path, overrides: tuple[str, ...] = (), seed: int | No
 
 
 # ------------------------------------------------------------------ executors
-
-
-class ExecutorError(Exception):
-    """The executor could not be started (e.g. an unreachable Dask scheduler)."""
-
-
-def _run_task(resolved: dict, source: str, base_dir: str, rule_index: int, seed: int):
-    from simulator.runner import _worker_run
-
-    return _worker_run(resolved, source, base_dir, rule_index, seed)
-
-
-class LocalExecutor:
-    """Worker processes on this machine, one thread each (the parallel unit is the run)."""
-
-    name = "local"
-
-    def __init__(self, jobs: int):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        from simulator.runner import _worker_init
-
-        self.jobs = jobs
-        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_worker_init)
-
-    def submit(self, *args):
-        return self.pool.submit(_run_task, *args)
-
-    def as_completed(self, futures):
-        from concurrent.futures import as_completed
-
-        return as_completed(futures)
-
-    def close(self, cancel: bool = False) -> None:
-        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
-
-
-class DaskExecutor:
-    """The same tasks on a ``dask.distributed`` cluster: an existing scheduler, or a LocalCluster."""
-
-    name = "dask"
-
-    def __init__(self, scheduler: str | None = None, local_workers: int | None = None):
-        try:
-            from dask.distributed import Client, LocalCluster
-        except ImportError:
-            raise ExecutorError("Dask is not installed: pip install 'rulelab[dask]'") from None
-        self.cluster = None
-        try:
-            if scheduler is not None:
-                self.client = Client(scheduler, timeout="5s")
-            else:
-                self.cluster = LocalCluster(n_workers=local_workers, threads_per_worker=1, processes=True,
-                                            dashboard_address=None)
-                self.client = Client(self.cluster)
-        except (OSError, TimeoutError) as exc:
-            raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-
-    def submit(self, *args):
-        return self.client.submit(_run_task, *args, pure=False)
-
-    def as_completed(self, futures):
-        from dask.distributed import as_completed
-
-        return as_completed(list(futures))
-
-    def close(self, cancel: bool = False) -> None:
-        self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
 
 
 # ------------------------------------------------------------------ results
@@ -385,32 +314,16 @@ def run_sweep(sweep: Sweep, writer: SweepWriter, executor, on_done: Callable[[in
 
     A worker that dies records a failed run; Ctrl-C cancels the rest and keeps what finished.
     """
-    from simulator.runner import FAILED, RunRecord
-
     points = {p.index: p for p in sweep.points}
-    futures = {}
-    for index, rule_index, seed in sweep.tasks():
-        scenario = points[index].scenario
-        label = scenario.rules[rule_index].label
-        if (index, label, seed) in writer.done:
-            continue
-        future = executor.submit(scenario.resolved, scenario.source, str(scenario.base_dir), rule_index, seed)
-        futures[future] = (index, rule_index, seed)
-    try:
-        for future in executor.as_completed(futures):
-            index, rule_index, seed = futures[future]
-            spec = points[index].scenario.rules[rule_index]
-            try:
-                record = future.result()
-            except Exception as exc:  # the worker died: record it, go on
-                record = RunRecord(spec.label, spec.rule.name, spec.family, seed, FAILED,
-                                   f"worker failed: {type(exc).__name__}: {exc}")
-            writer.add(index, record)
-            on_done(index, record)
-    except KeyboardInterrupt:
-        executor.close(cancel=True)
-        raise
-    executor.close()
+    tasks = {(index, rule_index, seed): (points[index].scenario, rule_index, seed)
+             for index, rule_index, seed in sweep.tasks()
+             if (index, points[index].scenario.rules[rule_index].label, seed) not in writer.done}
+
+    def record(key, result) -> None:
+        writer.add(key[0], result)
+        on_done(key[0], result)
+
+    collect(executor, tasks, record)
 
 
 def tuned_scenario(sweep: Sweep, best: list[dict[str, Any]]) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from simulator.cli import main
 from simulator.scenario import ScenarioError
-from simulator.sweep import LocalExecutor, SweepWriter, load_sweep, run_sweep, write_tables
+from simulator.executors import LocalExecutor
+from simulator.sweep import SweepWriter, load_sweep, run_sweep, write_tables
 
 BASE = {
     "name": "tiny", "seed": 0, "repeats": 2,

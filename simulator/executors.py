@@ -1,0 +1,121 @@
+"""Where independent (rule, seed) runs execute: local worker processes, or a Dask cluster.
+
+Both take the same task — a scenario as resolved plus a rule index and a seed — so a run
+gives the same numbers wherever it executes.  :func:`collect` is the one loop that
+submits tasks and records results as they finish: a worker that dies becomes a failed run,
+Ctrl-C cancels what has not started and keeps what finished.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Hashable
+
+from simulator.scenario import Scenario
+
+_WORKER_SCENARIO: dict[str, Scenario] = {}
+
+
+class ExecutorError(Exception):
+    """The executor could not be started (e.g. an unreachable Dask scheduler)."""
+
+
+def run_task(resolved: dict, source: str, base_dir: str, rule_index: int, seed: int):
+    """One (rule, seed) in a worker, from the scenario as resolved (plug-ins are re-imported there)."""
+    from pathlib import Path
+
+    import numba
+
+    from simulator.runner import prepare_data, run_one
+    from simulator.scenario import validate_scenario
+
+    numba.set_num_threads(1)  # the run is the parallel unit: one thread inside each
+    key = repr(resolved)
+    if key not in _WORKER_SCENARIO:  # workers run many tasks of one scenario: validate it once
+        _WORKER_SCENARIO.clear()
+        _WORKER_SCENARIO[key] = validate_scenario(dict(resolved), source, Path(base_dir))
+    scenario = _WORKER_SCENARIO[key]
+    return run_one(scenario, scenario.rules[rule_index], seed, prepare_data(scenario, seed))
+
+
+class LocalExecutor:
+    """Worker processes on this machine (spawned: forking is unsafe with Numba's threading layers)."""
+
+    name = "local"
+
+    def __init__(self, jobs: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.jobs = jobs
+        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, *args):
+        return self.pool.submit(run_task, *args)
+
+    def as_completed(self, futures):
+        from concurrent.futures import as_completed
+
+        return as_completed(futures)
+
+    def close(self, cancel: bool = False) -> None:
+        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+class DaskExecutor:
+    """The same tasks on a ``dask.distributed`` cluster: an existing scheduler, or a LocalCluster."""
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | None = None, local_workers: int | None = None):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise ExecutorError("Dask is not installed: pip install 'rulelab[dask]'") from None
+        self.cluster = None
+        try:
+            if scheduler is not None:
+                self.client = Client(scheduler, timeout="5s")
+            else:
+                self.cluster = LocalCluster(n_workers=local_workers, threads_per_worker=1, processes=True,
+                                            dashboard_address=None)
+                self.client = Client(self.cluster)
+        except (OSError, TimeoutError) as exc:
+            raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+
+    def submit(self, *args):
+        return self.client.submit(run_task, *args, pure=False)
+
+    def as_completed(self, futures):
+        from dask.distributed import as_completed
+
+        return as_completed(list(futures))
+
+    def close(self, cancel: bool = False) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def collect(executor, tasks: dict[Hashable, tuple[Scenario, int, int]],
+            on_record: Callable[[Hashable, Any], None]) -> None:
+    """Run ``tasks`` (key → (scenario, rule index, seed)) on ``executor``; ``on_record(key, record)``
+    as each finishes.  The executor is closed at the end (cancelled on Ctrl-C, which is re-raised)."""
+    from simulator.runner import FAILED, RunRecord
+
+    futures = {executor.submit(scenario.resolved, scenario.source, str(scenario.base_dir), rule_index, seed): key
+               for key, (scenario, rule_index, seed) in tasks.items()}
+    try:
+        for future in executor.as_completed(futures):
+            key = futures[future]
+            try:
+                record = future.result()
+            except Exception as exc:  # the worker itself died: record it, keep the others
+                scenario, rule_index, seed = tasks[key]
+                spec = scenario.rules[rule_index]
+                record = RunRecord(spec.label, spec.rule.name, spec.family, seed, FAILED,
+                                   f"worker failed: {type(exc).__name__}: {exc}")
+            on_record(key, record)
+    except KeyboardInterrupt:
+        executor.close(cancel=True)
+        raise
+    executor.close()
