@@ -156,14 +156,18 @@ def check_compiles_nopython(rule: type[Rule]) -> None:
     if rule.kind != "online":
         return
     net = _usable_network(rule, "float64")
-    try:
-        _run_update(rule, net, labelled=True)
-    except Exception as exc:  # noqa: BLE001 — the message is what the author needs
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        _fail(name, f"the update kernel did not compile or run as compiled code ({type(exc).__name__}: "
-                    f"{first}); kernels may use NumPy arrays, numbers and @njit helpers, no Python objects")
-    if rule.update.targetoptions.get("forceobj") or not rule.update.nopython_signatures:
-        _fail(name, "the update kernel fell back to object mode (a Python call per sample)")
+    for batch in (1, 3):  # every kernel the rule hands the engine (kernel() may specialise)
+        try:
+            _run_update(rule, net, labelled=True, batch=batch)
+        except Exception as exc:  # noqa: BLE001 — the message is what the author needs
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            _fail(name, f"the update kernel did not compile or run as compiled code ({type(exc).__name__}: "
+                        f"{first}); kernels may use NumPy arrays, numbers and @njit helpers, no Python objects")
+        kernel = rule(rule.Params()).kernel(net, batch)
+        if not hasattr(kernel, "nopython_signatures") or kernel.targetoptions.get("forceobj") \
+                or not kernel.nopython_signatures:
+            _fail(name, f"the kernel for batch size {batch} is not compiled machine code "
+                        "(object mode, or not decorated with @njit): a Python call per sample")
 
 
 def check_shapes_and_dtypes(rule: type[Rule]) -> None:
