@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
-from simulator.population import ESState, PopulationRule
-from simulator.rule import Field, HyperParameters
+from simulator.population import ESParams, ESState, PopulationRule
+from simulator.rule import Field
 from rules.mu_lambda_es import expected_norm
 
 MAX_PARAMETERS = 5000  # a full n × n covariance: 5000² doubles is 200 MB
 
 
-class CMAESParams(HyperParameters):
+class CMAESParams(ESParams):
     population: int = Field(0, ge=0, description="λ (0: the default 4 + ⌊3 ln n⌋)")
-    sigma: float = Field(0.1, gt=0, description="initial step size σ")
-    fitness: Literal["loss", "accuracy"] = Field("loss", description="fitness = −(task loss) or accuracy")
-    fitness_batch: int = Field(0, ge=0, description="rows per generation (0: the whole training set)")
 
 
 class CMAES(PopulationRule):

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 from pydantic import model_validator
 
-from simulator.population import ESState, PopulationRule
-from simulator.rule import Field, HyperParameters
+from simulator.population import ESParams, ESState, PopulationRule
+from simulator.rule import Field
 
 
-class MuLambdaParams(HyperParameters):
+class MuLambdaParams(ESParams):
     population: int = Field(20, ge=2, description="λ, offspring per generation")
     parents: int = Field(5, ge=1, description="μ, the best offspring recombined into the next mean")
-    sigma: float = Field(0.1, gt=0, description="initial step size σ")
-    fitness: Literal["loss", "accuracy"] = Field("loss", description="fitness = −(task loss) or accuracy")
-    fitness_batch: int = Field(0, ge=0, description="rows per generation (0: the whole training set)")
 
     @model_validator(mode="after")
     def _fewer_parents(self) -> "MuLambdaParams":

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
 from simulator.population import ESState, PopulationRule
-from simulator.rule import Field, HyperParameters
-
-
-class OnePlusOneParams(HyperParameters):
-    sigma: float = Field(0.1, gt=0, description="initial step size σ")
-    fitness: Literal["loss", "accuracy"] = Field("loss", description="fitness = −(task loss) or accuracy")
-    fitness_batch: int = Field(0, ge=0, description="rows per generation (0: the whole training set)")
 
 
 class OnePlusOneES(PopulationRule):
@@ -21,7 +12,6 @@ class OnePlusOneES(PopulationRule):
     summary = "One parent, one mutant; keep the better; σ grows on success and shrinks on failure."
     equation = "x' = x + σ z,  keep x' if F(x') ≥ F(x),  σ ← σ·exp((1[success] − 1/5)/√(n+1))"
     reference = "Rechenberg 1973; Kern et al. 2004"
-    Params = OnePlusOneParams
 
     def ask(self, state: ESState, rng: np.random.Generator) -> np.ndarray:
         # The parent is re-evaluated with its child so both are judged on the same minibatch.

@@ -7,20 +7,17 @@ from typing import Literal
 import numpy as np
 from pydantic import model_validator
 
-from simulator.population import ESState, PopulationRule, centered_ranks
-from simulator.rule import Field, HyperParameters
+from simulator.population import ESParams, ESState, PopulationRule, centered_ranks
+from simulator.rule import Field
 
 
-class OpenAIESParams(HyperParameters):
+class OpenAIESParams(ESParams):
     population: int = Field(64, ge=2, description="members per generation (even with antithetic sampling)")
-    sigma: float = Field(0.1, gt=0, description="std σ of the Gaussian perturbations")
     lr: float = Field(0.05, gt=0, description="learning rate of the update along the estimated gradient")
     optimizer: Literal["sgd", "adam"] = Field("adam", description="how the estimated gradient is applied")
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd momentum")
     weight_decay: float = Field(0.0, ge=0, description="θ ← θ − lr·decay·θ each generation")
     antithetic: bool = Field(True, description="mirrored sampling: ε and −ε")
-    fitness: Literal["loss", "accuracy"] = Field("loss", description="fitness = −(task loss) or accuracy")
-    fitness_batch: int = Field(0, ge=0, description="rows per generation (0: the whole training set)")
 
     @model_validator(mode="after")
     def _even_population(self) -> "OpenAIESParams":

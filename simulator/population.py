@@ -10,13 +10,13 @@ thread in a fixed order, so results are identical whatever the thread count.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numba import njit, prange
 
 from simulator import kernels as K
-from simulator.rule import Needs, Rule
+from simulator.rule import Field, HyperParameters, Needs, Rule
 
 FITNESS_LOSS = 0
 FITNESS_ACCURACY = 1
@@ -121,6 +121,14 @@ def centered_ranks(fitness: np.ndarray) -> np.ndarray:
     return ranks / max(len(f) - 1, 1) - 0.5
 
 
+class ESParams(HyperParameters):
+    """What every population rule declares: the runner reads these (strategies add their own)."""
+
+    sigma: float = Field(0.1, gt=0, description="step size σ: std of the perturbations (initial, if adapted)")
+    fitness: Literal["loss", "accuracy"] = Field("loss", description="fitness = −(task loss) or accuracy")
+    fitness_batch: int = Field(0, ge=0, description="rows per generation (0: the whole training set)")
+
+
 @dataclass
 class ESState:
     """What every strategy keeps between generations; strategies add their own fields in ``extra``."""
@@ -146,6 +154,7 @@ class PopulationRule(Rule):
     needs: ClassVar[Needs] = Needs(fitness_only=True)
     local: ClassVar[bool] = False
     signal: ClassVar[str] = "fitness_best"
+    Params: ClassVar[type[ESParams]] = ESParams
     supports_tied_weights: ClassVar[bool] = False
 
     def check_network(self, net) -> str | None:

@@ -34,12 +34,10 @@ _ONLINE_IMPORTS = '''from numba import njit
 from simulator import kernels as K
 from simulator.rule import Field, HyperParameters, Needs, Rule
 '''
-_POPULATION_IMPORTS = '''from typing import Literal
+_POPULATION_IMPORTS = '''import numpy as np
 
-import numpy as np
-
-from simulator.population import ESState, PopulationRule
-from simulator.rule import Field, HyperParameters
+from simulator.population import ESParams, ESState, PopulationRule
+from simulator.rule import Field
 '''
 _ASSOCIATIVE_IMPORTS = '''import numpy as np
 
@@ -133,11 +131,8 @@ class {cls}(Rule):
 
 _POPULATION = '''
 
-class {cls}Params(HyperParameters):
+class {cls}Params(ESParams):  # sigma, fitness and fitness_batch come from ESParams
     population: int = Field(20, ge=2, description="members per generation")
-    sigma: float = Field(0.1, gt=0, description="std of the perturbations")
-    fitness: Literal["loss", "accuracy"] = Field("loss", description="fitness = −(task loss) or accuracy")
-    fitness_batch: int = Field(0, ge=0, description="rows per generation (0: the whole training set)")
 
 
 class {cls}(PopulationRule):
