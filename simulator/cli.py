@@ -145,9 +145,9 @@ def plot(run_dir: str) -> None:
 def _run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
          plugins: tuple[str, ...], out_dir: str | None, quiet: bool, no_plots: bool, jobs: int = 1,
          resume: bool = False) -> None:
-    scenarios = _load(scenario, overrides, seed, repeats, plugins)
     if _declares_sweep(scenario):
         _bad_input(f"{scenario}: sweep: this scenario declares a sweep; run it with `rulelab sweep {scenario}`")
+    scenarios = _load(scenario, overrides, seed, repeats, plugins)
     base_name = Path(scenario).stem
     if out_dir:
         out = Path(out_dir)

@@ -284,6 +284,36 @@ def format_key_path(tokens: list[str | int] | tuple[Any, ...]) -> str:
     return out
 
 
+class KeyPathError(ValueError):
+    """A key path that cannot be set: ``kind`` is not_list, out_of_range, not_mapping or missing."""
+
+    def __init__(self, where: str, kind: str, size: int = 0):
+        super().__init__(f"{where}: {kind}")
+        self.where, self.kind, self.size = where, kind, size
+
+
+def set_key_path(raw: dict[str, Any], tokens: list[str | int], value: Any, create_missing: bool) -> None:
+    """Set ``raw`` at a parsed key path; missing mapping keys on the way are created or refused."""
+    node: Any = raw
+    for i, token in enumerate(tokens):
+        where = format_key_path(tokens[: i + 1])
+        if isinstance(token, int):
+            if not isinstance(node, list):
+                raise KeyPathError(where, "not_list")
+            if token >= len(node):
+                raise KeyPathError(where, "out_of_range", len(node))
+        elif not isinstance(node, dict):
+            raise KeyPathError(where, "not_mapping")
+        if i == len(tokens) - 1:
+            node[token] = value
+            return
+        if isinstance(token, str) and token not in node:
+            if not create_missing:
+                raise KeyPathError(where, "missing")
+            node[token] = {}
+        node = node[token]
+
+
 def apply_override(raw: dict[str, Any], assignment: str) -> None:
     """Apply ``PATH=VALUE`` (VALUE parsed as YAML) to the raw scenario dict in place."""
     if "=" not in assignment:
@@ -295,23 +325,13 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
         value = yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise ScenarioError("--set", [(path, str(exc))]) from None
-    node: Any = raw
-    for i, token in enumerate(tokens):
-        last = i == len(tokens) - 1
-        where = format_key_path(tokens[: i + 1])
-        if isinstance(token, int):
-            if not isinstance(node, list):
-                raise ScenarioError("--set", [(where, "is not a list, so it cannot be indexed")])
-            if token >= len(node):
-                raise ScenarioError("--set", [(where, f"index out of range (the list has {len(node)} items)")])
-        elif not isinstance(node, dict):
-            raise ScenarioError("--set", [(where, "its parent is not a mapping")])
-        if last:
-            node[token] = value
-        else:
-            if isinstance(token, str) and token not in node:
-                node[token] = {}
-            node = node[token]
+    try:
+        set_key_path(raw, tokens, value, create_missing=True)
+    except KeyPathError as exc:
+        words = {"not_list": "is not a list, so it cannot be indexed",
+                 "out_of_range": f"index out of range (the list has {exc.size} items)",
+                 "not_mapping": "its parent is not a mapping"}[exc.kind]
+        raise ScenarioError("--set", [(exc.where, words)]) from None
 
 
 # ----------------------------------------------------------------- loading

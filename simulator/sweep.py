@@ -34,8 +34,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from simulator.executors import collect
-from simulator.scenario import (Scenario, ScenarioError, format_key_path, parse_key_path, pydantic_problems,
-                                read_with_overrides, validate_scenario)
+from simulator.scenario import (KeyPathError, Scenario, ScenarioError, parse_key_path, pydantic_problems,
+                                read_with_overrides, set_key_path, validate_scenario)
 
 
 class RandomConfig(BaseModel):
@@ -95,28 +95,17 @@ class Sweep:
 
 def _set(raw: dict[str, Any], path: str, value: Any, source: str) -> None:
     """Set a key path whose parent must already exist (the last key may be new: a default)."""
+    where = f"sweep.grid.{path}"
     try:
-        tokens = parse_key_path(path)
-    except ValueError as exc:
-        raise ScenarioError(source, [(f"sweep.grid.{path}", str(exc))]) from None
-    node: Any = raw
-    for i, token in enumerate(tokens[:-1]):
-        where = format_key_path(tokens[: i + 1])
-        if isinstance(token, int):
-            if not isinstance(node, list) or token >= len(node):
-                size = len(node) if isinstance(node, list) else 0
-                raise ScenarioError(source, [(f"sweep.grid.{path}", f"key path does not exist: {where} is out of "
-                                              f"range (the list has {size} items)")])
-        elif not isinstance(node, dict) or token not in node:
-            raise ScenarioError(source, [(f"sweep.grid.{path}", f"key path does not exist: no '{where}' in the "
-                                          "scenario (set it in the file first, then sweep it)")])
-        node = node[token]
-    last = tokens[-1]
-    if isinstance(last, int) and (not isinstance(node, list) or last >= len(node)):
-        raise ScenarioError(source, [(f"sweep.grid.{path}", f"key path does not exist: index {last} is out of range")])
-    if isinstance(last, str) and not isinstance(node, dict):
-        raise ScenarioError(source, [(f"sweep.grid.{path}", "key path does not exist: its parent is not a mapping")])
-    node[last] = copy.deepcopy(value)
+        set_key_path(raw, parse_key_path(path), copy.deepcopy(value), create_missing=False)
+    except KeyPathError as exc:
+        words = {"not_list": f"{exc.where} is out of range (the list has 0 items)",
+                 "out_of_range": f"{exc.where} is out of range (the list has {exc.size} items)",
+                 "not_mapping": "its parent is not a mapping",
+                 "missing": f"no '{exc.where}' in the scenario (set it in the file first, then sweep it)"}[exc.kind]
+        raise ScenarioError(source, [(where, f"key path does not exist: {words}")]) from None
+    except ValueError as exc:  # a malformed path
+        raise ScenarioError(source, [(where, str(exc))]) from None
 
 
 def load_sweep(path: str | Path, overrides: tuple[str, ...] = (), seed: int | None = None,
