@@ -182,13 +182,15 @@ def sync_recall(W, b, V, max_sweeps, sweeps, converged, energies):
 
 
 def classify_states(final: np.ndarray, targets: np.ndarray, patterns: np.ndarray) -> np.ndarray:
-    """For each probe: TARGET, NEGATION (−target), OTHER (± another stored pattern) or SPURIOUS."""
+    """For each probe: TARGET, NEGATION (−target), OTHER (± another stored pattern) or SPURIOUS.
+
+    Bipolar states agree everywhere exactly when ξ·v = ±N, so one product decides all of them.
+    """
+    n = final.shape[1]
+    overlaps = final @ patterns.T  # whole numbers: exact in floating point
+    own = overlaps[np.arange(len(final)), targets]
     out = np.full(len(final), SPURIOUS)
-    for k, (v, t) in enumerate(zip(final, targets)):
-        if np.array_equal(v, patterns[t]):
-            out[k] = TARGET
-        elif np.array_equal(v, -patterns[t]):
-            out[k] = NEGATION
-        elif any(np.array_equal(v, s * q) for q in patterns for s in (1, -1)):
-            out[k] = OTHER
+    out[np.any(np.abs(overlaps) == n, axis=1)] = OTHER
+    out[own == -n] = NEGATION
+    out[own == n] = TARGET
     return out
