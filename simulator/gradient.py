@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from simulator import kernels as K
+from simulator.blas import add_product
 from simulator.network import Network
 from simulator.rule import Field, HyperParameters
 
@@ -277,12 +278,16 @@ def gradient_step(params, layout, act_args, state, hp, X, Y, lo, hi, mode):
     """
     n_units, n_params = n_units_params(layout)
     loss_code = np.int64(hp[HP_LOSS])
-    if hi - lo == 1 and _plain_sgd(layout, hp):
-        # Plain online SGD: step the weights during the backward pass, no gradient buffer.
+    if _plain_sgd(layout, hp):
+        # Plain SGD steps the weights during the backward pass: no gradient buffer, no second
+        # pass (one row walks the units; several rows update each layer with one in-place GEMM).
         t = state[0]
         state[0] = t + 1.0
         lr = hp[HP_LR] / (1.0 + hp[HP_DECAY] * t)
-        return accumulate_into(params, layout, act_args, state, X[lo], Y[lo], loss_code, mode, params, -lr)
+        if hi - lo == 1:
+            return accumulate_into(params, layout, act_args, state, X[lo], Y[lo], loss_code, mode, params, -lr)
+        return batch_backward(params, layout, act_args, state, X[lo:hi], Y[lo:hi], loss_code, mode, params, -lr,
+                              True)
     if hi - lo == 1:
         g0 = 1 + 3 * n_units
         state[g0:g0 + n_params] = 0.0
@@ -345,10 +350,22 @@ def _times_derivative(code, slope, Z, A, E):
 
 @njit(cache=True)
 def batch_gradient(params, layout, act_args, state, Xb, Yb, loss_code, mode):
-    """grad = (1/B) Σ_rows ∂E/∂θ for a minibatch, with Z_l = A_{l−1} W_lᵀ + b_l and
-    ∂E/∂W_l = D_lᵀ A_{l−1} as BLAS products; returns Σ E."""
+    """grad = (1/B) Σ_rows ∂E/∂θ for a minibatch (into the state's gradient slots); returns Σ E."""
     n_units, n_params = n_units_params(layout)
     grad = state[1 + 3 * n_units:1 + 3 * n_units + n_params]
+    return batch_backward(params, layout, act_args, state, Xb, Yb, loss_code, mode, grad, 1.0, False)
+
+
+@njit(cache=True)
+def batch_backward(params, layout, act_args, state, Xb, Yb, loss_code, mode, target, alpha, accumulate):
+    """target ← alpha · (1/B) Σ_rows ∂E/∂θ (+ target, if ``accumulate``) for a minibatch; returns Σ E.
+
+    Z_l = A_{l−1} W_lᵀ + b_l and ∂E/∂W_l = D_lᵀ A_{l−1} are BLAS products.  With
+    target = params, alpha = −η and accumulate, this is the SGD step itself: each weight
+    matrix is updated by one in-place GEMM (W_l ← W_l − η D_lᵀ A_{l−1}) after the error
+    below it has been computed with the old W_l.
+    """
+    n_units, n_params = n_units_params(layout)
     fb = state[1 + 3 * n_units + 3 * n_params:]
     B = Xb.shape[0]
     last = layout.shape[0] - 1
@@ -377,33 +394,50 @@ def batch_gradient(params, layout, act_args, state, Xb, Yb, loss_code, mode):
     # Scaling the output deltas by 1/B scales every delta below them: one multiply, not one per layer.
     D *= 1.0 / B
     D_last = D
+    beta = 1.0 if accumulate else 0.0
     for l in range(last, -1, -1):
+        E = D
+        if l > 0:  # the error for the layer below, before this layer's weights change
+            E = _error_below(params, layout, l, mode, fb, D, D_last)
         prev_a = Xb if l == 0 else As[l - 1]
-        K.weights(grad, layout, l)[:, :] = np.dot(D.T, prev_a)
-        gb = K.bias(grad, layout, l)
-        gb[:] = 0.0
-        for r in range(B):
-            for j in range(gb.shape[0]):
-                gb[j] += D[r, j]
+        add_product(K.weights(target, layout, l), D.T, prev_a, alpha, beta)
+        _add_column_sums(K.bias(target, layout, l), D, alpha, accumulate)
         if l == 0:
             break
-        n_prev = layout[l - 1, K.N_OUT]
-        if mode == BACKPROP:
-            E = np.dot(D, K.weights(params, layout, l))
-        elif mode == FEEDBACK:
-            base = 0
-            for h in range(1, l):
-                base += layout[h, K.N_OUT] * layout[h, K.N_IN]
-            E = np.dot(D, fb[base:base + layout[l, K.N_OUT] * n_prev].reshape((layout[l, K.N_OUT], n_prev)))
-        else:
-            n_out_last = layout[last, K.N_OUT]
-            base = 0
-            for h in range(l - 1):
-                base += layout[h, K.N_OUT] * n_out_last
-            E = np.dot(D_last, fb[base:base + n_prev * n_out_last].reshape((n_prev, n_out_last)).T)
         _times_derivative(layout[l - 1, K.ACT], act_args[l - 1], Zs[l - 1], As[l - 1], E)
         D = E
     return total
+
+
+@njit(cache=True)
+def _add_column_sums(target, D, alpha, accumulate):
+    """target ← alpha · Σ_rows D (+ target if ``accumulate``): the bias step of a minibatch.
+    Rows are summed in order, a whole row at a time (contiguous, vectorisable)."""
+    sums = np.zeros(D.shape[1])
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            sums[j] += D[r, j]
+    for j in range(D.shape[1]):
+        target[j] = alpha * sums[j] + (target[j] if accumulate else 0.0)
+
+
+@njit(cache=True)
+def _error_below(params, layout, l, mode, fb, D, D_last):
+    """E_{l−1} = D_l W_l, D_l B_l or D_L D_{l−1}ᵀ for a minibatch (rows are samples)."""
+    n_prev = layout[l - 1, K.N_OUT]
+    if mode == BACKPROP:
+        return np.dot(D, K.weights(params, layout, l))
+    if mode == FEEDBACK:
+        base = 0
+        for h in range(1, l):
+            base += layout[h, K.N_OUT] * layout[h, K.N_IN]
+        return np.dot(D, fb[base:base + layout[l, K.N_OUT] * n_prev].reshape((layout[l, K.N_OUT], n_prev)))
+    last = layout.shape[0] - 1
+    n_out_last = layout[last, K.N_OUT]
+    base = 0
+    for h in range(l - 1):
+        base += layout[h, K.N_OUT] * n_out_last
+    return np.dot(D_last, fb[base:base + n_prev * n_out_last].reshape((n_prev, n_out_last)).T)
 
 
 # ------------------------------------------------------------------ rule base

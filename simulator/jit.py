@@ -18,7 +18,7 @@ import numba
 
 # Files whose code is compiled into (or decides the module names of) cached kernels.
 _CORE_FILES = ("kernels.py", "gradient.py", "engine.py", "rule.py", "hebbian.py", "population.py", "hopfield.py",
-               "registry.py")
+               "registry.py", "simd.py", "blas.py")
 
 
 def core_fingerprint() -> str:

@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit
 
 from simulator import jit  # noqa: F401  (sets the kernel cache directory before any @njit below)
+from simulator.simd import LANES, lane_sums
 
 # Columns of the layout table.
 W_OFF = 0
@@ -157,8 +158,8 @@ def layer_buffer(buf, layout, layer):
 # contraction, LLVM's choices depend on the compilation context, and code compiled in one
 # process and loaded from the cache in another then differed in the last bit (measured).
 # Same scenario and seed must give the same numbers, so the dot product below fixes its own
-# order instead: eight independent partial sums, which the compiler may run side by side
-# (vector lanes) but never reorder.  Kernels still declare fastmath=K.FAST, so a future
+# order instead: eight independent partial sums, run as one explicit vector
+# (simulator/simd.py) and never reordered.  Kernels still declare fastmath=K.FAST, so a future
 # deterministic flag set can be switched on in one place.
 FAST: set[str] = set()
 
@@ -167,31 +168,17 @@ FAST: set[str] = set()
 def row_dot(params, offset, x):
     """Σ_i params[offset + i] · x[i]: one unit's weighted input, read straight from the flat vector.
 
-    Eight interleaved partial sums, combined pairwise, then the tail — an order written
-    here, not chosen by the compiler (which may still run the eight side by side).
+    Eight partial sums (lane k takes i ≡ k mod 8, in ascending i), combined pairwise, then
+    the tail — an order written here, not chosen by the compiler; the eight run as one
+    vector (:mod:`simulator.simd`).  Sums stay in the parameters' dtype: float32 nets keep
+    float32 lanes.
     """
     n = x.shape[0]
-    # Accumulate in the parameters' own dtype: float32 nets stay in float32 lanes
-    # (float64 partial sums halve the vector width and add a conversion per product).
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = params.dtype.type(0)
-    # A view, so the loop indexes from 0: LLVM then knows no index is negative and drops the
-    # per-element wraparound check that blocks vectorisation.
-    w = params[offset:offset + n]
-    i = 0
-    while i + 8 <= n:
-        s0 += w[i] * x[i]
-        s1 += w[i + 1] * x[i + 1]
-        s2 += w[i + 2] * x[i + 2]
-        s3 += w[i + 3] * x[i + 3]
-        s4 += w[i + 4] * x[i + 4]
-        s5 += w[i + 5] * x[i + 5]
-        s6 += w[i + 6] * x[i + 6]
-        s7 += w[i + 7] * x[i + 7]
-        i += 8
+    blocks = n // LANES
+    s0, s1, s2, s3, s4, s5, s6, s7 = lane_sums(params, offset, x, blocks)
     s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-    while i < n:
-        s += w[i] * x[i]
-        i += 1
+    for i in range(blocks * LANES, n):
+        s += params[offset + i] * x[i]
     return s
 
 

@@ -170,21 +170,26 @@ def test_optimisers_by_hand():
     np.testing.assert_allclose(p, [-1.0 - 0.5, 0.0])
 
 
-@pytest.mark.parametrize("rule_cls,loss,dtype", [
-    (Backprop, "cross_entropy", "float64"), (Backprop, "squared", "float32"),
-    (FeedbackAlignment, "squared", "float64"), (DirectFeedbackAlignment, "cross_entropy", "float64")])
-def test_minibatch_averages_the_gradient(rule_cls, loss, dtype):
-    """The BLAS minibatch path equals the mean of per-sample gradients (same feedback matrices)."""
+@pytest.mark.parametrize("rule_cls,loss,dtype,update_biases", [
+    (Backprop, "cross_entropy", "float64", True), (Backprop, "squared", "float32", True),
+    (FeedbackAlignment, "squared", "float64", True), (DirectFeedbackAlignment, "cross_entropy", "float64", True),
+    (Backprop, "cross_entropy", "float64", False), (FeedbackAlignment, "squared", "float32", False)])
+def test_minibatch_averages_the_gradient(rule_cls, loss, dtype, update_biases):
+    """The BLAS minibatch path equals the mean of per-sample gradients (same feedback matrices):
+    plain SGD (weights stepped by in-place GEMMs) and the buffered path (frozen biases)."""
     rng = np.random.default_rng(5)
     net = Network((3, 4, 5, 2), ("tanh", "relu", "softmax"), dtype=dtype)
     params = init_params(net, rng, "glorot", bias_init="same")
     X, T = rng.normal(size=(6, 3)), encode_targets(rng.integers(0, 2, 6), 2, "softmax")
-    rule = rule_cls(lr=0.3, loss=loss)
+    rule = rule_cls(lr=0.3, loss=loss, update_biases=update_biases)
     state0 = rule.init_state(net, np.random.default_rng(9))
     expected = np.zeros(net.n_params)
     for x, t in zip(X, T):
         g, _ = gradient_of(rule_cls, net, params.astype(float), x, t, loss, state=state0.astype(float).copy())
         expected += g / 6
+    if not update_biases:
+        for layer in net.layout:
+            expected[layer[K.B_OFF]:layer[K.B_OFF] + layer[K.N_OUT]] = 0.0
     from simulator.engine import train_epoch
 
     after = params.copy()
