@@ -23,45 +23,126 @@ FITNESS_ACCURACY = 1
 
 
 @njit(cache=True, parallel=True)
-def _first_layer(population, layout, X, Z):
-    """Z[i] = X W_0(i)ᵀ + b_0(i) for every member i (the input is shared)."""
-    for i in prange(population.shape[0]):
-        Z[i] = np.dot(X, K.weights(population[i], layout, 0).T)
-        b = K.bias(population[i], layout, 0)
-        for r in range(Z.shape[1]):
-            for j in range(b.shape[0]):
-                Z[i, r, j] += b[j]
+def _touch_every_thread(out):
+    for i in prange(out.shape[0]):
+        out[i] = i
+
+
+def start_parallel_threads() -> None:
+    """Start the compiled code's worker threads now (a trivial parallel loop).
+
+    They must exist before BLAS is limited to one thread: when the first parallel loop ran
+    after ``threadpool_limits``, BLAS calls made from the workers ignored the limit and the
+    population fitness took 38 ms a generation instead of 10 (measured; the cause lies
+    between OpenBLAS's and OpenMP's thread start-up).
+    """
+    _touch_every_thread(np.zeros(64))
+
+
+# Members per first-layer product: fixed, not derived from the thread count, so that every
+# member's numbers come from the same BLAS call whatever the number of threads.
+MEMBER_BLOCK = 16
+
+
+@njit(cache=True, parallel=True)
+def _first_layer(population, layout, Xt, Z):
+    """Z[rows of member i] = W_0(i) Xᵀ + b_0(i), units × samples: one GEMM per block of members.
+
+    The input is shared, so a block's weight matrices stacked (block·n_out × n_in) make one
+    large product instead of many small ones (the input is packed once per block, not per member).
+    """
+    n_members = population.shape[0]
+    n_out, n_in = layout[0, K.N_OUT], layout[0, K.N_IN]
+    w_off, b_off = layout[0, K.W_OFF], layout[0, K.B_OFF]
+    for block in prange((n_members + MEMBER_BLOCK - 1) // MEMBER_BLOCK):
+        lo = block * MEMBER_BLOCK
+        hi = min(lo + MEMBER_BLOCK, n_members)
+        stacked = np.empty(((hi - lo) * n_out, n_in), population.dtype)
+        for i in range(lo, hi):
+            stacked[(i - lo) * n_out:(i - lo + 1) * n_out] = K.weights(population[i], layout, 0)
+        out = Z[lo * n_out:hi * n_out]
+        np.dot(stacked, Xt, out)
+        for i in range(lo, hi):
+            _add_bias(out[(i - lo) * n_out:(i - lo + 1) * n_out], population[i, b_off:b_off + n_out])
 
 
 @njit(cache=True, parallel=True)
 def _next_layer(population, layout, layer, A, Z):
-    """Z[i] = A[i] W_l(i)ᵀ + b_l(i) for every member i."""
+    """Z[rows of member i] = W_l(i) A[rows of member i] + b_l(i) for every member i."""
+    n_out, n_in = layout[layer, K.N_OUT], layout[layer, K.N_IN]
+    b_off = layout[layer, K.B_OFF]
     for i in prange(population.shape[0]):
-        Z[i] = np.dot(A[i], K.weights(population[i], layout, layer).T)
-        b = K.bias(population[i], layout, layer)
-        for r in range(Z.shape[1]):
-            for j in range(b.shape[0]):
-                Z[i, r, j] += b[j]
+        out = Z[i * n_out:(i + 1) * n_out]
+        np.dot(K.weights(population[i], layout, layer), A[i * n_in:(i + 1) * n_in], out)
+        _add_bias(out, population[i, b_off:b_off + n_out])
+
+
+@njit(cache=True, inline="always")
+def _add_bias(Z, b):
+    """Z[j, :] += b[j]: one unit's bias over every sample (a contiguous row)."""
+    for j in range(Z.shape[0]):
+        row = Z[j]
+        for r in range(row.shape[0]):
+            row[r] += b[j]
+
+
+@njit(cache=True, parallel=True)
+def _shift_by_max(Z, n_out):
+    """z ← z − max_k z for every (member, sample): the log-sum-exp shift, in place."""
+    for i in prange(Z.shape[0] // n_out):
+        member = Z[i * n_out:(i + 1) * n_out]
+        for r in range(member.shape[1]):
+            m = member[0, r]
+            for k in range(1, n_out):
+                m = max(m, member[k, r])
+            for k in range(n_out):
+                member[k, r] -= m
+
+
+@njit(cache=True, parallel=True)
+def _softmax_cross_entropy_fitness(S, E, T, out):
+    """out[i] = −mean_r Σ_k −t_rk log max(o_rk, ε), o = softmax, from the shifted logits S and
+    E = exp(S) (units × samples per member): log o_k = s_k − log Σ_j e_j, no division."""
+    n_out = T.shape[1]
+    log_eps = np.log(1e-12)  # the clip of kernels.sample_loss, in the log domain
+    n_rows = S.shape[1]
+    for i in prange(out.shape[0]):
+        base = i * n_out
+        total = 0.0
+        for r in range(n_rows):
+            s = 0.0
+            for k in range(n_out):
+                s += E[base + k, r]
+            log_sum = np.log(s)
+            for k in range(n_out):
+                if T[r, k] > 0.0:
+                    total -= T[r, k] * max(S[base + k, r] - log_sum, log_eps)
+        out[i] = -total / max(n_rows, 1)
 
 
 @njit(cache=True, parallel=True)
 def _fitness_from_outputs(O, T, labels, out_code, loss_code, threshold, fitness_code, out):
-    for i in prange(O.shape[0]):
+    """out[i] = −mean loss or accuracy of member i from its outputs O (units × samples)."""
+    n_out = O.shape[0] // out.shape[0]
+    for i in prange(out.shape[0]):
+        member = O[i * n_out:(i + 1) * n_out]
         total = 0.0
-        for r in range(O.shape[1]):
+        for r in range(member.shape[1]):
+            o = member[:, r]
             if fitness_code == FITNESS_ACCURACY:
-                if K.predict_class(O[i, r], threshold) == labels[r]:
+                if K.predict_class(o, threshold) == labels[r]:
                     total += 1.0
             else:
-                total -= K.sample_loss(loss_code, O[i, r], T[r], out_code)
-        out[i] = total / O.shape[1]
+                total -= K.sample_loss(loss_code, o, T[r], out_code)
+        out[i] = total / max(member.shape[1], 1)
 
 
 def activate_block(code: int, slope: float, Z: np.ndarray) -> None:
-    """Z ← g(Z) in place with NumPy ufuncs over a whole (members × rows × units) block.
+    """Z ← g(Z) in place with NumPy ufuncs over a whole (members × units × samples) block.
 
     Compiled exp/tanh are scalar with pip's llvmlite (no SVML); NumPy's are vectorised (evaluating
     whole members in compiled code measured 65 ms a generation against 14.5 ms this way).
+    Softmax runs over the units axis (1), a reduction across contiguous rows of samples.
     """
     if code == K.TANH:
         np.tanh(Z, out=Z)
@@ -79,9 +160,9 @@ def activate_block(code: int, slope: float, Z: np.ndarray) -> None:
     elif code == K.SIGN:
         Z[...] = np.where(Z >= 0, 1.0, -1.0)
     elif code == K.SOFTMAX:
-        Z -= Z.max(axis=-1, keepdims=True)
+        Z -= Z.max(axis=1, keepdims=True)
         np.exp(Z, out=Z)
-        Z /= Z.sum(axis=-1, keepdims=True)
+        Z /= Z.sum(axis=1, keepdims=True)
 
 
 def population_fitness(population: np.ndarray, layout: np.ndarray, act_args: np.ndarray, X: np.ndarray,
@@ -91,22 +172,33 @@ def population_fitness(population: np.ndarray, layout: np.ndarray, act_args: np.
 
     Layer by layer: the products of all members in parallel (compiled; run it under one
     BLAS thread, see :func:`simulator.runner.single_threaded_blas`, so that the cores are
-    not oversubscribed), then the activation over the whole block.
-    Every member's numbers are computed by one thread in a fixed order: identical results
-    whatever the thread count.
+    not oversubscribed), then the activation over the whole block.  Activations are kept
+    units × samples per member, so that every product is a plain row-major GEMM and the
+    softmax reduces across contiguous rows.  Every member's numbers are computed by one
+    thread in a fixed order: identical results whatever the thread count.
     """
     P, B = population.shape[0], X.shape[0]
-    inp = None
-    for layer in range(layout.shape[0]):
-        Z = np.empty((P, B, layout[layer, K.N_OUT]), dtype=population.dtype)
+    last = layout.shape[0] - 1
+    A = np.ascontiguousarray(X.T)
+    for layer in range(last + 1):
+        n_out = int(layout[layer, K.N_OUT])
+        Z = np.empty((P * n_out, B), dtype=population.dtype)
         if layer == 0:
-            _first_layer(population, layout, X, Z)
+            _first_layer(population, layout, A, Z)
         else:
-            _next_layer(population, layout, layer, inp, Z)
-        with np.errstate(over="ignore", invalid="ignore"):  # overflowing members become NaN: ranked worst
-            activate_block(int(layout[layer, K.ACT]), float(act_args[layer]), Z)
-        inp = Z
-    _fitness_from_outputs(inp, T, labels, layout[-1, K.ACT], loss_code, threshold, fitness_code, out)
+            _next_layer(population, layout, layer, A, Z)
+        code = int(layout[layer, K.ACT])
+        if layer == last and code == K.SOFTMAX and loss_code == K.CROSS_ENTROPY and fitness_code == FITNESS_LOSS:
+            # −log softmax straight from the logits: one exp per unit, no normalised outputs.
+            _shift_by_max(Z, n_out)
+            with np.errstate(over="ignore", invalid="ignore"):  # overflowing members become NaN: ranked worst
+                E = np.exp(Z)
+            _softmax_cross_entropy_fitness(Z, E, T, out)
+            return
+        with np.errstate(over="ignore", invalid="ignore"):
+            activate_block(code, float(act_args[layer]), Z.reshape(P, n_out, B))
+        A = Z
+    _fitness_from_outputs(A, T, labels, layout[last, K.ACT], loss_code, threshold, fitness_code, out)
 
 
 def centered_ranks(fitness: np.ndarray) -> np.ndarray:

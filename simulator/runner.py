@@ -233,6 +233,9 @@ def single_threaded_blas():
     from threadpoolctl import ThreadpoolController
 
     if _THREADPOOLS is None:  # inspecting the loaded libraries is the slow part: do it once
+        from simulator.population import start_parallel_threads
+
+        start_parallel_threads()  # before the first limit, or the limit misses the workers' BLAS calls
         _THREADPOOLS = ThreadpoolController()
     return _THREADPOOLS.limit(limits=1, user_api="blas")
 
