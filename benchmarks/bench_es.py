@@ -37,7 +37,7 @@ def data():
 def rulelab_generations(net: Network, theta, X, T, labels):
     rule = OpenAIES(population=POP, sigma=SIGMA, lr=LR)
     rng = np.random.default_rng(0)
-    state = rule.start(theta, rng)
+    state = rule.start(theta.astype(np.float32), rng)  # as the runner does: noise in the net's dtype
     fitness = np.empty(POP)
 
     def generation():

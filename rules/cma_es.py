@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.population import ESParams, ESState, PopulationRule
+from simulator.population import ESParams, ESState, PopulationRule, gaussian_rows
 from simulator.rule import Field
 from rules.mu_lambda_es import expected_norm
 
@@ -51,7 +51,7 @@ class CMAES(PopulationRule):
 
     def ask(self, state: ESState, rng: np.random.Generator) -> np.ndarray:
         x = state.extra
-        z = rng.standard_normal((x["lam"], state.mean.size))
+        z = gaussian_rows(state, rng, x["lam"], state.mean.size)
         x["y"] = (z * x["D"]) @ x["B"].T  # y = B D z, rows
         return state.mean + state.sigma * x["y"]
 

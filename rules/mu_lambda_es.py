@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import model_validator
 
-from simulator.population import ESParams, ESState, PopulationRule
+from simulator.population import ESParams, ESState, PopulationRule, gaussian_rows
 from simulator.rule import Field
 
 
@@ -41,7 +41,7 @@ class MuLambdaES(PopulationRule):
         return state
 
     def ask(self, state: ESState, rng: np.random.Generator) -> np.ndarray:
-        z = rng.standard_normal((self.params.population, state.mean.size))
+        z = gaussian_rows(state, rng, self.params.population, state.mean.size)
         state.extra["z"] = z
         return state.mean + state.sigma * z
 

@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 from pydantic import model_validator
 
-from simulator.population import ESParams, ESState, PopulationRule, centered_ranks
+from simulator.population import ESParams, ESState, PopulationRule, centered_ranks, gaussian_rows
 from simulator.rule import Field
 
 
@@ -43,7 +43,7 @@ class OpenAIES(PopulationRule):
         p = self.params
         n = state.mean.size
         rows = p.population // 2 if p.antithetic else p.population
-        eps = rng.standard_normal((rows, n), dtype=state.dtype)
+        eps = gaussian_rows(state, rng, rows, n, state.dtype)
         state.extra["eps"] = eps
         mean = state.mean.astype(state.dtype)
         population = np.empty((p.population, n), dtype=state.dtype)

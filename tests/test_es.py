@@ -179,3 +179,25 @@ def test_rules_table_says_fitness_only():
     for name in ("openai_es", "one_plus_one_es", "mu_lambda_es", "cma_es"):
         assert rules[name].describe()["needs"] == "a fitness only"
         assert rules[name].family == "evolutionary"
+
+
+def test_gaussian_rows_are_numpys_draws_and_ignore_thread_count():
+    from simulator.population import NOISE_STREAMS, ESState, gaussian_rows
+
+    rows, n = 37, 5  # rows not a multiple of the stream count: shares of 3, the last stream idle
+    draws = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        state = ESState(np.zeros(n), 1.0)
+        rng = np.random.default_rng(4)
+        draws.append((gaussian_rows(state, rng, rows, n), gaussian_rows(state, rng, rows, n)))
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    np.testing.assert_array_equal(draws[0][0], draws[1][0])
+    np.testing.assert_array_equal(draws[0][1], draws[1][1])
+    assert not np.array_equal(draws[0][0], draws[0][1])  # each call draws fresh noise
+    # Stream b gives rows [3b, 3b + 3): exactly what NumPy draws from the same seeds.
+    seeds = np.random.SeedSequence(int(np.random.default_rng(4).integers(2 ** 63))).spawn(NOISE_STREAMS)
+    share = -(-rows // NOISE_STREAMS)
+    expected = np.concatenate([np.random.Generator(np.random.PCG64(s)).standard_normal((share, n))
+                               for s in seeds])[:rows]
+    np.testing.assert_array_equal(draws[0][0], expected)
