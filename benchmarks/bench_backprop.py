@@ -107,11 +107,13 @@ def gemm_rate() -> float:
     """Single-thread float32 GEMM rate (GFLOP/s) at this benchmark's largest product, 128x784 @ 784x256."""
     a = np.random.rand(128, 784).astype(np.float32)
     b = np.random.rand(784, 256).astype(np.float32)
-    n = 200
-    start = time.perf_counter()
-    for _ in range(n):
-        a @ b
-    return 2 * 128 * 784 * 256 * n / (time.perf_counter() - start) / 1e9
+    n, best = 50, float("inf")
+    for _ in range(REPEATS * 2):  # best of several: a busy moment must not understate the peak
+        start = time.perf_counter()
+        for _ in range(n):
+            a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * 128 * 784 * 256 * n / best / 1e9
 
 
 def report(title: str, n: int, runs: dict, targets: dict) -> dict:
