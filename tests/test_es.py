@@ -201,3 +201,17 @@ def test_gaussian_rows_are_numpys_draws_and_ignore_thread_count():
     expected = np.concatenate([np.random.Generator(np.random.PCG64(s)).standard_normal((share, n))
                                for s in seeds])[:rows]
     np.testing.assert_array_equal(draws[0][0], expected)
+
+
+def test_blas_limit_starts_the_parallel_workers_first():
+    """Workers started after threadpoolctl's BLAS limit made their BLAS calls ignore it (38 ms a
+    generation instead of 10, see benchmarks/README.md): the limit must start them first."""
+    import subprocess
+    import sys
+
+    code = ("import numba\n"
+            "from simulator.runner import single_threaded_blas\n"
+            "try:\n    numba.threading_layer()\nexcept ValueError:\n    print('not started')\n"
+            "with single_threaded_blas():\n    print('started with', numba.threading_layer())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert out.startswith("not started\nstarted with ")
