@@ -16,9 +16,13 @@ from numba.np.numpy_support import as_dtype
 
 
 def add_product(c, a, b, alpha, beta):
-    """c ← alpha · (a @ b) + beta · c, in place (compiled code only; c is C-contiguous, a and b
-    contiguous or transposed views; beta = 0 never reads c)."""
-    raise NotImplementedError("add_product is called from compiled code only")
+    """c ← alpha · (a @ b) + beta · c, in place (c C-contiguous; a and b contiguous or transposed
+    views; beta = 0 never reads c).  Compiled code calls BLAS directly (the overload below);
+    this NumPy body runs under NUMBA_DISABLE_JIT=1."""
+    if b.shape[0] != a.shape[1] or c.shape != (a.shape[0], b.shape[1]):
+        raise ValueError("add_product: shapes do not match")
+    product = alpha * (a @ b)
+    c[...] = product if beta == 0.0 else product + beta * c
 
 
 @overload(add_product)

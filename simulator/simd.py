@@ -49,8 +49,24 @@ def _vector_lane_sums(typingctx, w, offset, x, blocks):
 
 
 def lane_sums(w, offset, x, blocks):
-    """The eight partial sums s_k = Σ_{b < blocks} w[offset + 8b + k] · x[8b + k] (compiled code only)."""
-    raise NotImplementedError("lane_sums is called from compiled code only")
+    """The eight partial sums s_k = Σ_{b < blocks} w[offset + 8b + k] · x[8b + k], in ascending b.
+
+    Compiled code gets one vector loop for contiguous float arrays (see the overload below);
+    this body is the same order one product at a time: what strided views, mixed or integer
+    dtypes compile to, and what runs under NUMBA_DISABLE_JIT=1 (debugging a plug-in).
+    """
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = w.dtype.type(0)
+    for b in range(blocks):
+        i = LANES * b
+        s0 += w[offset + i] * x[i]
+        s1 += w[offset + i + 1] * x[i + 1]
+        s2 += w[offset + i + 2] * x[i + 2]
+        s3 += w[offset + i + 3] * x[i + 3]
+        s4 += w[offset + i + 4] * x[i + 4]
+        s5 += w[offset + i + 5] * x[i + 5]
+        s6 += w[offset + i + 6] * x[i + 6]
+        s7 += w[offset + i + 7] * x[i + 7]
+    return s0, s1, s2, s3, s4, s5, s6, s7
 
 
 @overload(lane_sums, inline="always")
@@ -61,18 +77,4 @@ def _lane_sums_impl(w, offset, x, blocks):
         def vector(w, offset, x, blocks):
             return _vector_lane_sums(w, offset, x, blocks)
         return vector
-
-    def scalar(w, offset, x, blocks):  # strided views, mixed or integer dtypes: the same order, one at a time
-        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = w.dtype.type(0)
-        for b in range(blocks):
-            i = LANES * b
-            s0 += w[offset + i] * x[i]
-            s1 += w[offset + i + 1] * x[i + 1]
-            s2 += w[offset + i + 2] * x[i + 2]
-            s3 += w[offset + i + 3] * x[i + 3]
-            s4 += w[offset + i + 4] * x[i + 4]
-            s5 += w[offset + i + 5] * x[i + 5]
-            s6 += w[offset + i + 6] * x[i + 6]
-            s7 += w[offset + i + 7] * x[i + 7]
-        return s0, s1, s2, s3, s4, s5, s6, s7
-    return scalar
+    return lane_sums
