@@ -194,3 +194,28 @@ def test_same_numbers_when_compiled_and_when_loaded_from_the_cache(tmp_path):
                        check=True, env=env, capture_output=True, timeout=600)
         outs.append(_values(out / "metrics.csv"))
     assert len(outs[0]) > 30 and outs[0] == outs[1]
+
+
+def test_pure_python_mode_runs_and_gives_the_compiled_numbers(tmp_path):
+    """NUMBA_DISABLE_JIT=1 (stepping through a plug-in with a debugger) runs the same
+    scenario as plain Python, with the same order of operations: the same numbers, up to the
+    last bit of tanh/exp."""
+    import os
+    import subprocess
+    import sys
+
+    outs = []
+    for name, extra in (("compiled", {}), ("python", {"NUMBA_DISABLE_JIT": "1"})):
+        out = tmp_path / name
+        subprocess.run([sys.executable, "-m", "simulator.cli", "run", str(ROOT / "scenarios" / "logic-gates.yaml"),
+                        "--out", str(out), "--quiet", "--no-plots", "--repeats", "2",
+                        "--set", "rules=[{rule: perceptron, lr: 0.1}, {rule: backprop, lr: 0.5, "
+                                 "network: {layers: [2, 9, 1], activation: tanh, output_activation: sigmoid}}]"],
+                       check=True, env={**os.environ, **extra}, capture_output=True, timeout=600)
+        outs.append(_values(out / "metrics.csv"))
+    assert len(outs[0]) > 100 and [row[:4] for row in outs[0]] == [row[:4] for row in outs[1]]
+    for compiled, python in zip(*outs):
+        if compiled[0] == "perceptron":  # arithmetic only: the very same bits
+            assert compiled == python
+        else:  # tanh/exp: NumPy's scalar functions and the C library's may differ in the last bit
+            assert float(python[4]) == pytest.approx(float(compiled[4]), rel=1e-12, abs=1e-15)
