@@ -11,8 +11,6 @@ from __future__ import annotations
 import numpy as np
 from numba import types
 from numba.extending import overload
-from numba.np.linalg import _BLAS, get_blas_kind
-from numba.np.numpy_support import as_dtype
 
 
 def add_product(c, a, b, alpha, beta):
@@ -33,6 +31,11 @@ def _add_product_impl(c, a, b, alpha, beta):
     if c.layout != "C" or a.layout not in "CF" or b.layout not in "CF" or c.dtype not in (types.float32,
                                                                                            types.float64):
         return None
+    # Imported when a caller compiles, not at import: a run that loads its kernels from the
+    # cache never needs Numba's linear-algebra module (~30 ms to import).
+    from numba.np.linalg import _BLAS, get_blas_kind
+    from numba.np.numpy_support import as_dtype
+
     xxgemm = _BLAS().numba_xxgemm(c.dtype)
     kind = ord(get_blas_kind(c.dtype))
     dtype = as_dtype(c.dtype)

@@ -205,6 +205,14 @@ def _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_las
         d_prev[i] *= K.derivative_scalar(code, slope, z_prev[i], a_prev[i])
 
 
+@njit(cache=True, inline="always")
+def next_step(state, hp):
+    """Count one update (state[0] = t) and return (t, η_t) with η_t = η / (1 + decay · t)."""
+    t = state[0]
+    state[0] = t + 1.0
+    return t, hp[HP_LR] / (1.0 + hp[HP_DECAY] * t)
+
+
 @njit(cache=True)
 def apply_gradient(params, layout, state, hp):
     """θ ← θ − η_t (grad + 2λW) with SGD (+momentum) or Adam; biases optionally frozen."""
@@ -213,9 +221,7 @@ def apply_gradient(params, layout, state, hp):
     grad = state[g0:g0 + n_params]
     m = state[g0 + n_params:g0 + 2 * n_params]
     v = state[g0 + 2 * n_params:g0 + 3 * n_params]
-    t = state[0]
-    state[0] = t + 1.0
-    lr = hp[HP_LR] / (1.0 + hp[HP_DECAY] * t)
+    t, lr = next_step(state, hp)
     l2 = hp[HP_L2]
     _fold_tied_gradients(layout, grad)
     for l in range(layout.shape[0]):
@@ -281,11 +287,9 @@ def gradient_step(params, layout, act_args, state, hp, X, Y, lo, hi, mode):
     if _plain_sgd(layout, hp):
         # Plain SGD steps the weights during the backward pass: no gradient buffer, no second
         # pass (one row walks the units; several rows update each layer with one in-place GEMM).
-        t = state[0]
-        state[0] = t + 1.0
-        lr = hp[HP_LR] / (1.0 + hp[HP_DECAY] * t)
         if hi - lo == 1:
-            return accumulate_into(params, layout, act_args, state, X[lo], Y[lo], loss_code, mode, params, -lr)
+            return sgd_online_step(params, layout, act_args, state, hp, X, Y, lo, mode)
+        _, lr = next_step(state, hp)
         return batch_backward(params, layout, act_args, state, X[lo:hi], Y[lo:hi], loss_code, mode, params, -lr,
                               True)
     if hi - lo == 1:
@@ -457,9 +461,7 @@ def loss_problem(net: Network, loss: str) -> str | None:
 @njit(cache=True, inline="always")
 def sgd_online_step(params, layout, act_args, state, hp, X, Y, lo, mode):
     """θ ← θ − η_t ∂E/∂θ for one row, the weights stepped during the backward pass."""
-    t = state[0]
-    state[0] = t + 1.0
-    lr = hp[HP_LR] / (1.0 + hp[HP_DECAY] * t)
+    _, lr = next_step(state, hp)
     return accumulate_into(params, layout, act_args, state, X[lo], Y[lo], np.int64(hp[HP_LOSS]), mode,
                            params, -lr)
 
