@@ -19,10 +19,10 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from rules.backprop import Backprop  # noqa: E402
-from simulator.datasets import load_digits_array  # noqa: E402
-from simulator.engine import train_epoch  # noqa: E402
-from simulator.network import Network, encode_targets, init_params  # noqa: E402
+from rulelab.rules.backprop import Backprop  # noqa: E402
+from rulelab.data.datasets import load_digits_array  # noqa: E402
+from rulelab.core.engine import train_epoch  # noqa: E402
+from rulelab.core.network import Network, encode_targets, init_params  # noqa: E402
 
 REPEATS = 5
 

@@ -15,12 +15,12 @@ import time
 
 import numpy as np
 
-from rules.openai_es import OpenAIES
-from simulator import kernels as K
-from simulator.datasets import load_digits_array
-from simulator.network import Network, encode_targets, init_params
-from simulator.population import FITNESS_LOSS, centered_ranks, population_fitness
-from simulator.runner import single_threaded_blas
+from rulelab.rules.openai_es import OpenAIES
+from rulelab.core import kernels as K
+from rulelab.data.datasets import load_digits_array
+from rulelab.core.network import Network, encode_targets, init_params
+from rulelab.core.population import FITNESS_LOSS, centered_ranks, population_fitness
+from rulelab.run.runner import single_threaded_blas
 
 POP, SIGMA, LR, BATCH, GENERATIONS, REPEATS = 256, 0.1, 0.01, 256, 30, 3
 

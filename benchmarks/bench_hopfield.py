@@ -17,13 +17,13 @@ import time
 
 import numpy as np
 
-from rules.hopfield_hebbian import HopfieldHebbian
-from rules.oja import Oja
-from rules.sanger import Sanger
-from simulator import hopfield as HF
-from simulator.engine import train_epoch
-from simulator.network import Network
-from simulator.runner import single_threaded_blas
+from rulelab.rules.hopfield_hebbian import HopfieldHebbian
+from rulelab.rules.oja import Oja
+from rulelab.rules.sanger import Sanger
+from rulelab.core import hopfield as HF
+from rulelab.core.engine import train_epoch
+from rulelab.core.network import Network
+from rulelab.run.runner import single_threaded_blas
 
 N, P, CUES, FLIP, SWEEPS = 1024, 50, 1000, 0.1, 20
 ASYNC_NUMPY_CUES = 20  # the NumPy per-unit loop is slow: time a subset, report probes/s

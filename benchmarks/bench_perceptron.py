@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from rules.perceptron import Perceptron
-from simulator.engine import train_epoch
-from simulator.network import Network, encode_targets
+from rulelab.rules.perceptron import Perceptron
+from rulelab.core.engine import train_epoch
+from rulelab.core.network import Network, encode_targets
 
 N, D, EPOCHS, REPEATS = 20000, 100, 5, 5
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import yaml  # noqa: F401
 
-from simulator.executors import DaskExecutor, LocalExecutor
-from simulator.sweep import SweepWriter, load_sweep, run_sweep
+from rulelab.run.executors import DaskExecutor, LocalExecutor
+from rulelab.run.sweep import SweepWriter, load_sweep, run_sweep
 
 SCENARIO = {
     "name": "bench-sweep", "seed": 0, "repeats": 4,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.population import ESParams, ESState, PopulationRule, gaussian_rows
-from simulator.rule import Field
-from rules.mu_lambda_es import expected_norm
+from rulelab.core.population import ESParams, ESState, PopulationRule, gaussian_rows
+from rulelab.rule import Field
+from rulelab.rules.mu_lambda_es import expected_norm
 
 MAX_PARAMETERS = 5000  # a full n × n covariance: 5000² doubles is 200 MB
 

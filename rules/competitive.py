@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator import hebbian as H
-from simulator import kernels as K
-from simulator.rule import Field, Needs, Rule
+from rulelab.core import hebbian as H
+from rulelab.core import kernels as K
+from rulelab.rule import Field, Needs, Rule
 
 
 class CompetitiveParams(H.HebbianParams):

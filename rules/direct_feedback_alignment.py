@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from numba import njit
 
-from simulator import gradient as G
-from simulator.rule import Field, Needs, Rule
+from rulelab.core import gradient as G
+from rulelab.rule import Field, Needs, Rule
 
 
 class DirectFeedbackAlignmentParams(G.GradientParams):

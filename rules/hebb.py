@@ -7,9 +7,9 @@ from typing import Literal
 import numpy as np
 from numba import njit
 
-from simulator import hebbian as H
-from simulator import kernels as K
-from simulator.rule import Field, Needs, Rule
+from rulelab.core import hebbian as H
+from rulelab.core import kernels as K
+from rulelab.rule import Field, Needs, Rule
 
 
 class HebbParams(H.HebbianParams):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import model_validator
 
-from simulator.population import ESParams, ESState, PopulationRule, gaussian_rows
-from simulator.rule import Field
+from rulelab.core.population import ESParams, ESState, PopulationRule, gaussian_rows
+from rulelab.rule import Field
 
 
 class MuLambdaParams(ESParams):

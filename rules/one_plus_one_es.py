@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.population import ESState, PopulationRule
+from rulelab.core.population import ESState, PopulationRule
 
 
 class OnePlusOneES(PopulationRule):

@@ -7,8 +7,8 @@ from typing import Literal
 import numpy as np
 from pydantic import model_validator
 
-from simulator.population import ESParams, ESState, PopulationRule, centered_ranks, gaussian_rows
-from simulator.rule import Field
+from rulelab.core.population import ESParams, ESState, PopulationRule, centered_ranks, gaussian_rows
+from rulelab.rule import Field
 
 
 class OpenAIESParams(ESParams):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from numba import njit
 
-from simulator import kernels as K
-from simulator.network import Network
-from simulator.rule import Field, HyperParameters, Needs, Rule
+from rulelab.core import kernels as K
+from rulelab.core.network import Network
+from rulelab.rule import Field, HyperParameters, Needs, Rule
 
 
 class PerceptronParams(HyperParameters):

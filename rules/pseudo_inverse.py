@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.hopfield import AssociativeRule
+from rulelab.core.hopfield import AssociativeRule
 
 
 class PseudoInverse(AssociativeRule):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator import hebbian as H
-from simulator import kernels as K
-from simulator.network import Network
-from simulator.rule import Needs, Rule
+from rulelab.core import hebbian as H
+from rulelab.core import kernels as K
+from rulelab.core.network import Network
+from rulelab.rule import Needs, Rule
 
 
 class SangerParams(H.HebbianParams):

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import click
 import numpy as np
 
-from simulator import __version__
+from rulelab import __version__
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -57,7 +57,7 @@ def scenario_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def _load(path: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
           plugins: tuple[str, ...]):
     """[(task name, Scenario)] — one entry with an empty name for a file without ``tasks:``."""
-    from simulator.scenario import ScenarioError, load_scenarios
+    from rulelab.scenario import ScenarioError, load_scenarios
 
     try:
         return load_scenarios(path, overrides, seed=seed, repeats=repeats, plugins=plugins)
@@ -124,7 +124,7 @@ def compare(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats
 @click.argument("run_dir", type=click.Path(file_okay=False))
 def plot(run_dir: str) -> None:
     """Rebuild the figures and report.html of a saved run directory (nothing is re-run)."""
-    from simulator.plots import PlotError, plot_run
+    from rulelab.output.plots import PlotError, plot_run
 
     root = Path(run_dir)
     tasks = sorted(p.parent for p in root.glob("*/scenario.yaml")) if not (root / "scenario.yaml").exists() else []
@@ -133,7 +133,7 @@ def plot(run_dir: str) -> None:
             result = plot_run(root)
             click.echo(f"{len(result.figures)} figures and report: {root / 'report.html'}")
             return
-        from simulator.report import write_combined_report
+        from rulelab.output.report import write_combined_report
 
         runs = [(p.name, plot_run(p)) for p in tasks]
     except PlotError as exc:
@@ -164,8 +164,8 @@ def _run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: i
         any_failed |= _run_one_comparison(spec, scenario, overrides, plugins, out / name, quiet, no_plots, jobs,
                                           resume)
     if not no_plots:
-        from simulator.plots import load_run
-        from simulator.report import write_combined_report
+        from rulelab.output.plots import load_run
+        from rulelab.output.report import write_combined_report
 
         import yaml
 
@@ -190,8 +190,8 @@ def _declares_sweep(path: str) -> bool:
 def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins: tuple[str, ...], out: Path,
                         quiet: bool, no_plots: bool, jobs: int, resume: bool) -> bool:
     """Run one comparison into ``out``; True when every run failed."""
-    from simulator.results import ResumeError, RunWriter
-    from simulator.runner import run_parallel, run_scenario
+    from rulelab.output.results import ResumeError, RunWriter
+    from rulelab.run.runner import run_parallel, run_scenario
 
     try:
         writer = RunWriter(out, spec, _rerun_command("run", scenario, overrides, spec.seed, spec.repeats, plugins,
@@ -227,7 +227,7 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
     failed = [r for r in writer.records if r.status == "failed"]
     if not no_plots:
         try:
-            from simulator.plots import plot_run
+            from rulelab.output.plots import plot_run
 
             figures = plot_run(out).figures
             click.echo(f"figures: {len(figures)} in {out / 'figures'}; report: {out / 'report.html'}")
@@ -311,8 +311,8 @@ def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
     """List the learning rules: family, needs, locality, equation and origin."""
     from rich.table import Table
 
-    from simulator.registry import RegistryError, available_rules
-    from simulator.rule import literal_choices
+    from rulelab.registry import RegistryError, available_rules
+    from rulelab.rule import literal_choices
 
     try:
         found = available_rules(plugins, Path.cwd())
@@ -359,9 +359,9 @@ def sweep(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: 
     """Run the grid of SCENARIO's sweep: block over every rule and seed (local processes or Dask)."""
     import os
 
-    from simulator.scenario import ScenarioError
-    from simulator.executors import DaskExecutor, ExecutorError, LocalExecutor
-    from simulator.sweep import SweepWriter, load_sweep, run_sweep, sweep_figures, write_tables
+    from rulelab.scenario import ScenarioError
+    from rulelab.run.executors import DaskExecutor, ExecutorError, LocalExecutor
+    from rulelab.run.sweep import SweepWriter, load_sweep, run_sweep, sweep_figures, write_tables
 
     if scheduler and dask_local:
         _bad_input("give --scheduler or --dask-local, not both")
@@ -433,10 +433,10 @@ def _print_best(spec, best) -> None:
 
 def _run_tuned(spec, best, out: Path, quiet: bool, no_plots: bool) -> None:
     """The fair comparison: every rule at its best setting (chosen on validation), fresh seeds, test metrics."""
-    from simulator.results import RunWriter
-    from simulator.runner import run_scenario
-    from simulator.scenario import validate_scenario
-    from simulator.sweep import tuned_scenario
+    from rulelab.output.results import RunWriter
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import validate_scenario
+    from rulelab.run.sweep import tuned_scenario
 
     raw = tuned_scenario(spec, best)
     tuned = validate_scenario(raw, spec.source, Path(spec.source).parent)
@@ -446,7 +446,7 @@ def _run_tuned(spec, best, out: Path, quiet: bool, no_plots: bool) -> None:
     summary = writer.finish()
     _print_summary(tuned, summary)
     if not no_plots:
-        from simulator.plots import plot_run
+        from rulelab.output.plots import plot_run
 
         plot_run(out / "tuned")
 
@@ -464,7 +464,7 @@ def new_rule(name: str, family: str, directory: str) -> None:
     Three files: the rule (compiled kernel and declared hyperparameters), a scenario that
     compares it with a built-in rule, and a test that runs the contract kit on it.
     """
-    from simulator.scaffold import ScaffoldError, scaffold
+    from rulelab.scaffold import ScaffoldError, scaffold
 
     try:
         paths = scaffold(name, family, Path(directory))
@@ -480,7 +480,7 @@ def datasets() -> None:
     """List the built-in datasets and their options."""
     from rich.table import Table
 
-    from simulator.datasets import DATASETS
+    from rulelab.data.datasets import DATASETS
 
     table = Table(title="datasets")
     for column in ("name", "description", "options"):

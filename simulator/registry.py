@@ -14,27 +14,27 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from simulator.rule import Rule
+from rulelab.rule import Rule
 
 ENTRY_POINT_GROUP = "rulelab.rules"
 # Used only when rulelab runs from a source tree that was never installed.
 _BUILTIN_FALLBACK = {
-    "perceptron": "rules.perceptron:Perceptron",
-    "delta": "rules.delta:Delta",
-    "backprop": "rules.backprop:Backprop",
-    "feedback_alignment": "rules.feedback_alignment:FeedbackAlignment",
-    "direct_feedback_alignment": "rules.direct_feedback_alignment:DirectFeedbackAlignment",
-    "openai_es": "rules.openai_es:OpenAIES",
-    "one_plus_one_es": "rules.one_plus_one_es:OnePlusOneES",
-    "mu_lambda_es": "rules.mu_lambda_es:MuLambdaES",
-    "cma_es": "rules.cma_es:CMAES",
-    "hebb": "rules.hebb:Hebb",
-    "oja": "rules.oja:Oja",
-    "sanger": "rules.sanger:Sanger",
-    "competitive": "rules.competitive:Competitive",
-    "hopfield_hebbian": "rules.hopfield_hebbian:HopfieldHebbian",
-    "storkey": "rules.storkey:Storkey",
-    "pseudo_inverse": "rules.pseudo_inverse:PseudoInverse",
+    "perceptron": "rulelab.rules.perceptron:Perceptron",
+    "delta": "rulelab.rules.delta:Delta",
+    "backprop": "rulelab.rules.backprop:Backprop",
+    "feedback_alignment": "rulelab.rules.feedback_alignment:FeedbackAlignment",
+    "direct_feedback_alignment": "rulelab.rules.direct_feedback_alignment:DirectFeedbackAlignment",
+    "openai_es": "rulelab.rules.openai_es:OpenAIES",
+    "one_plus_one_es": "rulelab.rules.one_plus_one_es:OnePlusOneES",
+    "mu_lambda_es": "rulelab.rules.mu_lambda_es:MuLambdaES",
+    "cma_es": "rulelab.rules.cma_es:CMAES",
+    "hebb": "rulelab.rules.hebb:Hebb",
+    "oja": "rulelab.rules.oja:Oja",
+    "sanger": "rulelab.rules.sanger:Sanger",
+    "competitive": "rulelab.rules.competitive:Competitive",
+    "hopfield_hebbian": "rulelab.rules.hopfield_hebbian:HopfieldHebbian",
+    "storkey": "rulelab.rules.storkey:Storkey",
+    "pseudo_inverse": "rulelab.rules.pseudo_inverse:PseudoInverse",
 }
 
 
@@ -75,12 +75,12 @@ _ENTRY_POINT_CACHE: dict[str, type[Rule]] | None = None
 def _scan_entry_points() -> dict[str, type[Rule]]:
     found: dict[str, type[Rule]] = {}
     eps = list(entry_points(group=ENTRY_POINT_GROUP))
-    if not any(ep.value.startswith("rules.") for ep in eps):
+    if not any(ep.value.startswith("rulelab.rules.") for ep in eps):
         for name, target in _BUILTIN_FALLBACK.items():
             _register(found, _load_target(target), "built-in")
     for ep in eps:
         dist = ep.dist.name if ep.dist is not None else "unknown package"
-        source = "built-in" if ep.value.startswith("rules.") else f"package {dist}"
+        source = "built-in" if ep.value.startswith("rulelab.rules.") else f"package {dist}"
         try:
             rule = ep.load()
         except Exception as exc:  # a broken third-party package must not hide the others

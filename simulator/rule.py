@@ -7,7 +7,7 @@ supplies one ``@njit`` kernel with this fixed signature::
     update(params, layout, act_args, state, hp, X, Y, lo, hi) -> float
 
 ``params``  flat parameter vector (float32 or float64), updated in place
-``layout``  int64 layout table (see :mod:`simulator.kernels`)
+``layout``  int64 layout table (see :mod:`rulelab.core.kernels`)
 ``act_args`` float64, one activation argument per layer (leaky-ReLU slope)
 ``state``   the rule's own array (same dtype as params), e.g. scratch buffers,
             momenta, fixed feedback matrices; sized by :meth:`Rule.state_size`
@@ -32,7 +32,7 @@ import numpy as np
 from numba import types
 from pydantic import BaseModel, ConfigDict, Field  # noqa: F401  (Field re-exported for rule authors)
 
-from simulator.network import Network
+from rulelab.core.network import Network
 
 FAMILIES = ("error-correcting", "gradient", "hebbian", "associative", "evolutionary")
 
@@ -136,7 +136,7 @@ class Rule:
 
         The default enforces ``needs.differentiable`` on the trained layers.
         """
-        from simulator.kernels import NON_DIFFERENTIABLE
+        from rulelab.core.kernels import NON_DIFFERENTIABLE
 
         if self.needs.differentiable:
             for layer in self.trained_layers(net):

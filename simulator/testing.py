@@ -2,7 +2,7 @@
 
 Use it in a rule's test file::
 
-    from simulator.testing import check_rule
+    from rulelab.testing import check_rule
     from my_rules import MyRule
 
     def test_my_rule_honours_the_contract():
@@ -21,8 +21,8 @@ from typing import Callable
 import numpy as np
 from pydantic import ValidationError
 
-from simulator.network import Network, encode_targets, init_params
-from simulator.rule import FAMILIES, HyperParameters, Rule, literal_choices
+from rulelab.core.network import Network, encode_targets, init_params
+from rulelab.rule import FAMILIES, HyperParameters, Rule, literal_choices
 
 
 class RuleCheckError(AssertionError):
@@ -46,7 +46,7 @@ def _fail(check: str, message: str) -> None:
 def check_declaration(rule: type[Rule]) -> None:
     name = "declaration"
     if not isinstance(rule, type) or not issubclass(rule, Rule):
-        _fail(name, f"{rule!r} is not a subclass of simulator.rule.Rule")
+        _fail(name, f"{rule!r} is not a subclass of rulelab.rule.Rule")
     if not rule.name or not isinstance(rule.name, str):
         _fail(name, "the rule has no name: set the class attribute name = 'my-rule'")
     if rule.family not in FAMILIES:
@@ -54,7 +54,7 @@ def check_declaration(rule: type[Rule]) -> None:
     if not rule.equation:
         _fail(name, "equation is empty: give the update in one line, e.g. 'Δw = η y (x − y w)'")
     if not (isinstance(rule.Params, type) and issubclass(rule.Params, HyperParameters)):
-        _fail(name, "Params must be a subclass of simulator.rule.HyperParameters")
+        _fail(name, "Params must be a subclass of rulelab.rule.HyperParameters")
     if rule.kind not in ("online", "population", "associative"):
         _fail(name, f"kind {rule.kind!r} is not one of online, population, associative")
     if rule.kind == "online":
@@ -129,7 +129,7 @@ def _usable_network(rule: type[Rule], dtype: str) -> Network:
 
 
 def _run_update(rule: type[Rule], net: Network, labelled: bool, seed: int = 0, rows: int = 6, batch: int = 1):
-    from simulator.engine import train_epoch
+    from rulelab.core.engine import train_epoch
 
     rng = np.random.default_rng(seed)
     X = np.ascontiguousarray(rng.normal(size=(rows, net.sizes[0])), dtype=net.np_dtype)

@@ -39,7 +39,7 @@ def gates_scenario() -> dict:
 
 
 def make_net(sizes, acts, dtype="float64", seed=0, scheme="glorot", bias="same"):
-    from simulator.network import Network, init_params
+    from rulelab.core.network import Network, init_params
 
     net = Network(tuple(sizes), tuple(acts), 0.1, dtype)
     params = init_params(net, np.random.default_rng(seed), scheme, bias_init=bias)

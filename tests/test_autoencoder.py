@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rules.backprop import Backprop
-from simulator import gradient as G
-from simulator import kernels as K
-from simulator.network import Network, init_params
-from simulator.runner import corrupt
+from rulelab.rules.backprop import Backprop
+from rulelab.core import gradient as G
+from rulelab.core import kernels as K
+from rulelab.core.network import Network, init_params
+from rulelab.run.runner import corrupt
 from tests.conftest import ROOT
 
 
@@ -54,8 +54,8 @@ def test_tied_gradient_matches_finite_differences():
 
 
 def test_tied_weights_stay_tied_through_training():
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "autoencoder.yaml", repeats=1,
                              overrides=["train.epochs=2", "rules[0].network={tied: true}"])
@@ -81,8 +81,8 @@ def test_corruption_kinds():
 
 
 def test_denoising_run_reports_denoising_loss():
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "autoencoder.yaml", repeats=1,
                              overrides=["train.epochs=3", "task.corruption={kind: mask, level: 0.3}",
@@ -95,8 +95,8 @@ def test_denoising_run_reports_denoising_loss():
 
 
 def test_other_rules_train_autoencoders_and_tied_needs_a_gradient_rule(write_scenario):
-    from simulator.runner import run_scenario
-    from simulator.scenario import ScenarioError, load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import ScenarioError, load_scenario
 
     raw = {"name": "ae", "task": {"kind": "autoencoding", "dataset": "digits", "test_fraction": 0.25},
            "network": {"layers": [64, 16, 64], "activation": "sigmoid"}, "train": {"epochs": 2},

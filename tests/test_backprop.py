@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rules.backprop import Backprop
-from rules.direct_feedback_alignment import DirectFeedbackAlignment
-from rules.feedback_alignment import FeedbackAlignment
-from simulator import gradient as G
-from simulator import kernels as K
-from simulator.network import Network, encode_targets, init_params
+from rulelab.rules.backprop import Backprop
+from rulelab.rules.direct_feedback_alignment import DirectFeedbackAlignment
+from rulelab.rules.feedback_alignment import FeedbackAlignment
+from rulelab.core import gradient as G
+from rulelab.core import kernels as K
+from rulelab.core.network import Network, encode_targets, init_params
 from tests.conftest import ROOT
 
 WORKED = ROOT / "scenarios" / "backprop-worked-example.yaml"
@@ -51,8 +51,8 @@ def test_worked_example_gradient_dE_dw5():
 
 
 def test_worked_example_scenario_one_update():
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     (record,) = run_scenario(load_scenario(WORKED))
     losses = [v for _, m, v in record.rows if m == "train_loss"]
@@ -190,7 +190,7 @@ def test_minibatch_averages_the_gradient(rule_cls, loss, dtype, update_biases):
     if not update_biases:
         for layer in net.layout:
             expected[layer[K.B_OFF]:layer[K.B_OFF] + layer[K.N_OUT]] = 0.0
-    from simulator.engine import train_epoch
+    from rulelab.core.engine import train_epoch
 
     after = params.copy()
     train_epoch(rule_cls.update, after, net.layout, net.act_args, state0.copy(), rule.params.pack(),
@@ -200,9 +200,9 @@ def test_minibatch_averages_the_gradient(rule_cls, loss, dtype, update_biases):
 
 
 def test_xor_success_rate_over_20_seeds_is_reported():
-    from simulator.results import summarize
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.output.results import summarize
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "xor.yaml", overrides=["rules=[{rule: backprop, lr: 0.5}]"])
     records = run_scenario(scenario)
@@ -219,8 +219,8 @@ def test_xor_success_rate_over_20_seeds_is_reported():
 
 
 def test_digits_one_hidden_layer_reaches_96_percent():
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "digits.yaml", repeats=1,
                              overrides=["rules=[{rule: backprop, lr: 0.02}]"])
@@ -237,7 +237,7 @@ def test_digits_one_hidden_layer_reaches_96_percent():
      "rules[0].network: the hinge loss works on raw scores: use a linear output instead of softmax"),
 ])
 def test_gradient_rules_reject_bad_setups(write_scenario, override, message):
-    from simulator.scenario import ScenarioError, load_scenario
+    from rulelab.scenario import ScenarioError, load_scenario
 
     raw = {"name": "bad", "task": {"dataset": "blobs"}, "network": {"layers": [2, 4, 2], "activation": "tanh",
            "output_activation": "linear"}, "rules": [{"rule": "backprop"}]}
@@ -249,7 +249,7 @@ def test_gradient_rules_reject_bad_setups(write_scenario, override, message):
 
 
 def test_rules_table_shows_weight_transport():
-    from simulator.registry import available_rules
+    from rulelab.registry import available_rules
 
     rules = available_rules()
     assert "weight transport" in rules["backprop"].describe()["needs"]
@@ -260,7 +260,7 @@ def test_rules_table_shows_weight_transport():
 
 @pytest.mark.parametrize("rule_cls", [Backprop, FeedbackAlignment, DirectFeedbackAlignment])
 def test_online_sgd_kernel_matches_the_general_kernel(rule_cls):
-    from simulator.engine import train_epoch
+    from rulelab.core.engine import train_epoch
 
     rng = np.random.default_rng(8)
     net = Network((5, 6, 4, 3), ("tanh", "relu", "softmax"))

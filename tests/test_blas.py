@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from simulator.blas import add_product
+from rulelab.core.blas import add_product
 
 
 @njit

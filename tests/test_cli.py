@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from simulator.cli import main
+from rulelab.cli import main
 from tests.conftest import ROOT
 
 
@@ -30,7 +30,7 @@ def read_csv(path):
 
 
 def test_version_and_help(cli):
-    from simulator import __version__
+    from rulelab import __version__
 
     assert __version__ in cli("--version").output
     for command in ("run", "validate", "rules", "datasets"):
@@ -124,9 +124,9 @@ def test_float32_run(cli, tmp_path):
 
 
 def test_interrupted_run_keeps_what_finished(write_scenario, gates_scenario, tmp_path):
-    from simulator.results import RunWriter
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.output.results import RunWriter
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     gates_scenario["train"] = {"epochs": 10}
     gates_scenario["rules"] = [{"rule": "delta", "label": name, "network": {"activation": "sigmoid"}}
@@ -150,9 +150,9 @@ def test_interrupted_run_keeps_what_finished(write_scenario, gates_scenario, tmp
 
 
 def test_failure_in_one_rule_keeps_the_others(write_scenario, gates_scenario, tmp_path, monkeypatch):
-    from rules.delta import Delta
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.rules.delta import Delta
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     def broken(self, net, rng):
         raise RuntimeError("boom")
@@ -164,8 +164,8 @@ def test_failure_in_one_rule_keeps_the_others(write_scenario, gates_scenario, tm
 
 
 def test_diverging_rule_is_reported(write_scenario, gates_scenario):
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     # LMS on a linear unit with a huge step size blows up.
     gates_scenario["task"]["dataset"] = {"name": "blobs", "box": 50.0}
@@ -187,7 +187,7 @@ def test_same_numbers_when_compiled_and_when_loaded_from_the_cache(tmp_path):
     outs = []
     for name in ("compiled", "cached"):
         out = tmp_path / name
-        subprocess.run([sys.executable, "-m", "simulator.cli", "run", str(ROOT / "scenarios" / "digits.yaml"),
+        subprocess.run([sys.executable, "-m", "rulelab.cli", "run", str(ROOT / "scenarios" / "digits.yaml"),
                         "--out", str(out), "--quiet", "--no-plots", "--repeats", "1", "--set", "train.epochs=3",
                         "--set", "rules=[{rule: delta, lr: 0.05, network: {layers: [64, 10], activation: softmax}}, "
                                  "{rule: backprop, lr: 0.02}]"],
@@ -207,7 +207,7 @@ def test_pure_python_mode_runs_and_gives_the_compiled_numbers(tmp_path):
     outs = []
     for name, extra in (("compiled", {}), ("python", {"NUMBA_DISABLE_JIT": "1"})):
         out = tmp_path / name
-        subprocess.run([sys.executable, "-m", "simulator.cli", "run", str(ROOT / "scenarios" / "logic-gates.yaml"),
+        subprocess.run([sys.executable, "-m", "rulelab.cli", "run", str(ROOT / "scenarios" / "logic-gates.yaml"),
                         "--out", str(out), "--quiet", "--no-plots", "--repeats", "2",
                         "--set", "rules=[{rule: perceptron, lr: 0.1}, {rule: backprop, lr: 0.5, "
                                  "network: {layers: [2, 9, 1], activation: tanh, output_activation: sigmoid}}]"],

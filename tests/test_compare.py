@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from simulator.cli import main
-from simulator.results import mean_ci95, paired_test, summarize
-from simulator.runner import RunRecord
+from rulelab.cli import main
+from rulelab.output.results import mean_ci95, paired_test, summarize
+from rulelab.run.runner import RunRecord
 from tests.conftest import ROOT
 
 
@@ -44,7 +44,7 @@ def test_paired_t_test_by_hand():
 
 
 def test_summary_on_a_synthetic_table(write_scenario, gates_scenario):
-    from simulator.scenario import load_scenario
+    from rulelab.scenario import load_scenario
 
     gates_scenario["repeats"] = 3
     scenario = load_scenario(write_scenario(gates_scenario))
@@ -80,7 +80,7 @@ def xor_run(tmp_path_factory):
 
 
 def test_every_figure_kind_from_a_small_run(xor_run):
-    from simulator.plots import plot_run
+    from rulelab.output.plots import plot_run
 
     run = plot_run(xor_run)
     names = set(run.objects)
@@ -162,7 +162,7 @@ def test_resume_runs_only_what_is_missing(tmp_path, monkeypatch):
     # Pretend two runs were interrupted: drop them from runs.csv.
     lines = (out / "runs.csv").read_text().splitlines()
     (out / "runs.csv").write_text("\n".join(lines[:-2]) + "\n")
-    import simulator.runner as runner
+    import rulelab.run.runner as runner
 
     ran = []
     original = runner.run_one
@@ -177,8 +177,8 @@ def test_resume_runs_only_what_is_missing(tmp_path, monkeypatch):
 
 
 def test_budget_in_forward_passes_is_the_same_for_every_rule(write_scenario):
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "digits.yaml", repeats=1, overrides=[
         "train.epochs=1000", "train.budget={forward_passes: 50000}",
@@ -189,7 +189,7 @@ def test_budget_in_forward_passes_is_the_same_for_every_rule(write_scenario):
     assert records[0].epochs_run == 38  # 50000 / 1348 training rows, the last epoch cut short
     bad = {"name": "b", "task": {"dataset": "xor"}, "network": {"layers": [2, 1], "activation": "step"},
            "train": {"budget": {"samples": 10, "wall_seconds": 2}}, "rules": [{"rule": "perceptron"}]}
-    from simulator.scenario import ScenarioError
+    from rulelab.scenario import ScenarioError
 
     with pytest.raises(ScenarioError, match="give exactly one budget unit"):
         load_scenario(write_scenario(bad))
@@ -223,7 +223,7 @@ def test_flagship_runs_both_tasks_into_one_report(tmp_path):
      "activation-maximisation-backprop-seed0", 3),
 ])
 def test_more_figure_kinds(tmp_path, scenario, overrides, figure, axes_with_content):
-    from simulator.plots import plot_run
+    from rulelab.output.plots import plot_run
 
     out = tmp_path / "run"
     result = invoke("run", ROOT / "scenarios" / scenario, "--out", out, "--quiet", "--no-plots", *overrides)

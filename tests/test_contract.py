@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from numba import njit
 
-from simulator.registry import available_rules
-from simulator.rule import Field, HyperParameters, Needs, Rule
-from simulator.testing import CHECKS, RuleCheckError, check_rule
+from rulelab.registry import available_rules
+from rulelab.rule import Field, HyperParameters, Needs, Rule
+from rulelab.testing import CHECKS, RuleCheckError, check_rule
 
 BUILT_INS = sorted(available_rules())
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.datasets import DATASETS, split_dataset
+from rulelab.data.datasets import DATASETS, split_dataset
 
 
 def make(name, seed=0, base_dir=Path("."), **options):

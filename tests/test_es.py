@@ -6,11 +6,11 @@ import numba
 import numpy as np
 import pytest
 
-from rules.cma_es import CMAES
-from rules.mu_lambda_es import MuLambdaES
-from rules.one_plus_one_es import OnePlusOneES
-from rules.openai_es import OpenAIES
-from simulator.population import FITNESS_LOSS, centered_ranks, population_fitness
+from rulelab.rules.cma_es import CMAES
+from rulelab.rules.mu_lambda_es import MuLambdaES
+from rulelab.rules.one_plus_one_es import OnePlusOneES
+from rulelab.rules.openai_es import OpenAIES
+from rulelab.core.population import FITNESS_LOSS, centered_ranks, population_fitness
 from tests.conftest import ROOT
 
 
@@ -63,8 +63,8 @@ def test_centered_ranks_and_nan_is_worst():
 
 
 def test_population_fitness_matches_evaluate_and_ignores_thread_count():
-    from simulator import kernels as K
-    from simulator.network import Network, encode_targets, init_params
+    from rulelab.core import kernels as K
+    from rulelab.core.network import Network, encode_targets, init_params
 
     rng = np.random.default_rng(0)
     net = Network((5, 7, 3), ("tanh", "softmax"))
@@ -86,8 +86,8 @@ def test_population_fitness_matches_evaluate_and_ignores_thread_count():
 
 
 def test_xor_solved_and_forward_passes_counted():
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "xor.yaml", repeats=5,
                              overrides=["rules=[{rule: openai_es, population: 50, sigma: 0.5, lr: 0.1}]"])
@@ -99,8 +99,8 @@ def test_xor_solved_and_forward_passes_counted():
 
 
 def test_openai_es_reaches_85_percent_on_digits():
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "digits.yaml", repeats=1, overrides=[
         "train.epochs=10", "rules=[{rule: openai_es, population: 100, sigma: 0.05, lr: 0.03, fitness_batch: 256}]"])
@@ -109,8 +109,8 @@ def test_openai_es_reaches_85_percent_on_digits():
 
 
 def test_same_seed_same_numbers_whatever_the_threads():
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "digits.yaml", repeats=1, overrides=[
         "train.epochs=2", "rules=[{rule: openai_es, population: 20, fitness_batch: 128}]"])
@@ -123,8 +123,8 @@ def test_same_seed_same_numbers_whatever_the_threads():
 
 
 def test_nan_fitness_is_ranked_worst_and_counted(write_scenario):
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     rule = OpenAIES(population=4, sigma=1.0, lr=0.1, optimizer="sgd", momentum=0.0)
     rng = np.random.default_rng(0)
@@ -155,7 +155,7 @@ def test_nan_fitness_is_ranked_worst_and_counted(write_scenario):
     ({"rule": "mu_lambda_es", "parents": 20, "population": 20}, "rules[0]: parents (μ = 20) must be fewer than population (λ = 20)"),
 ])
 def test_bad_es_settings(write_scenario, entry, message):
-    from simulator.scenario import ScenarioError, load_scenario
+    from rulelab.scenario import ScenarioError, load_scenario
 
     raw = {"name": "bad", "task": {"dataset": "xor"}, "network": {"layers": [2, 2, 1]}, "rules": [entry]}
     with pytest.raises(ScenarioError) as info:
@@ -164,7 +164,7 @@ def test_bad_es_settings(write_scenario, entry, message):
 
 
 def test_cma_es_refuses_large_networks(write_scenario):
-    from simulator.scenario import ScenarioError, load_scenario
+    from rulelab.scenario import ScenarioError, load_scenario
 
     raw = {"name": "big", "task": {"dataset": "digits"}, "network": {"layers": [64, 100, 10]},
            "rules": [{"rule": "cma_es"}]}
@@ -173,7 +173,7 @@ def test_cma_es_refuses_large_networks(write_scenario):
 
 
 def test_rules_table_says_fitness_only():
-    from simulator.registry import available_rules
+    from rulelab.registry import available_rules
 
     rules = available_rules()
     for name in ("openai_es", "one_plus_one_es", "mu_lambda_es", "cma_es"):
@@ -182,7 +182,7 @@ def test_rules_table_says_fitness_only():
 
 
 def test_gaussian_rows_are_numpys_draws_and_ignore_thread_count():
-    from simulator.population import NOISE_STREAMS, ESState, gaussian_rows
+    from rulelab.core.population import NOISE_STREAMS, ESState, gaussian_rows
 
     rows, n = 37, 5  # rows not a multiple of the stream count: shares of 3, the last stream idle
     draws = []
@@ -210,7 +210,7 @@ def test_blas_limit_starts_the_parallel_workers_first():
     import sys
 
     code = ("import numba\n"
-            "from simulator.runner import single_threaded_blas\n"
+            "from rulelab.run.runner import single_threaded_blas\n"
             "try:\n    numba.threading_layer()\nexcept ValueError:\n    print('not started')\n"
             "with single_threaded_blas():\n    print('started with', numba.threading_layer())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout

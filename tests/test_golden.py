@@ -89,7 +89,7 @@ def _check(name: str, found: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("name", sorted(SHRUNK))
 def test_shipped_scenario_metrics_are_unchanged(name: str, tmp_path: Path) -> None:
-    from simulator.cli import main
+    from rulelab.cli import main
 
     out = tmp_path / name
     result = CliRunner().invoke(main, ["run", str(ROOT / "scenarios" / f"{name}.yaml"), "--no-plots", "--quiet",
@@ -99,7 +99,7 @@ def test_shipped_scenario_metrics_are_unchanged(name: str, tmp_path: Path) -> No
 
 
 def test_shipped_sweep_metrics_are_unchanged(tmp_path: Path) -> None:
-    from simulator.cli import main
+    from rulelab.cli import main
 
     out = tmp_path / "sweep"
     result = CliRunner().invoke(main, ["sweep", str(ROOT / "scenarios" / "sweep-digits.yaml"), "--no-plots",

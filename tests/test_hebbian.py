@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rules.competitive import Competitive
-from rules.hebb import Hebb
-from rules.oja import Oja
-from rules.sanger import Sanger
-from simulator.engine import train_epoch
-from simulator.network import Network
+from rulelab.rules.competitive import Competitive
+from rulelab.rules.hebb import Hebb
+from rulelab.rules.oja import Oja
+from rulelab.rules.sanger import Sanger
+from rulelab.core.engine import train_epoch
+from rulelab.core.network import Network
 from tests.conftest import ROOT
 
 
@@ -66,8 +66,8 @@ def test_competitive_update_by_hand():
 
 @pytest.fixture(scope="module")
 def oja_records():
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "oja-pca.yaml", repeats=3)
     return run_scenario(scenario)
@@ -96,9 +96,9 @@ def test_unbounded_hebb_diverges_visibly(oja_records):
 
 
 def test_two_stage_training_and_the_random_feature_control():
-    from simulator.results import summarize
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.output.results import summarize
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "hebbian-digits.yaml", repeats=2, overrides=[
         "rules[0].stages[0].epochs=2", "rules[0].stages[1].epochs=3", "train.epochs=3"])
@@ -115,15 +115,15 @@ def test_two_stage_training_and_the_random_feature_control():
 
 
 def test_random_features_are_the_initial_hidden_weights():
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "hebbian-digits.yaml", repeats=1, overrides=["train.epochs=1"])
     records = run_scenario(scenario)
     control = next(r for r in records if r.label == "random-features+delta")
     backprop = next(r for r in records if r.label == "backprop")
     net = scenario.rules[2].network
-    from simulator.network import init_params
+    from rulelab.core.network import init_params
 
     init = scenario.rules[2].init
     start = init_params(net, np.random.default_rng([0, 1]), init.scheme, init.scale, init.sigma, init.bias)
@@ -140,7 +140,7 @@ def test_random_features_are_the_initial_hidden_weights():
     ({"rule": "backprop"}, "rules[0].rule: rule 'backprop' needs labels but the dataset has none"),
 ])
 def test_hebbian_validation(write_scenario, entry, message):
-    from simulator.scenario import ScenarioError, load_scenario
+    from rulelab.scenario import ScenarioError, load_scenario
 
     raw = {"name": "bad", "task": {"kind": "unsupervised", "dataset": "gaussian"},
            "network": {"layers": [5, 2], "activation": "linear"}, "rules": [entry]}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rules.hopfield_hebbian import HopfieldHebbian
-from rules.pseudo_inverse import PseudoInverse
-from rules.storkey import Storkey
-from simulator import hopfield as HF
+from rulelab.rules.hopfield_hebbian import HopfieldHebbian
+from rulelab.rules.pseudo_inverse import PseudoInverse
+from rulelab.rules.storkey import Storkey
+from rulelab.core import hopfield as HF
 from tests.conftest import ROOT
 
 
@@ -143,8 +143,8 @@ def test_final_state_classification():
 
 @pytest.fixture(scope="module")
 def capacity():
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "hopfield-capacity.yaml", repeats=2,
                              overrides=["task.association.loads=[0.1, 0.138, 0.25, 0.5, 0.9]",
@@ -170,8 +170,8 @@ def test_storkey_holds_more_than_hebbian_and_pseudo_inverse_most(capacity):
 
 
 def test_letters_scenario_records_everything():
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / "hopfield-letters.yaml", repeats=1)
     records = run_scenario(scenario)
@@ -196,7 +196,7 @@ def test_letters_scenario_records_everything():
     ({"association": {"flip_fractions": [1.5]}}, "task.association.flip_fractions[0]: got 1.5; expected a fraction in [0, 1]"),
 ])
 def test_bad_association_input(write_scenario, change, message):
-    from simulator.scenario import ScenarioError, load_scenario
+    from rulelab.scenario import ScenarioError, load_scenario
 
     raw = {"name": "bad", "task": {"kind": "association", "dataset": {"name": "random_patterns", "length": 100}},
            "network": {"layers": [100, 100], "activation": "sign"}, "rules": [{"rule": "pseudo_inverse"}]}
@@ -207,7 +207,7 @@ def test_bad_association_input(write_scenario, change, message):
 
 
 def test_rules_and_tasks_must_match(write_scenario):
-    from simulator.scenario import ScenarioError, load_scenario
+    from rulelab.scenario import ScenarioError, load_scenario
 
     raw = {"name": "bad", "task": {"kind": "association", "dataset": {"name": "random_patterns", "length": 10}},
            "network": {"layers": [10, 10], "activation": "sign"}, "rules": [{"rule": "perceptron"}]}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator import kernels as K
-from simulator.gradient import input_gradient
-from simulator.inputs import adversarial_examples, maximise_activations, perturbation_size
-from simulator.network import Network, init_params
+from rulelab.core import kernels as K
+from rulelab.core.gradient import input_gradient
+from rulelab.tasks.inputs import adversarial_examples, maximise_activations, perturbation_size
+from rulelab.core.network import Network, init_params
 from tests.conftest import ROOT
 
 
@@ -82,9 +82,9 @@ def test_adversarial_examples_flip_the_class_within_budget(norm):
 
 
 def test_scenarios_from_previous_weights(tmp_path):
-    from simulator.results import RunWriter
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.output.results import RunWriter
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     common = ["train.epochs=3", "rules=[{rule: backprop, lr: 0.02}]"]
     trained = load_scenario(ROOT / "scenarios" / "adversarial.yaml", overrides=common + ["task.kind=classification"])
@@ -102,7 +102,7 @@ def test_scenarios_from_previous_weights(tmp_path):
 
 
 def test_input_task_validation(write_scenario):
-    from simulator.scenario import ScenarioError, load_scenario
+    from rulelab.scenario import ScenarioError, load_scenario
 
     raw = {"name": "am", "task": {"kind": "activation_maximisation", "dataset": "digits",
                                   "optimise": {"units": [3, 12]}},
@@ -117,7 +117,7 @@ def test_input_task_validation(write_scenario):
 def test_images_written_for_image_data(tmp_path):
     from click.testing import CliRunner
 
-    from simulator.cli import main
+    from rulelab.cli import main
 
     result = CliRunner().invoke(main, ["run", str(ROOT / "scenarios" / "activation-maximisation.yaml"), "--out",
                                        str(tmp_path / "am"), "--quiet", "--set", "train.epochs=1",

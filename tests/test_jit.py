@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numba
 
-from simulator import jit
+from rulelab.core import jit
 
 
 def test_cache_dir_is_keyed_by_core_sources(monkeypatch, tmp_path):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from simulator import kernels as K
+from rulelab.core import kernels as K
 from tests import naive
 from tests.conftest import make_net
 

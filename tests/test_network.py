@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator import kernels as K
-from simulator.network import Network, encode_targets, init_params
+from rulelab.core import kernels as K
+from rulelab.core.network import Network, encode_targets, init_params
 
 
 def test_layout_offsets():

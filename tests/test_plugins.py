@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.engine import train_epoch
-from simulator.network import Network
-from simulator.registry import RegistryError, available_rules, load_plugin
-from simulator.scenario import ScenarioError, load_scenario
+from rulelab.core.engine import train_epoch
+from rulelab.core.network import Network
+from rulelab.registry import RegistryError, available_rules, load_plugin
+from rulelab.scenario import ScenarioError, load_scenario
 from tests.conftest import ROOT
 
 EXAMPLE = ROOT / "docs" / "examples" / "margin_perceptron.py"
@@ -29,7 +29,7 @@ def test_example_rule_update_by_hand():
 
 
 def test_example_scenario_runs_with_its_plugin():
-    from simulator.runner import run_scenario
+    from rulelab.run.runner import run_scenario
 
     scenario = load_scenario(ROOT / "docs" / "examples" / "margin.yaml", repeats=1)
     records = run_scenario(scenario)
@@ -46,7 +46,7 @@ def test_plugin_listed_with_its_source():
 def test_duplicate_rule_names_name_both_sources(tmp_path):
     clash = tmp_path / "clash.py"
     clash.write_text(
-        "from rules.perceptron import Perceptron\n"
+        "from rulelab.rules.perceptron import Perceptron\n"
         "class Again(Perceptron):\n    name = 'perceptron'\n")
     with pytest.raises(RegistryError, match=f"two rules are named 'perceptron': one from built-in, one from file {clash}"):
         available_rules([str(clash)])
@@ -62,7 +62,7 @@ def test_plugin_that_fails_to_import(tmp_path, write_scenario, gates_scenario):
 
 BROKEN_KERNEL = """
 from numba import njit
-from simulator.rule import Field, HyperParameters, Needs, Rule
+from rulelab.rule import Field, HyperParameters, Needs, Rule
 
 
 class P(HyperParameters):
@@ -101,7 +101,7 @@ def _scenario_with(write_scenario, tmp_path, body, params="P", stem="broken_rule
     ("x = {'a': 1}.items().mapping", "the kernel failed to compile"),
 ])
 def test_bad_kernels_fail_their_runs_and_keep_the_others(write_scenario, tmp_path, body, words):
-    from simulator.runner import run_scenario
+    from rulelab.run.runner import run_scenario
 
     stem = "raising_rule" if "raise" in body else "uncompilable_rule"
     scenario = load_scenario(_scenario_with(write_scenario, tmp_path, body, stem=stem))
@@ -127,7 +127,7 @@ def test_new_rule_scaffolds_pass_their_own_tests(tmp_path):
 
     from click.testing import CliRunner
 
-    from simulator.cli import main
+    from rulelab.cli import main
 
     for family in ("hebbian", "error-correcting", "gradient", "evolutionary", "associative"):
         result = CliRunner().invoke(main, ["new-rule", f"new-{family}", "--family", family, "--dir", str(tmp_path)])
@@ -143,7 +143,7 @@ def test_new_rule_scaffolds_pass_their_own_tests(tmp_path):
 
 
 def test_bcm_example_by_hand_and_contract():
-    from simulator.testing import check_rule
+    from rulelab.testing import check_rule
 
     (BCM,) = load_plugin(str(ROOT / "docs" / "examples" / "bcm.py"))
     check_rule(BCM)
@@ -165,8 +165,8 @@ def test_installed_plugin_package_is_found_through_its_entry_point():
         distribution("rulelab-antihebb")
     except PackageNotFoundError:
         pytest.skip("examples/plugin-package is not installed here (.ci/run installs it, so CI runs this)")
-    from simulator.runner import run_scenario
-    from simulator.testing import check_rule
+    from rulelab.run.runner import run_scenario
+    from rulelab.testing import check_rule
 
     rule = available_rules()["anti_hebbian"]
     assert rule.source == "package rulelab-antihebb"

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from rules.delta import Delta
-from rules.perceptron import Perceptron
-from simulator.engine import train_epoch
-from simulator.network import encode_targets
+from rulelab.rules.delta import Delta
+from rulelab.rules.perceptron import Perceptron
+from rulelab.core.engine import train_epoch
+from rulelab.core.network import encode_targets
 from tests import naive
 from tests.conftest import make_net
 
@@ -100,7 +100,7 @@ def test_delta_on_hidden_layer_trains_only_the_readout():
 def _gate_outputs(w0: float) -> list[int]:
     net, params = make_net([2, 1], ["step"], scheme="zeros", bias="zeros")
     params[:] = [0.5, 0.5, w0]
-    from simulator import kernels as K
+    from rulelab.core import kernels as K
 
     out = []
     for x in ([0, 0], [0, 1], [1, 0], [1, 1]):
@@ -117,8 +117,8 @@ def test_notes_and_or_weights():
 
 def test_novikoff_bound_on_separable_data(write_scenario, tmp_path):
     """Total mistakes until an error-free epoch ≤ (R/γ)² (Novikoff 1962), from zero weights."""
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
 
     rng = np.random.default_rng(11)
     w_star = np.array([1.0, -2.0, 0.3])  # (w1, w2, b)
@@ -149,9 +149,9 @@ def test_novikoff_bound_on_separable_data(write_scenario, tmp_path):
 
 
 def test_xor_perceptron_reports_non_convergence():
-    from simulator.results import summarize
-    from simulator.runner import run_scenario
-    from simulator.scenario import load_scenario
+    from rulelab.output.results import summarize
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import load_scenario
     from tests.conftest import ROOT
 
     scenario = load_scenario(ROOT / "scenarios" / "xor.yaml", repeats=3, overrides=["rules=[{rule: perceptron, lr: 0.1, network: {layers: [2, 1], activation: step}}]"])

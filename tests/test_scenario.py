@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from simulator.scenario import ScenarioError, apply_override, load_scenario, parse_key_path
+from rulelab.scenario import ScenarioError, apply_override, load_scenario, parse_key_path
 
 
 def problems(write_scenario, raw) -> str:
@@ -165,7 +165,7 @@ def test_parse_key_path():
 
 
 def test_shipped_scenarios_are_valid():
-    from simulator.scenario import load_scenarios
+    from rulelab.scenario import load_scenarios
     from tests.conftest import ROOT
 
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
@@ -174,7 +174,7 @@ def test_shipped_scenarios_are_valid():
 
 def test_every_resolved_scenario_validates_again():
     """scenario.yaml in a run directory (defaults filled in) must load as it is: plot and --resume use it."""
-    from simulator.scenario import load_scenarios, validate_scenario
+    from rulelab.scenario import load_scenarios, validate_scenario
     from tests.conftest import ROOT
 
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from simulator import kernels as K
+from rulelab.core import kernels as K
 
 
 @njit

@@ -8,10 +8,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from simulator.cli import main
-from simulator.scenario import ScenarioError
-from simulator.executors import LocalExecutor
-from simulator.sweep import SweepWriter, load_sweep, run_sweep, write_tables
+from rulelab.cli import main
+from rulelab.scenario import ScenarioError
+from rulelab.run.executors import LocalExecutor
+from rulelab.run.sweep import SweepWriter, load_sweep, run_sweep, write_tables
 
 BASE = {
     "name": "tiny", "seed": 0, "repeats": 2,

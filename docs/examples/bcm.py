@@ -5,9 +5,9 @@ The walk-through in docs/writing-a-rule.md builds this file step by step.
 
 from numba import njit
 
-from simulator import kernels as K
-from simulator.network import Network
-from simulator.rule import Field, HyperParameters, Needs, Rule
+from rulelab.core import kernels as K
+from rulelab.core.network import Network
+from rulelab.rule import Field, HyperParameters, Needs, Rule
 
 
 class BCMParams(HyperParameters):

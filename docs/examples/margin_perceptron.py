@@ -7,9 +7,9 @@ docs/examples/margin_perceptron.py`` to any command.
 
 from numba import njit
 
-from simulator import kernels as K
-from simulator.network import Network
-from simulator.rule import Field, HyperParameters, Needs, Rule
+from rulelab.core import kernels as K
+from rulelab.core.network import Network
+from rulelab.rule import Field, HyperParameters, Needs, Rule
 
 
 class MarginParams(HyperParameters):

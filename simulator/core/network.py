@@ -1,7 +1,7 @@
 """Network structure on the Python side: layout tables and seeded initialisation.
 
 The compiled side only ever sees ``params`` (a flat vector), ``layout`` (an
-int64 table, see :mod:`simulator.kernels`) and ``act_args`` (one float per
+int64 table, see :mod:`rulelab.core.kernels`) and ``act_args`` (one float per
 layer).  This module builds those three from a declarative description.
 """
 
@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from simulator import kernels as K
+from rulelab.core import kernels as K
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from simulator.plots import Run
+from rulelab.output.plots import Run
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }

@@ -173,7 +173,7 @@ def make_digits(opts: DigitsOptions, rng: np.random.Generator, base_dir: Path) -
 
 def load_digits_array() -> np.ndarray:
     """The shipped 1797 × 65 digits table (64 pixels, then the label)."""
-    ref = resources.files("simulator") / "data" / "digits.csv.gz"
+    ref = resources.files("rulelab.data") / "digits.csv.gz"
     with ref.open("rb") as raw, gzip.open(raw, "rt") as text:
         return np.loadtxt(text, delimiter=",")
 

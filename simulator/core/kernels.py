@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator import jit  # noqa: F401  (sets the kernel cache directory before any @njit below)
-from simulator.simd import LANES, lane_sums
+from rulelab.core import jit  # noqa: F401  (sets the kernel cache directory before any @njit below)
+from rulelab.core.simd import LANES, lane_sums
 
 # Columns of the layout table.
 W_OFF = 0
@@ -159,7 +159,7 @@ def layer_buffer(buf, layout, layer):
 # process and loaded from the cache in another then differed in the last bit (measured).
 # Same scenario and seed must give the same numbers, so the dot product below fixes its own
 # order instead: eight independent partial sums, run as one explicit vector
-# (simulator/simd.py) and never reordered.  Kernels still declare fastmath=K.FAST, so a future
+# (simulator/core/simd.py) and never reordered.  Kernels still declare fastmath=K.FAST, so a future
 # deterministic flag set can be switched on in one place.
 FAST: set[str] = set()
 
@@ -170,7 +170,7 @@ def row_dot(params, offset, x):
 
     Eight partial sums (lane k takes i ≡ k mod 8, in ascending i), combined pairwise, then
     the tail — an order written here, not chosen by the compiler; the eight run as one
-    vector (:mod:`simulator.simd`).  Sums stay in the parameters' dtype: float32 nets keep
+    vector (:mod:`rulelab.core.simd`).  Sums stay in the parameters' dtype: float32 nets keep
     float32 lanes.
     """
     n = x.shape[0]

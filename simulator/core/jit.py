@@ -16,16 +16,21 @@ from pathlib import Path
 
 import numba
 
-# Files whose code is compiled into (or decides the module names of) cached kernels.
-_CORE_FILES = ("kernels.py", "gradient.py", "engine.py", "rule.py", "hebbian.py", "population.py", "hopfield.py",
-               "registry.py", "simd.py", "blas.py")
+# Files whose code is compiled into (or decides the module names of) cached kernels: every
+# module of the compiled core, and the rule contract and registry beside it.
+_PACKAGE = Path(__file__).resolve().parent.parent
+_CONTRACT_FILES = ("rule.py", "registry.py")
+
+
+def core_files() -> list[Path]:
+    return sorted((_PACKAGE / "core").glob("*.py")) + [_PACKAGE / name for name in _CONTRACT_FILES]
 
 
 def core_fingerprint() -> str:
     digest = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    for name in _CORE_FILES:
-        digest.update((here / name).read_bytes())
+    for path in core_files():
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -35,7 +40,7 @@ def configure_cache() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "rulelab", "numba")
     path = Path(base) / f"rulelab-{core_fingerprint()}"
     # Read by Numba when each @njit(cache=True) function is decorated, so this must
-    # run before any kernel module is imported: simulator.kernels imports this first.
+    # run before any kernel module is imported: rulelab.core.kernels imports this first.
     numba.config.CACHE_DIR = str(path)
     return path
 

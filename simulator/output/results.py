@@ -21,8 +21,8 @@ from typing import Any, Iterable
 import numpy as np
 import yaml
 
-from simulator.runner import (CONVERGED, DIVERGED, FAILED, INTERRUPTED, NOT_CONVERGED, RunRecord)
-from simulator.scenario import Scenario
+from rulelab.run.runner import (CONVERGED, DIVERGED, FAILED, INTERRUPTED, NOT_CONVERGED, RunRecord)
+from rulelab.scenario import Scenario
 
 METRICS_HEADER = ["rule", "seed", "epoch", "metric", "value"]
 
@@ -34,7 +34,7 @@ def _now() -> str:
 def versions() -> dict[str, str]:
     import numba
 
-    from simulator import __version__
+    from rulelab import __version__
 
     return {
         "rulelab": __version__,
@@ -112,7 +112,7 @@ class RunWriter:
         return summary
 
     def _write_artifacts(self) -> None:
-        """Optimised inputs and adversarial examples: inputs.npz (figures come from simulator.plots)."""
+        """Optimised inputs and adversarial examples: inputs.npz (figures come from rulelab.output.plots)."""
         arrays = {f"{r.label}/seed{r.seed}/{name}": value
                   for r in self.records for name, value in r.artifacts.items()}
         if not arrays:

@@ -15,8 +15,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numba import njit, prange
 
-from simulator import kernels as K
-from simulator.rule import Field, HyperParameters, Needs, Rule
+from rulelab.core import kernels as K
+from rulelab.rule import Field, HyperParameters, Needs, Rule
 
 FITNESS_LOSS = 0
 FITNESS_ACCURACY = 1
@@ -171,7 +171,7 @@ def population_fitness(population: np.ndarray, layout: np.ndarray, act_args: np.
     """out[i] = fitness of population[i] on (X, T): −mean loss, or accuracy.
 
     Layer by layer: the products of all members in parallel (compiled; run it under one
-    BLAS thread, see :func:`simulator.runner.single_threaded_blas`, so that the cores are
+    BLAS thread, see :func:`rulelab.run.runner.single_threaded_blas`, so that the cores are
     not oversubscribed), then the activation over the whole block.  Activations are kept
     units × samples per member, so that every product is a plain row-major GEMM and the
     softmax reduces across contiguous rows.  Every member's numbers are computed by one

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-from simulator.rule import kernel_signature
+from rulelab.rule import kernel_signature
 
 
 def _engine_signature(dtype: str) -> types.Signature:

@@ -1,7 +1,7 @@
 """Optimising inputs instead of weights: activation maximisation and adversarial examples.
 
 The network's parameters are held fixed; gradient steps move the input x, using
-the compiled ∂f/∂x of :func:`simulator.gradient.input_gradient`.
+the compiled ∂f/∂x of :func:`rulelab.core.gradient.input_gradient`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator import kernels as K
-from simulator.gradient import input_gradient
-from simulator.network import Network, encode_targets, target_range
+from rulelab.core import kernels as K
+from rulelab.core.gradient import input_gradient
+from rulelab.core.network import Network, encode_targets, target_range
 
 
 @dataclass

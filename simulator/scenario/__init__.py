@@ -20,9 +20,9 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from simulator.datasets import DATASETS, Dataset
-from simulator.network import Network, tie_problem
-from simulator.rule import Rule
+from rulelab.data.datasets import DATASETS, Dataset
+from rulelab.core.network import Network, tie_problem
+from rulelab.rule import Rule
 
 ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
 METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "validation_accuracy", "validation_loss",
@@ -561,7 +561,7 @@ class _Resolver:
         return ScenarioError(self.source, self.problems)
 
     def resolve(self) -> Scenario:
-        from simulator.registry import RegistryError, available_rules
+        from rulelab.registry import RegistryError, available_rules
 
         m = self.model
         dataset_name, dataset_options = self._dataset()

@@ -320,7 +320,7 @@ def _recall_images(run: Run) -> list[Path]:
 
 
 def _scenario(run: Run):
-    from simulator.scenario import ScenarioError, validate_scenario
+    from rulelab.scenario import ScenarioError, validate_scenario
 
     try:
         return validate_scenario(dict(run.resolved), str(run.path / "scenario.yaml"), run.path)
@@ -330,9 +330,9 @@ def _scenario(run: Run):
 
 def decision_boundaries(run: Run) -> list[Path]:
     """Two-input classification: one panel per rule (first seed), same axes, with the training data."""
-    from simulator import kernels as K
-    from simulator.network import target_range
-    from simulator.runner import prepare_data
+    from rulelab.core import kernels as K
+    from rulelab.core.network import target_range
+    from rulelab.run.runner import prepare_data
 
     scenario = _scenario(run)
     weights_file = run.path / "weights.npz"
@@ -477,7 +477,7 @@ FIGURE_KINDS = (
 
 def plot_run(path: str | Path) -> Run:
     """Every figure that applies to this run, then the HTML report; returns the run with its figures."""
-    from simulator.report import write_report
+    from rulelab.output.report import write_report
 
     run = load_run(path)
     for _, make in FIGURE_KINDS:

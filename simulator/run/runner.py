@@ -21,10 +21,10 @@ from typing import Callable
 
 import numpy as np
 
-from simulator import kernels as K
-from simulator.datasets import Split, split_dataset
-from simulator.network import Network, encode_targets, init_params, target_range
-from simulator.scenario import RuleSpec, Scenario
+from rulelab.core import kernels as K
+from rulelab.data.datasets import Split, split_dataset
+from rulelab.core.network import Network, encode_targets, init_params, target_range
+from rulelab.scenario import RuleSpec, Scenario
 
 # Statuses of one (rule, seed) run.
 CONVERGED = "converged"
@@ -233,7 +233,7 @@ def single_threaded_blas():
     from threadpoolctl import ThreadpoolController
 
     if _THREADPOOLS is None:  # inspecting the loaded libraries is the slow part: do it once
-        from simulator.population import start_parallel_threads
+        from rulelab.core.population import start_parallel_threads
 
         start_parallel_threads()  # before the first limit, or the limit misses the workers' BLAS calls
         _THREADPOOLS = ThreadpoolController()
@@ -249,7 +249,7 @@ def run_one(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData,
 
 def _run_one(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData,
              on_epoch: Callable[[], None] | None = None) -> RunRecord:
-    from simulator.engine import train_epoch
+    from rulelab.core.engine import train_epoch
 
     record = RunRecord(spec.label, spec.rule.name, spec.family, seed)
     try:
@@ -364,7 +364,7 @@ def association_conditions(scenario: Scenario) -> list[tuple[float | None, float
 def _train_associative(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, record: RunRecord,
                        on_epoch: Callable[[], None]) -> None:
     """Store patterns with the rule, recall them from corrupted cues; one logged step per condition."""
-    from simulator import hopfield as HF
+    from rulelab.core import hopfield as HF
 
     a = scenario.task.association
     net = spec.network
@@ -447,7 +447,7 @@ def _initial_params(scenario: Scenario, spec: RuleSpec, seed: int) -> np.ndarray
 def _train_population(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, record: RunRecord,
                       on_epoch: Callable[[], None]) -> None:
     """Evolve the whole parameter vector: per epoch, one generation per fitness minibatch."""
-    from simulator.population import FITNESS_ACCURACY, FITNESS_LOSS, population_fitness
+    from rulelab.core.population import FITNESS_ACCURACY, FITNESS_LOSS, population_fitness
 
     net = spec.network
     rule = spec.rule(spec.params)
@@ -571,7 +571,7 @@ def load_weights(path, spec: RuleSpec, seed: int) -> np.ndarray:
 def optimise_inputs(scenario: Scenario, net: Network, params: np.ndarray, data: PreparedData, seed: int,
                     record: RunRecord) -> None:
     """The input-optimisation task kinds, run on the trained weights; results as metrics and artifacts."""
-    from simulator.inputs import adversarial_examples, maximise_activations
+    from rulelab.tasks.inputs import adversarial_examples, maximise_activations
 
     opt = scenario.task.optimise
     split = data.split
@@ -611,7 +611,7 @@ def run_parallel(scenario: Scenario, jobs: int, on_record: Callable[[RunRecord],
 
     Numbers are identical to a sequential run: each run draws only from its own seed.
     """
-    from simulator.executors import LocalExecutor, collect
+    from rulelab.run.executors import LocalExecutor, collect
 
     records: list[RunRecord] = []
 

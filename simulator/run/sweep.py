@@ -33,8 +33,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from simulator.executors import collect
-from simulator.scenario import (KeyPathError, Scenario, ScenarioError, parse_key_path, pydantic_problems,
+from rulelab.run.executors import collect
+from rulelab.scenario import (KeyPathError, Scenario, ScenarioError, parse_key_path, pydantic_problems,
                                 read_with_overrides, set_key_path, validate_scenario)
 
 
@@ -218,7 +218,7 @@ class SweepWriter:
         return rows
 
     def add(self, point: int, record) -> None:
-        from simulator.results import _fmt
+        from rulelab.output.results import _fmt
 
         key = (point, record.label, record.seed)
         with open(self.out / "metrics.csv", "a", newline="") as fh:
@@ -235,7 +235,7 @@ class SweepWriter:
 
 
 def selection_metric(scenario: Scenario, validation: bool) -> str:
-    from simulator.results import main_metric
+    from rulelab.output.results import main_metric
 
     main = main_metric(scenario)
     if validation:
@@ -249,7 +249,7 @@ def lower_is_better(metric: str) -> bool:
 
 def grid_table(sweep: Sweep, writer: SweepWriter) -> list[dict[str, Any]]:
     """Per point and rule: the main metric (validation metric with select) over seeds."""
-    from simulator.results import mean_ci95
+    from rulelab.output.results import mean_ci95
 
     rows = []
     for p in sweep.points:
@@ -342,7 +342,7 @@ def sweep_figures(out: Path, sweep: Sweep, writer: SweepWriter) -> list[Path]:
     one heatmap per rule."""
     from scipy import stats
 
-    from simulator.plots import plt
+    from rulelab.output.plots import plt
 
     labels = [spec.label for spec in sweep.points[0].scenario.rules]
     colors = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(labels)}
@@ -405,7 +405,7 @@ def sweep_figures(out: Path, sweep: Sweep, writer: SweepWriter) -> list[Path]:
 
 
 def _save(fig, out: Path, name: str) -> Path:
-    from simulator.plots import plt
+    from rulelab.output.plots import plt
 
     path = out / "figures" / name
     path.parent.mkdir(parents=True, exist_ok=True)

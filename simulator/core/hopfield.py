@@ -18,7 +18,7 @@ from typing import ClassVar
 import numpy as np
 from numba import njit, prange
 
-from simulator.rule import HyperParameters, Needs, Rule
+from rulelab.rule import HyperParameters, Needs, Rule
 
 TARGET, NEGATION, OTHER, SPURIOUS = 0, 1, 2, 3
 STATE_NAMES = ("target", "negation", "other_pattern", "spurious")

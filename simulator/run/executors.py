@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable
 
-from simulator.scenario import Scenario
+from rulelab.scenario import Scenario
 
 _WORKER_SCENARIO: dict[str, Scenario] = {}
 
@@ -25,8 +25,8 @@ def run_task(resolved: dict, source: str, base_dir: str, rule_index: int, seed: 
 
     import numba
 
-    from simulator.runner import prepare_data, run_one
-    from simulator.scenario import validate_scenario
+    from rulelab.run.runner import prepare_data, run_one
+    from rulelab.scenario import validate_scenario
 
     numba.set_num_threads(1)  # the run is the parallel unit: one thread inside each
     key = repr(resolved)
@@ -100,7 +100,7 @@ def collect(executor, tasks: dict[Hashable, tuple[Scenario, int, int]],
             on_record: Callable[[Hashable, Any], None]) -> None:
     """Run ``tasks`` (key → (scenario, rule index, seed)) on ``executor``; ``on_record(key, record)``
     as each finishes.  The executor is closed at the end (cancelled on Ctrl-C, which is re-raised)."""
-    from simulator.runner import FAILED, RunRecord
+    from rulelab.run.runner import FAILED, RunRecord
 
     futures = {executor.submit(scenario.resolved, scenario.source, str(scenario.base_dir), rule_index, seed): key
                for key, (scenario, rule_index, seed) in tasks.items()}

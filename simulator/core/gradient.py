@@ -27,10 +27,10 @@ from typing import Literal
 import numpy as np
 from numba import njit
 
-from simulator import kernels as K
-from simulator.blas import add_product
-from simulator.network import Network
-from simulator.rule import Field, HyperParameters
+from rulelab.core import kernels as K
+from rulelab.core.blas import add_product
+from rulelab.core.network import Network
+from rulelab.rule import Field, HyperParameters
 
 BACKPROP = 0
 FEEDBACK = 1

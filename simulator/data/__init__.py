@@ -1,0 +1,1 @@
+"""Built-in datasets: generated from a seed or shipped with rulelab (never downloaded)."""

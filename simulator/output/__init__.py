@@ -1,0 +1,1 @@
+"""The run folder (one writer, one reader), summary statistics, figures and the report."""

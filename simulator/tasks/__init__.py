@@ -1,0 +1,1 @@
+"""Task kinds: what a task checks, measures and runs after training."""
