@@ -1,0 +1,66 @@
+"""Key paths such as ``rules[1].lr``: parsing, printing and setting them in a raw scenario."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def parse_key_path(path: str) -> list[str | int]:
+    """``rules[0].lr`` → ['rules', 0, 'lr']; raises ValueError on a malformed path."""
+    tokens: list[str | int] = []
+    pos = 0
+    for part in path.split("."):
+        if not part:
+            raise ValueError(f"malformed key path {path!r}")
+        matched = 0
+        for m in _PATH_TOKEN.finditer(part):
+            if m.start() != matched:
+                raise ValueError(f"malformed key path {path!r}")
+            tokens.append(m.group(1) if m.group(1) else int(m.group(2)))
+            matched = m.end()
+        if matched != len(part):
+            raise ValueError(f"malformed key path {path!r}")
+        pos += 1
+    return tokens
+
+
+def format_key_path(tokens: list[str | int] | tuple[Any, ...]) -> str:
+    out = ""
+    for t in tokens:
+        out += f"[{t}]" if isinstance(t, int) else (f".{t}" if out else str(t))
+    return out
+
+
+class KeyPathError(ValueError):
+    """A key path that cannot be set: ``kind`` is not_list, out_of_range, not_mapping or missing."""
+
+    def __init__(self, where: str, kind: str, size: int = 0):
+        super().__init__(f"{where}: {kind}")
+        self.where, self.kind, self.size = where, kind, size
+
+
+def set_key_path(raw: dict[str, Any], tokens: list[str | int], value: Any, create_missing: bool) -> None:
+    """Set ``raw`` at a parsed key path; missing mapping keys on the way are created or refused."""
+    node: Any = raw
+    for i, token in enumerate(tokens):
+        where = format_key_path(tokens[: i + 1])
+        if isinstance(token, int):
+            if not isinstance(node, list):
+                raise KeyPathError(where, "not_list")
+            if token >= len(node):
+                raise KeyPathError(where, "out_of_range", len(node))
+        elif not isinstance(node, dict):
+            raise KeyPathError(where, "not_mapping")
+        if i == len(tokens) - 1:
+            node[token] = value
+            return
+        if isinstance(token, str) and token not in node:
+            if not create_missing:
+                raise KeyPathError(where, "missing")
+            node[token] = {}
+        node = node[token]
+
+

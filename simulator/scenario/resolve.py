@@ -1,0 +1,464 @@
+"""The second pass of validation: what depends on more than one part of the file; the resolved Scenario."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from rulelab.core.network import Network, tie_problem
+from rulelab.data.datasets import DATASETS, Dataset
+from rulelab.rule import Rule
+from rulelab.scenario.errors import ScenarioError, did_you_mean, pydantic_problems
+from rulelab.scenario.keypaths import parse_key_path
+from rulelab.scenario.schema import (INPUT_KINDS, _NO_SPLIT_DATASETS, InitConfig, NetworkConfig, ScenarioModel,
+                                     TaskConfig, TrainConfig)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of training: a rule, its hyperparameters, and its epochs (None: train.epochs)."""
+
+    rule: type[Rule]
+    params: Any
+    epochs: int | None = None
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One entry of a comparison, fully resolved: a rule, or stages of rules on the same weights."""
+
+    label: str
+    rule: type[Rule]  # the (last) rule
+    params: Any  # its HyperParameters instance
+    network: Network
+    init: InitConfig
+    stages: tuple[Stage, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            object.__setattr__(self, "stages", (Stage(self.rule, self.params),))
+
+    @property
+    def family(self) -> str:
+        return " → ".join(dict.fromkeys(stage.rule.family for stage in self.stages))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario: plain values, ready to build and run."""
+
+    name: str
+    description: str
+    seed: int
+    repeats: int
+    task: TaskConfig
+    dataset_name: str
+    dataset_options: Any
+    train: TrainConfig
+    rules: tuple[RuleSpec, ...]
+    metrics: tuple[str, ...]
+    source: str
+    base_dir: Path
+    resolved: dict[str, Any]  # the scenario as it will run, defaults filled in
+    weights_from: Path | None = None
+    image_shape: tuple[int, int] | None = None
+
+    @property
+    def seeds(self) -> list[int]:
+        """One seed per repeat, shared by every rule so that comparisons are paired."""
+        return [self.seed + r for r in range(self.repeats)]
+
+    def make_dataset(self, rng: np.random.Generator) -> Dataset:
+        return DATASETS[self.dataset_name].make(self.dataset_options, rng, self.base_dir)
+
+
+
+class Resolver:
+    """Checks that need more than one part of the file, and fills in defaults."""
+
+    def __init__(self, model: ScenarioModel, raw: dict[str, Any], source: str, base_dir: Path,
+                 extra_plugins: list[str] | tuple[str, ...]):
+        self.model = model
+        self.raw = raw
+        self.source = source
+        self.base_dir = base_dir
+        self.extra_plugins = tuple(extra_plugins)
+        self.problems: list[tuple[str, str]] = []
+
+    def fail(self) -> ScenarioError:
+        return ScenarioError(self.source, self.problems)
+
+    def resolve(self) -> Scenario:
+        from rulelab.registry import RegistryError, available_rules
+
+        m = self.model
+        dataset_name, dataset_options = self._dataset()
+        if self.problems:
+            raise self.fail()
+        try:
+            data = DATASETS[dataset_name].make(dataset_options, np.random.default_rng(m.seed), self.base_dir)
+        except (OSError, ValueError) as exc:
+            raise ScenarioError(self.source, [("task.dataset", f"cannot load: {exc}")]) from None
+        try:
+            registry = available_rules(list(m.plugins) + list(self.extra_plugins), self.base_dir)
+        except RegistryError as exc:
+            raise ScenarioError(self.source, [("plugins", str(exc))]) from None
+        test_fraction = m.task.test_fraction
+        if test_fraction is None:
+            no_split = dataset_name in _NO_SPLIT_DATASETS or m.task.kind in ("association", "unsupervised")
+            test_fraction = 0.0 if no_split else 0.25
+        loss = m.task.loss or ("cross_entropy" if _output_activation(m.network) == "softmax" else "squared")
+        if m.task.corruption is not None and m.task.kind != "autoencoding":
+            self.problems.append(("task.corruption", "input corruption applies to kind: autoencoding only"))
+        c = m.task.corruption
+        if c is not None and c.kind in ("bitflip", "mask") and c.level >= 1:
+            self.problems.append(("task.corruption.level", f"got {c.level}; a fraction of inputs must be < 1"))
+        self._check_input_task(data)
+        specs = self._rules(registry, data, m.task.kind, loss)
+        if m.task.kind == "association" and not self.problems:
+            self._check_association(specs, data)
+        elif not self.problems:
+            for i, spec in enumerate(specs):
+                if spec.rule.kind == "associative":
+                    self.problems.append((f"rules[{i}].rule", f"rule '{spec.rule.name}' stores patterns: "
+                                          "use it with task kind: association"))
+        if self.problems:
+            raise self.fail()
+        task = m.task.model_copy(update={"test_fraction": test_fraction, "loss": loss})
+        metrics = tuple(m.metrics) if m.metrics else self._default_metrics(task, test_fraction)
+        scenario = Scenario(
+            name=m.name, description=m.description, seed=m.seed, repeats=m.repeats, task=task,
+            dataset_name=dataset_name, dataset_options=dataset_options, train=m.train,
+            rules=tuple(specs), metrics=metrics, source=self.source, base_dir=self.base_dir,
+            resolved={}, weights_from=self.weights_path() if m.task.weights_from else None,
+            image_shape=data.image_shape,
+        )
+        object.__setattr__(scenario, "resolved", self._resolved_dict(scenario))
+        return scenario
+
+    @staticmethod
+    def _default_metrics(task: TaskConfig, test_fraction: float) -> tuple[str, ...]:
+        if task.kind == "unsupervised":
+            return ("pc_angle_0", "weight_norm")
+        if task.kind == "association":
+            return ("overlap_mean", "overlap", "exact_recall", "sweeps")
+        names = ["train_loss"]
+        if task.kind == "classification" or task.kind in INPUT_KINDS:
+            names.insert(0, "train_accuracy")
+        if task.validation_fraction > 0:
+            names += ["validation_accuracy", "validation_loss"] if "train_accuracy" in names else ["validation_loss"]
+        if test_fraction > 0:
+            names += ["test_accuracy", "test_loss"] if "train_accuracy" in names else ["test_loss"]
+            if task.kind == "autoencoding" and task.corruption is not None:
+                names.append("test_denoising_loss")
+        return tuple(names)
+
+    def _check_input_task(self, data: Dataset) -> None:
+        task = self.model.task
+        if task.weights_from is not None and self.weights_path() is None:
+            self.problems.append(("task.weights_from", f"no weights.npz in {task.weights_from!r} "
+                                  "(give the directory of a previous rulelab run)"))
+        if task.kind not in INPUT_KINDS:
+            return
+        opt = task.optimise
+        if opt.box is not None and not opt.box[0] < opt.box[1]:
+            self.problems.append(("task.optimise.box", f"got {opt.box}; expected [low, high] with low < high"))
+        if task.kind == "activation_maximisation":
+            sizes = self.model.network.layers
+            n_layers = len(sizes) - 1
+            if not -n_layers <= opt.layer < n_layers:
+                self.problems.append(("task.optimise.layer", f"got {opt.layer}; the network has {n_layers} layers"))
+                return
+            size = sizes[1:][opt.layer]
+            bad = [u for u in (opt.units or []) if not 0 <= u < size]
+            if bad:
+                self.problems.append(("task.optimise.units", f"got {bad}; layer {opt.layer} has units 0 … {size - 1}"))
+
+    def weights_path(self) -> Path | None:
+        """The weights.npz named by task.weights_from (cwd first, then beside the scenario)."""
+        ref = self.model.task.weights_from
+        for base in (Path.cwd(), self.base_dir):
+            candidate = (base / ref).expanduser()
+            if candidate.is_dir():
+                candidate = candidate / "weights.npz"
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def _dataset(self) -> tuple[str, Any]:
+        ref = self.model.task.dataset
+        if isinstance(ref, str):
+            name, options = ref, {}
+        else:
+            options = dict(ref)
+            name = options.pop("name", None)
+            if name is None:
+                self.problems.append(("task.dataset.name", "missing; give the dataset's name"))
+                return "", None
+        if name not in DATASETS:
+            path = "task.dataset" if isinstance(ref, str) else "task.dataset.name"
+            self.problems.append((path, f"unknown dataset {name!r}{did_you_mean(name, list(DATASETS))} "
+                                        f"(available: {', '.join(DATASETS)})"))
+            return name, None
+        Options = DATASETS[name].Options
+        try:
+            return name, Options.model_validate(options)
+        except ValidationError as exc:
+            self.problems.extend(pydantic_problems(exc, ("task", "dataset"), Options))
+            return name, None
+
+    def _rules(self, registry: dict[str, type[Rule]], data: Dataset, kind: str, loss: str) -> list[RuleSpec]:
+        specs: list[RuleSpec] = []
+        labels_seen: dict[str, int] = {}
+        base_network = self.raw.get("network", {})
+        for i, entry in enumerate(self.model.rules):
+            where = f"rules[{i}]"
+            if (entry.rule is None) == (entry.stages is None):
+                self.problems.append((where, "give either rule: NAME or stages: [{rule: …}, …]"))
+                continue
+            network, init = self._network(base_network, entry.network, f"{where}.network", data, kind)
+            items = ([(f"{where}", {"rule": entry.rule, **(entry.model_extra or {})})] if entry.stages is None
+                     else [(f"{where}.stages[{k}]", dict(st)) for k, st in enumerate(entry.stages)])
+            if entry.stages is not None and entry.model_extra:
+                for key in entry.model_extra:
+                    self.problems.append((f"{where}.{key}", "with stages, hyperparameters go inside each stage"))
+            stages = []
+            for stage_where, item in items:
+                stage = self._stage(registry, item, stage_where, network, data, kind, loss,
+                                    f"{where}.network" if entry.network else stage_where,
+                                    in_pipeline=entry.stages is not None)
+                if stage is not None:
+                    stages.append(stage)
+            if len(stages) != len(items) or network is None:
+                continue
+            rule, params = stages[-1].rule, stages[-1].params
+            label = entry.label or "+".join(st.rule.name for st in stages)
+            if label in labels_seen:
+                self.problems.append((f"{where}.label", f"'{label}' is already used by rules[{labels_seen[label]}]; "
+                                      "give each entry of the same rule a distinct label"))
+            labels_seen[label] = i
+            specs.append(RuleSpec(label, rule, params, network, init, tuple(stages)))
+        return specs
+
+    def _stage(self, registry: dict[str, type[Rule]], item: dict[str, Any], where: str, network: Network | None,
+               data: Dataset, kind: str, loss: str, network_where: str, in_pipeline: bool) -> Stage | None:
+        """One rule (or one stage of a pipeline): name, hyperparameters, and what it needs."""
+        name = item.pop("rule", None)
+        epochs = item.pop("epochs", None) if in_pipeline else None
+        if not isinstance(name, str):
+            self.problems.append((f"{where}.rule", "missing; name the rule of this stage"))
+            return None
+        rule = registry.get(name)
+        if rule is None:
+            self.problems.append((f"{where}.rule", f"unknown rule {name!r}{did_you_mean(name, list(registry))} "
+                                                   f"(available: {', '.join(registry)})"))
+            return None
+        if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0):
+            self.problems.append((f"{where}.epochs", f"got {epochs!r}; expected a whole number ≥ 0"))
+            return None
+        try:
+            rule.Params()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            self.problems.append((f"{where}.rule", f"rule '{name}' from {rule.source or 'unknown source'} declares "
+                                  f"invalid hyperparameter defaults ({'.'.join(map(str, first['loc']))}: "
+                                  f"{first['msg']}); fix its Params class"))
+            return None
+        try:
+            params = rule.Params.model_validate(item)
+        except ValidationError as exc:
+            self.problems.extend(pydantic_problems(exc, tuple(parse_key_path(where)), rule.Params))
+            return None
+        if getattr(params, "loss", None) == "task":
+            # Gradient rules descend the task's loss unless told otherwise.
+            params = params.model_copy(update={"loss": loss})
+        if network is None:
+            return None
+        if in_pipeline and rule.kind != "online":
+            self.problems.append((f"{where}.rule", f"rule '{name}' ({rule.kind}) cannot be a stage; "
+                                                   "stages take online rules"))
+            return None
+        problem = rule(params).check_network(network)
+        if problem is None and network.tied and not rule.supports_tied_weights:
+            problem = (f"rule '{rule.name}' does not keep tied weights in sync; "
+                       "train a tied autoencoder with a gradient rule (backprop, feedback_alignment, …)")
+        if problem:
+            self.problems.append((network_where, problem))
+        if rule.needs.labels and data.y is None and data.targets is None and kind != "autoencoding":
+            self.problems.append((f"{where}.rule", f"rule '{rule.name}' needs labels but the dataset has none"))
+        return Stage(rule, params, epochs)
+
+    def _network(self, base: dict[str, Any], override: dict[str, Any] | None, where: str,
+                 data: Dataset, kind: str) -> tuple[Network | None, InitConfig | None]:
+        merged = copy.deepcopy(base) if isinstance(base, dict) else {}
+        if override:
+            merged.update(copy.deepcopy(override))
+            # An override of the shared activation replaces per-layer settings inherited from the base.
+            if "activation" in override:
+                for key in ("activations", "output_activation"):
+                    if key not in override:
+                        merged.pop(key, None)
+        try:
+            cfg = NetworkConfig.model_validate(merged)
+        except ValidationError as exc:
+            if override:
+                self.problems.extend(pydantic_problems(exc, tuple(parse_key_path(where)), NetworkConfig))
+            return None, None
+        path = where if override else "network"
+        n_layers = len(cfg.layers) - 1
+        if cfg.activations is not None:
+            if len(cfg.activations) != n_layers:
+                self.problems.append((f"{path}.activations", f"got {len(cfg.activations)} activations; "
+                                      f"expected one per layer ({n_layers})"))
+                return None, None
+            acts = tuple(cfg.activations)
+        else:
+            acts = (cfg.activation,) * (n_layers - 1) + (cfg.output_activation or cfg.activation,)
+        if "softmax" in acts[:-1]:
+            self.problems.append((path, "softmax is only allowed on the output layer"))
+            return None, None
+        if not self._sizes_fit(cfg, acts, path, data, kind):
+            return None, None
+        init = cfg.init if isinstance(cfg.init, InitConfig) else InitConfig(scheme=cfg.init)
+        if init.scheme == "given" and not self._given_fits(init, cfg.layers, f"{path}.init.layers"):
+            return None, None
+        if cfg.tied:
+            problem = tie_problem(cfg.layers)
+            if problem:
+                self.problems.append((f"{path}.tied", problem))
+                return None, None
+        return Network(tuple(cfg.layers), acts, cfg.leaky_slope, cfg.dtype, cfg.tied), init
+
+    def _sizes_fit(self, cfg: NetworkConfig, acts: tuple[str, ...], path: str, data: Dataset, kind: str) -> bool:
+        ok = True
+        for j, size in enumerate(cfg.layers):
+            if size < 1:
+                self.problems.append((f"{path}.layers[{j}]", f"got {size}; expected a layer size ≥ 1"))
+                ok = False
+        if cfg.layers[0] != data.n_features:
+            self.problems.append((f"{path}.layers[0]", f"got {cfg.layers[0]} inputs; the dataset has "
+                                  f"{data.n_features} features"))
+            ok = False
+        if kind == "autoencoding":
+            if cfg.layers[-1] != data.n_features:
+                self.problems.append((f"{path}.layers[{len(cfg.layers) - 1}]",
+                                      f"got {cfg.layers[-1]} outputs; an autoencoder reconstructs its "
+                                      f"{data.n_features} inputs"))
+                ok = False
+            return ok
+        if kind == "regression":
+            if data.targets is None:
+                self.problems.append(("task.kind", "regression needs a dataset with real-valued targets "
+                                      "(e.g. dataset: {name: table, inputs: …, targets: …})"))
+                return False
+            if cfg.layers[-1] != data.targets.shape[1]:
+                self.problems.append((f"{path}.layers[{len(cfg.layers) - 1}]",
+                                      f"got {cfg.layers[-1]} outputs; the targets have {data.targets.shape[1]} columns"))
+                ok = False
+        if kind == "unsupervised":
+            return ok
+        if kind == "association":
+            return ok and self._patterns_fit(cfg, data)
+        if kind in INPUT_KINDS:
+            kind = "classification"
+        if kind == "classification" and data.y is None:
+            self.problems.append(("task.kind", "classification needs labels; this dataset has only targets "
+                                  "(use kind: regression)"))
+            return False
+        if kind == "classification" and data.n_classes:
+            allowed = [data.n_classes] + ([1] if data.n_classes == 2 else [])
+            if cfg.layers[-1] not in allowed:
+                want = " or ".join(str(a) for a in allowed)
+                self.problems.append((f"{path}.layers[{len(cfg.layers) - 1}]",
+                                      f"got {cfg.layers[-1]} outputs; the dataset has {data.n_classes} classes, "
+                                      f"so expected {want}"))
+                ok = False
+            if acts[-1] == "softmax" and cfg.layers[-1] < 2:
+                self.problems.append((path, "a softmax output needs at least 2 units"))
+                ok = False
+        return ok
+
+    def _patterns_fit(self, cfg: NetworkConfig, data: Dataset) -> bool:
+        values = np.unique(data.X)
+        if not set(values.tolist()) <= {-1.0, 1.0}:
+            shown = ", ".join(f"{v:g}" for v in values[:5]) + (" …" if len(values) > 5 else "")
+            self.problems.append(("task.dataset", f"Hopfield patterns must be bipolar (±1); got values {shown} "
+                                  "(random_patterns with encoding: bipolar, or letters)"))
+            return False
+        return True
+
+    def _check_association(self, specs: list[RuleSpec], data: Dataset) -> None:
+        a = self.model.task.association
+        for k, f in enumerate(a.flip_fractions):
+            if not 0.0 <= f <= 1.0:
+                self.problems.append((f"task.association.flip_fractions[{k}]", f"got {f}; expected a fraction in [0, 1]"))
+        for k, load in enumerate(a.loads or []):
+            if load <= 0:
+                self.problems.append((f"task.association.loads[{k}]", f"got {load}; expected a load α = p/N > 0"))
+        for i, spec in enumerate(specs):
+            if spec.rule.kind != "associative":
+                self.problems.append((f"rules[{i}].rule", f"rule '{spec.rule.name}' does not store patterns; "
+                                      "association tasks take storage rules (hopfield_hebbian, storkey, pseudo_inverse)"))
+                continue
+            n = spec.network.sizes[0]
+            counts = [max(1, round(load * n)) for load in a.loads] if a.loads else [data.X.shape[0]]
+            problem = spec.rule(spec.params).capacity_problem(max(counts), n)
+            if problem:
+                where = "task.association.loads" if a.loads else "task.dataset"
+                self.problems.append((where, f"rules[{i}] ({spec.rule.name}): {problem}"))
+
+    def _given_fits(self, init: InitConfig, sizes: list[int], path: str) -> bool:
+        if init.layers is None or len(init.layers) != len(sizes) - 1:
+            got = 0 if init.layers is None else len(init.layers)
+            self.problems.append((path, f"got {got} layers of weights; expected {len(sizes) - 1}"))
+            return False
+        for layer, spec in enumerate(init.layers):
+            n_w = int(np.asarray(spec.weights, dtype=float).size)
+            if n_w != sizes[layer] * sizes[layer + 1]:
+                self.problems.append((f"{path}[{layer}].weights", f"got {n_w} weights; expected "
+                                      f"{sizes[layer + 1]}×{sizes[layer]} = {sizes[layer] * sizes[layer + 1]}"))
+                return False
+            if spec.bias is not None and len(spec.bias) != sizes[layer + 1]:
+                self.problems.append((f"{path}[{layer}].bias", f"got {len(spec.bias)} biases; expected "
+                                      f"{sizes[layer + 1]}"))
+                return False
+        return True
+
+    def _resolved_dict(self, s: Scenario) -> dict[str, Any]:
+        """The scenario as run, with every default written out."""
+        m = self.model
+        dataset = {"name": s.dataset_name, **s.dataset_options.model_dump()}
+        out: dict[str, Any] = {
+            "name": m.name,
+            "description": m.description,
+            "seed": m.seed,
+            "repeats": m.repeats,
+            "task": {**s.task.model_dump(), "dataset": dataset},
+            "network": m.network.model_dump(exclude_none=True),
+            "train": m.train.model_dump(exclude_none=True),
+            "rules": [],
+            "metrics": list(s.metrics),
+        }
+        if m.plugins:
+            out["plugins"] = list(m.plugins)
+        for entry, spec in zip(m.rules, s.rules):
+            if entry.stages is not None:
+                item = {"label": spec.label, "stages": [
+                    {"rule": st.rule.name, **({"epochs": st.epochs} if st.epochs is not None else {}),
+                     **st.params.model_dump()} for st in spec.stages]}
+            else:
+                item = {"rule": spec.rule.name, "label": spec.label, **spec.params.model_dump()}
+            if entry.network:
+                item["network"] = dict(entry.network)
+            out["rules"].append(item)
+        return out
+
+def _output_activation(cfg: NetworkConfig) -> str:
+    if cfg.activations:
+        return cfg.activations[-1]
+    return cfg.output_activation or cfg.activation

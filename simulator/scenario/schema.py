@@ -1,0 +1,165 @@
+"""The shape of a scenario file: pydantic models with defaults, constraints and descriptions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
+METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "validation_accuracy", "validation_loss",
+           "test_denoising_loss", "pc_angle_0",
+           "weight_norm", "overlap_mean", "overlap", "exact_recall", "sweeps")
+# Tiny fixed tables are evaluated on themselves: a split would remove a row of the truth table.
+INPUT_KINDS = ("activation_maximisation", "adversarial")  # trained as classification, then inputs optimised
+_NO_SPLIT_DATASETS = {"and", "or", "nand", "xor", "parity", "table"}
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GivenLayer(Model):
+    weights: list[list[float]] | list[float]
+    bias: list[float] | None = None
+
+
+class InitConfig(Model):
+    scheme: Literal["zeros", "uniform", "normal", "glorot", "he", "given"] = "glorot"
+    scale: float = Field(0.5, gt=0, description="half-width of the uniform scheme")
+    sigma: float = Field(0.1, gt=0, description="std of the normal scheme")
+    bias: Literal["zeros", "same"] = "zeros"
+    layers: list[GivenLayer] | None = None
+
+
+class NetworkConfig(Model):
+    layers: list[int] = Field(min_length=2)
+    activation: ActivationName = "sigmoid"
+    output_activation: ActivationName | None = None
+    activations: list[ActivationName] | None = None
+    leaky_slope: float = Field(0.01, ge=0)
+    init: InitConfig | Literal["zeros", "uniform", "normal", "glorot", "he"] = "glorot"
+    dtype: Literal["float64", "float32"] = "float64"
+    tied: bool = Field(False, description="autoencoders: decoder weights are the encoder's transpose")
+
+
+class CorruptionConfig(Model):
+    kind: Literal["bitflip", "gaussian", "mask"] = Field(description="how inputs are corrupted")
+    level: float = Field(gt=0, description="bitflip/mask: fraction of inputs (< 1); gaussian: noise std")
+
+
+class OptimiseConfig(Model):
+    """Settings of the input-optimisation task kinds (weights fixed, inputs move)."""
+
+    layer: int = Field(-1, description="activation_maximisation: layer of the unit (−1: output layer)")
+    units: list[int] | None = Field(None, description="activation_maximisation: units to maximise (default all)")
+    steps: int = Field(200, ge=1, description="gradient steps per input (per budget tried, for adversarial)")
+    lr: float = Field(0.1, gt=0, description="activation_maximisation: step size")
+    l2: float = Field(0.0, ge=0, description="activation_maximisation: penalty λ‖x − x₀‖²")
+    start: Literal["mean", "zeros"] = Field("mean", description="activation_maximisation: x₀, the data mean or 0")
+    box: list[float] | None = Field(None, min_length=2, max_length=2,
+                                    description="inputs are clipped to [low, high] (default: the data's range)")
+    norm: Literal["linf", "l2"] = Field("linf", description="adversarial: norm of the perturbation")
+    budget: float = Field(0.3, gt=0, description="adversarial: largest perturbation allowed")
+    samples: int = Field(10, ge=1, description="adversarial: test samples to attack")
+
+
+class AssociationConfig(Model):
+    """Settings of the association task kind (Hopfield storage and recall)."""
+
+    flip_fractions: list[float] = Field([0.1], min_length=1,
+                                        description="cue noise: fraction of a stored pattern's units flipped")
+    loads: list[float] | None = Field(None, min_length=1,
+                                      description="load α = p/N: store round(α N) random patterns per value")
+    probes: int = Field(100, ge=1, description="cues per condition (cycling through the stored patterns)")
+    mode: Literal["async", "sync"] = Field("async", description="one unit at a time (random order) or all at once")
+    max_sweeps: int = Field(20, ge=1, description="give up after this many sweeps without a fixed point")
+    threshold: float = Field(0.0, description="T_i of every unit")
+    external_input: float = Field(0.0, description="I_i of every unit")
+    examples: int = Field(8, ge=0, description="cues, recalls and targets kept for the figures, per condition")
+
+
+class TaskConfig(Model):
+    kind: Literal["classification", "regression", "autoencoding", "activation_maximisation",
+                  "adversarial", "unsupervised", "association"] = "classification"
+    dataset: str | dict[str, Any]
+    corruption: CorruptionConfig | None = Field(
+        None, description="autoencoding: corrupt the inputs, keep the clean pattern as target (denoising)")
+    optimise: OptimiseConfig = OptimiseConfig()
+    association: AssociationConfig = AssociationConfig()
+    weights_from: str | None = Field(
+        None, description="start from a previous run's weights.npz (same rule labels and seeds)")
+    test_fraction: float | None = Field(None, ge=0, lt=1)
+    validation_fraction: float = Field(0.0, ge=0, lt=1,
+                                       description="share of the training rows held out for tuning (sweeps)")
+    standardize: bool = False
+    loss: Literal["squared", "cross_entropy", "hinge"] | None = None
+
+
+class StopConfig(Model):
+    train_accuracy: float | None = Field(None, ge=0, le=1)
+    test_accuracy: float | None = Field(None, ge=0, le=1)
+    train_loss: float | None = Field(None, ge=0)
+    early: bool = Field(True, description="stop training once a criterion is met")
+
+
+class BudgetConfig(Model):
+    """A training budget in one unit; every rule of a comparison gets the same."""
+
+    samples: int | None = Field(None, gt=0, description="training rows seen (ES: rows per generation)")
+    forward_passes: int | None = Field(None, gt=0, description="forward passes (ES: rows × members)")
+    wall_seconds: float | None = Field(None, gt=0, description="training wall time, checked per epoch")
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> "BudgetConfig":
+        given = [k for k in ("samples", "forward_passes", "wall_seconds") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one budget unit (samples, forward_passes or wall_seconds); got {given}")
+        return self
+
+    @property
+    def unit(self) -> str:
+        return next(k for k in ("samples", "forward_passes", "wall_seconds") if getattr(self, k) is not None)
+
+    @property
+    def amount(self) -> float:
+        return getattr(self, self.unit)
+
+    def describe(self, epochs: int) -> str:
+        return f"{self.amount:g} {self.unit.replace('_', ' ')} per run (at most {epochs} epochs)"
+
+
+class TrainConfig(Model):
+    epochs: int = Field(100, ge=0, description="passes over the training set (the cap when a budget is set)")
+    batch_size: int = Field(1, ge=1)
+    shuffle: bool = True
+    stop: StopConfig | None = None
+    budget: BudgetConfig | None = Field(None, description="stop each run after this much compute")
+
+    def describe_budget(self) -> str:
+        return self.budget.describe(self.epochs) if self.budget else f"{self.epochs} epochs per run"
+
+
+class RuleEntry(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    rule: str | None = Field(None, description="the rule's name (or give stages)")
+    label: str | None = None
+    network: dict[str, Any] | None = None
+    stages: list[dict[str, Any]] | None = Field(
+        None, description="train in stages on the same weights, e.g. a Hebbian layer then a readout")
+
+
+class ScenarioModel(Model):
+    name: str
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    repeats: int = Field(1, ge=1)
+    task: TaskConfig
+    network: NetworkConfig
+    train: TrainConfig = TrainConfig()
+    rules: list[RuleEntry] = Field(min_length=1)
+    metrics: list[Literal[METRICS]] | None = None  # type: ignore[valid-type]
+    plugins: list[str] = []
+    sweep: dict[str, Any] | None = Field(None, description="hyperparameter grid: run it with rulelab sweep")
+
+
