@@ -332,7 +332,7 @@ def decision_boundaries(run: Run) -> list[Path]:
     """Two-input classification: one panel per rule (first seed), same axes, with the training data."""
     from rulelab.core import kernels as K
     from rulelab.core.network import target_range
-    from rulelab.run.runner import prepare_data
+    from rulelab.build import prepare_data
 
     scenario = _scenario(run)
     weights_file = run.path / "weights.npz"

@@ -25,7 +25,8 @@ def run_task(resolved: dict, source: str, base_dir: str, rule_index: int, seed: 
 
     import numba
 
-    from rulelab.run.runner import prepare_data, run_one
+    from rulelab.build import prepare_data
+    from rulelab.run.runner import run_one
     from rulelab.scenario import validate_scenario
 
     numba.set_num_threads(1)  # the run is the parallel unit: one thread inside each

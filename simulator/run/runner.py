@@ -16,69 +16,18 @@ spread over processes or threads.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
+from rulelab.build import PreparedData, prepare_data
 from rulelab.core import kernels as K
-from rulelab.data.datasets import Split, split_dataset
 from rulelab.core.network import Network, encode_targets, init_params, target_range
+from rulelab.run.record import (COMPLETED, CONVERGED, DIVERGED, FAILED, INTERRUPTED, NOT_CONVERGED,
+                                RunRecord)
+from rulelab.tasks.association import train_associative
 from rulelab.scenario import RuleSpec, Scenario
-
-# Statuses of one (rule, seed) run.
-CONVERGED = "converged"
-NOT_CONVERGED = "not_converged"
-COMPLETED = "completed"  # no stop criterion was declared
-DIVERGED = "diverged"
-FAILED = "failed"
-INTERRUPTED = "interrupted"
-
-
-@dataclass
-class RunRecord:
-    """Everything one (rule, seed) run produced."""
-
-    label: str
-    rule: str
-    family: str
-    seed: int
-    status: str = COMPLETED
-    message: str = ""
-    epochs_run: int = 0
-    criterion_epoch: int | None = None
-    criterion_forward_passes: int | None = None
-    wall_seconds: float = 0.0
-    forward_passes: int = 0
-    samples: int = 0  # training rows seen (for ES: rows per generation, not × members)
-    rows: list[tuple[int, str, float]] = field(default_factory=list)
-    params: np.ndarray | None = None
-    # Arrays a task kind produces besides weights (optimised inputs, adversarial examples).
-    artifacts: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def final(self, metric: str) -> float:
-        values = [v for _, m, v in self.rows if m == metric]
-        return values[-1] if values else float("nan")
-
-
-@dataclass(frozen=True)
-class PreparedData:
-    """One seed's split, as float64 arrays (cast per network dtype later)."""
-
-    split: Split
-    n_classes: int
-    image_shape: tuple[int, int] | None
-    low: float = 0.0  # the smallest and largest input value (bit flips map x → low + high − x)
-    high: float = 1.0
-
-
-def prepare_data(scenario: Scenario, seed: int) -> PreparedData:
-    rng = np.random.default_rng([seed, 0])
-    data = scenario.make_dataset(rng)
-    split = split_dataset(data, scenario.task.test_fraction, rng, scenario.task.standardize,
-                          scenario.task.validation_fraction)
-    return PreparedData(split, data.n_classes, data.image_shape,
-                        float(split.X_train.min()), float(split.X_train.max()))
+from rulelab.tasks.inputs import optimise_inputs
 
 
 def _arrays(net: Network, X: np.ndarray, y: np.ndarray | None, targets: np.ndarray | None = None,
@@ -256,7 +205,7 @@ def _run_one(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData,
         if spec.rule.kind == "population":
             _train_population(scenario, spec, seed, data, record, on_epoch or (lambda: None))
         elif spec.rule.kind == "associative":
-            _train_associative(scenario, spec, seed, data, record, on_epoch or (lambda: None))
+            train_associative(scenario, spec, seed, data, record, on_epoch or (lambda: None))
         else:
             _train(scenario, spec, seed, data, record, on_epoch or (lambda: None), train_epoch)
     except KeyboardInterrupt as exc:
@@ -353,86 +302,6 @@ def _train(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, re
     if scenario.task.kind in ("activation_maximisation", "adversarial"):
         optimise_inputs(scenario, net, params, data, seed, record)
     _set_status(scenario, record, has_criterion)
-
-
-def association_conditions(scenario: Scenario) -> list[tuple[float | None, float]]:
-    """(load α or None for the dataset's own patterns, cue flip fraction), in the order they run."""
-    a = scenario.task.association
-    return [(load, flip) for load in (a.loads or [None]) for flip in a.flip_fractions]
-
-
-def _train_associative(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, record: RunRecord,
-                       on_epoch: Callable[[], None]) -> None:
-    """Store patterns with the rule, recall them from corrupted cues; one logged step per condition."""
-    from rulelab.core import hopfield as HF
-
-    a = scenario.task.association
-    net = spec.network
-    rule = spec.rule(spec.params)
-    n = net.sizes[0]
-    b = np.full(n, a.external_input - a.threshold)
-    overlaps, not_converged = [], 0
-    stored_for: dict[float | None, tuple[np.ndarray, np.ndarray]] = {}
-    for step, (load, flip) in enumerate(association_conditions(scenario), start=1):
-        if load not in stored_for:
-            if load is None:
-                patterns = data.split.X_train
-            else:  # a fresh random memory of round(α N) patterns for this load
-                rng = np.random.default_rng([seed, 5, int(round(load * 1e6))])
-                patterns = np.where(rng.random((max(1, round(load * n)), n)) < 0.5, -1.0, 1.0)
-            start = time.perf_counter()
-            W = np.ascontiguousarray(rule.store(np.asarray(patterns, dtype=np.float64)))
-            record.wall_seconds += time.perf_counter() - start
-            stored_for = {load: (patterns, W)}
-        patterns, W = stored_for[load]
-        p = len(patterns)
-        cue_rng = np.random.default_rng([seed, 6, step])
-        targets = np.arange(a.probes) % p
-        V = patterns[targets].astype(np.float64).copy()
-        flips = int(round(flip * n))
-        for row in V:  # exactly round(f N) distinct units flipped per cue
-            row[cue_rng.choice(n, flips, replace=False)] *= -1
-        cues = V.copy()
-        sweeps = np.zeros(a.probes, dtype=np.int64)
-        converged = np.zeros(a.probes, dtype=np.bool_)
-        energies = np.full((a.probes, a.max_sweeps + 1), np.nan)
-        start = time.perf_counter()
-        if a.mode == "async":
-            seeds = cue_rng.integers(0, 2 ** 62, size=a.probes)
-            HF.async_recall(W, b, V, seeds, a.max_sweeps, sweeps, converged, energies)
-        else:
-            HF.sync_recall(W, b, V, a.max_sweeps, sweeps, converged, energies)
-        record.wall_seconds += time.perf_counter() - start
-        record.forward_passes += int(sweeps.sum()) * n  # one unit update = one weighted sum
-        states = HF.classify_states(V, targets, patterns)
-        overlap = float(np.mean(np.sum(V * patterns[targets], axis=1) / n))
-        overlaps.append(overlap)
-        not_converged += int((~converged).sum())
-        # Energy must never rise under asynchronous updates; count any rise so a test can insist on 0.
-        rises = int(np.sum(np.diff(energies, axis=1) > 1e-9 * n))
-        values = {"load": load if load is not None else p / n, "patterns": p, "flip_fraction": flip,
-                  "overlap": overlap, "exact_recall": float(np.mean(states == HF.TARGET)),
-                  "sweeps": float(sweeps.mean()), "converged": float(converged.mean()),
-                  "energy_final": float(np.nanmean([e[s] for e, s in zip(energies, sweeps)])),
-                  "energy_rises": rises, "wall_seconds": record.wall_seconds,
-                  "forward_passes": record.forward_passes, "overlap_mean": float(np.mean(overlaps))}
-        for code, name in enumerate(HF.STATE_NAMES):
-            values[f"final_{name}"] = float(np.mean(states == code))
-        record.rows.extend((step, k, float(v)) for k, v in values.items())
-        record.epochs_run = step
-        if a.examples:
-            k = min(a.examples, a.probes)
-            record.artifacts[f"recall_step{step}_cues"] = cues[:k]
-            record.artifacts[f"recall_step{step}_recalled"] = V[:k]
-            record.artifacts[f"recall_step{step}_targets"] = patterns[targets[:k]]
-        on_epoch()
-    params = np.zeros(net.n_params, dtype=net.np_dtype)
-    net.weights(params, 0)[:] = W
-    net.bias(params, 0)[:] = b
-    record.params = params
-    record.status = COMPLETED
-    if not_converged:
-        record.message = f"{not_converged} recalls ended at the {a.max_sweeps}-sweep limit without a fixed point"
 
 
 def _initial_params(scenario: Scenario, spec: RuleSpec, seed: int) -> np.ndarray:
@@ -566,37 +435,6 @@ def load_weights(path, spec: RuleSpec, seed: int) -> np.ndarray:
         raise ValueError(f"{path}: weights for '{spec.label}' have {params.size} values; "
                          f"this network needs {spec.network.n_params}")
     return params.copy()
-
-
-def optimise_inputs(scenario: Scenario, net: Network, params: np.ndarray, data: PreparedData, seed: int,
-                    record: RunRecord) -> None:
-    """The input-optimisation task kinds, run on the trained weights; results as metrics and artifacts."""
-    from rulelab.tasks.inputs import adversarial_examples, maximise_activations
-
-    opt = scenario.task.optimise
-    split = data.split
-    box = tuple(opt.box) if opt.box else (data.low, data.high)
-    epoch = record.epochs_run
-    if scenario.task.kind == "activation_maximisation":
-        layer = opt.layer % net.n_layers
-        units = opt.units if opt.units is not None else list(range(net.sizes[layer + 1]))
-        start = split.X_train.mean(axis=0) if opt.start == "mean" else np.zeros(net.sizes[0])
-        result = maximise_activations(net, params, layer, units, opt.steps, opt.lr, opt.l2, box, start,
-                                      np.random.default_rng([seed, 6]))
-        record.artifacts["activation_maximisation"] = result.inputs
-        record.artifacts["activation_maximisation_units"] = np.asarray(units)
-        record.rows.append((epoch, "max_activation_mean", float(result.activations.mean())))
-        record.rows.append((epoch, "start_activation_mean", float(result.start_activations.mean())))
-        return
-    X, labels = (split.X_test, split.y_test) if split.X_test.shape[0] else (split.X_train, split.y_train)
-    loss_code = K.LOSS_CODES[scenario.task.loss]
-    result = adversarial_examples(net, params, X[:opt.samples], labels[:opt.samples], opt.norm, opt.budget,
-                                  opt.steps, box, loss_code)
-    for name in ("originals", "adversarials", "labels", "predicted", "epsilons"):
-        record.artifacts[f"adversarial_{name}"] = getattr(result, name)
-    record.rows.append((epoch, "adversarial_success_rate", result.success_rate))
-    found = result.epsilons[np.isfinite(result.epsilons)]
-    record.rows.append((epoch, "adversarial_epsilon_mean", float(found.mean()) if found.size else float("nan")))
 
 
 def _tasks(scenario: Scenario, skip: set[tuple[str, int]]) -> list[tuple[int, int]]:

@@ -7,12 +7,18 @@ the compiled ∂f/∂x of :func:`rulelab.core.gradient.input_gradient`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rulelab.core import kernels as K
 from rulelab.core.gradient import input_gradient
 from rulelab.core.network import Network, encode_targets, target_range
+from rulelab.run.record import RunRecord
+from rulelab.scenario import Scenario
+
+if TYPE_CHECKING:
+    from rulelab.build import PreparedData
 
 
 @dataclass
@@ -140,3 +146,34 @@ def adversarial_examples(net: Network, params: np.ndarray, X: np.ndarray, labels
         epsilons.append(perturbation_size(best - x0, norm) if best is not None else np.nan)
     return AdversarialResult(np.array(originals), np.array(adversarials), np.array(kept, dtype=np.int64),
                              np.array(predicted, dtype=np.int64), np.array(epsilons))
+
+
+def optimise_inputs(scenario: Scenario, net: Network, params: np.ndarray, data: PreparedData, seed: int,
+                    record: RunRecord) -> None:
+    """The input-optimisation task kinds, run on the trained weights; results as metrics and artifacts."""
+    from rulelab.tasks.inputs import adversarial_examples, maximise_activations
+
+    opt = scenario.task.optimise
+    split = data.split
+    box = tuple(opt.box) if opt.box else (data.low, data.high)
+    epoch = record.epochs_run
+    if scenario.task.kind == "activation_maximisation":
+        layer = opt.layer % net.n_layers
+        units = opt.units if opt.units is not None else list(range(net.sizes[layer + 1]))
+        start = split.X_train.mean(axis=0) if opt.start == "mean" else np.zeros(net.sizes[0])
+        result = maximise_activations(net, params, layer, units, opt.steps, opt.lr, opt.l2, box, start,
+                                      np.random.default_rng([seed, 6]))
+        record.artifacts["activation_maximisation"] = result.inputs
+        record.artifacts["activation_maximisation_units"] = np.asarray(units)
+        record.rows.append((epoch, "max_activation_mean", float(result.activations.mean())))
+        record.rows.append((epoch, "start_activation_mean", float(result.start_activations.mean())))
+        return
+    X, labels = (split.X_test, split.y_test) if split.X_test.shape[0] else (split.X_train, split.y_train)
+    loss_code = K.LOSS_CODES[scenario.task.loss]
+    result = adversarial_examples(net, params, X[:opt.samples], labels[:opt.samples], opt.norm, opt.budget,
+                                  opt.steps, box, loss_code)
+    for name in ("originals", "adversarials", "labels", "predicted", "epsilons"):
+        record.artifacts[f"adversarial_{name}"] = getattr(result, name)
+    record.rows.append((epoch, "adversarial_success_rate", result.success_rate))
+    found = result.epsilons[np.isfinite(result.epsilons)]
+    record.rows.append((epoch, "adversarial_epsilon_mean", float(found.mean()) if found.size else float("nan")))
