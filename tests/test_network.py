@@ -11,7 +11,9 @@ from rulelab.core.network import Network, encode_targets, init_params
 
 def test_layout_offsets():
     net = Network((3, 4, 2), ("relu", "softmax"))
-    np.testing.assert_array_equal(net.layout, [[0, 12, 3, 4, K.RELU, 0, -1], [16, 24, 4, 2, K.SOFTMAX, 4, -1]])
+    np.testing.assert_array_equal(net.layout[:, :K.KIND + 1], [[0, 12, 3, 4, K.RELU, 0, -1, K.DENSE],
+                                                             [16, 24, 4, 2, K.SOFTMAX, 4, -1, K.DENSE]])
+    assert net.layout.shape == (2, K.LAYOUT_COLUMNS) and not net.layout[:, K.G0:].any()  # dense: no geometry
     assert net.n_params == 3 * 4 + 4 + 4 * 2 + 2
     params = np.arange(net.n_params, dtype=float)
     np.testing.assert_array_equal(net.weights(params, 1), np.arange(16, 24).reshape(2, 4))
@@ -53,3 +55,22 @@ def test_target_encoding():
     np.testing.assert_array_equal(encode_targets(labels, 3, "softmax"), [[1, 0, 0], [0, 0, 1], [0, 1, 0]])
     np.testing.assert_array_equal(encode_targets(np.array([0, 1]), 1, "sign"), [[-1], [1]])
     np.testing.assert_array_equal(encode_targets(np.array([0, 1]), 1, "step"), [[0], [1]])
+
+
+def test_unknown_activation_or_kind_is_an_error_not_an_identity():
+    from rulelab.core.layout import check_layout
+
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        Network((3, 2), ("swish",))
+    layout = Network((3, 2), ("tanh",)).layout.copy()
+    layout[0, K.ACT] = 42
+    with pytest.raises(ValueError, match="unknown activation code"):
+        check_layout(layout)
+    # Compiled code never treats an undeclared code as the identity: it gives NaN.
+    assert np.isnan(K.activate_scalar(42, 0.0, 0.5))
+    layout[0, K.ACT] = K.TANH
+    layout[0, K.KIND] = 99
+    with pytest.raises(ValueError, match="unknown layer kind"):
+        check_layout(layout)
+    out = K.forward(np.ones(8), layout, np.zeros(1), np.ones(3), np.empty(2), np.empty(2))
+    assert np.isnan(out).all()

@@ -28,7 +28,9 @@ import numpy as np
 from numba import njit
 
 from rulelab.core import kernels as K
-from rulelab.core.blas import add_product
+from rulelab.core.activations import times_derivative
+from rulelab.core.layers import add_step, add_step_rows, error_rows, forward_rows, send_error_down
+from rulelab.core.losses import output_delta
 from rulelab.core.network import Network
 from rulelab.rule import Field, HyperParameters
 
@@ -92,44 +94,9 @@ def init_feedback_state(net: Network, mode: int, rng: np.random.Generator, scale
     return state.astype(net.np_dtype)
 
 
-@njit(cache=True)
-def n_units_params(layout):
-    last = layout.shape[0] - 1
-    return layout[last, K.A_OFF] + layout[last, K.N_OUT], layout[last, K.B_OFF] + layout[last, K.N_OUT]
-
-
 @njit(cache=True, inline="always")
-def output_delta(loss_code, out_code, slope, z, o, t, d):
-    """δ_L = ∂E/∂z_L for E = squared ½Σ(t−o)², cross-entropy (softmax or sigmoid), or multiclass hinge."""
-    n = o.shape[0]
-    if loss_code == K.CROSS_ENTROPY:
-        # Softmax + CE and sigmoid + binary CE both give δ = o − t.
-        for k in range(n):
-            d[k] = o[k] - t[k]
-        return
-    if loss_code == K.HINGE:
-        y = 0
-        for k in range(n):
-            if t[k] > t[y]:
-                y = k
-        d[y] = 0.0
-        for k in range(n):
-            if k != y:
-                d[k] = 1.0 if 1.0 + o[k] - o[y] > 0.0 else 0.0
-                d[y] -= d[k]
-        for k in range(n):
-            d[k] *= K.derivative_scalar(out_code, slope, z[k], o[k])
-        return
-    if out_code == K.SOFTMAX:
-        # Squared error through the softmax Jacobian: δ_k = o_k (e_k − Σ_j e_j o_j), e = o − t.
-        dot = 0.0
-        for j in range(n):
-            dot += (o[j] - t[j]) * o[j]
-        for k in range(n):
-            d[k] = o[k] * ((o[k] - t[k]) - dot)
-        return
-    for k in range(n):
-        d[k] = (o[k] - t[k]) * K.derivative_scalar(out_code, slope, z[k], o[k])
+def n_units_params(layout):
+    return K.n_units(layout), K.n_params(layout)
 
 
 @njit(cache=True)
@@ -157,14 +124,9 @@ def accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, targ
     loss = K.sample_loss(loss_code, out, t, out_code)  # before any in-place update changes `out`'s inputs
     for l in range(last, -1, -1):
         inp = x if l == 0 else K.layer_buffer(a_buf, layout, l - 1)
-        d = K.layer_buffer(d_buf, layout, l)
-        w_off, b_off = layout[l, K.W_OFF], layout[l, K.B_OFF]
-        n_in = layout[l, K.N_IN]
-        if l > 0:
+        if l > 0:  # the error for the layer below, before this layer's weights change
             _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last)
-        for j in range(d.shape[0]):
-            K.row_add(target, w_off + j * n_in, scale * d[j], inp)
-            target[b_off + j] += scale * d[j]
+        add_step(target, layout, l, scale, K.layer_buffer(d_buf, layout, l), inp)
     return loss
 
 
@@ -191,16 +153,13 @@ def _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_las
             d_prev[i] = e * K.derivative_scalar(code, slope, z_prev[i], a_prev[i])
         return
     if mode == BACKPROP:
-        matrix, base = params, layout[l, K.W_OFF]
+        send_error_down(params, layout[l, K.W_OFF], layout, l, d, d_prev)
     else:
         # B matrices are stored for layers 1 … L in order; find layer l's block.
-        matrix, base = fb, 0
+        base = 0
         for h in range(1, l):
             base += layout[h, K.N_OUT] * layout[h, K.N_IN]
-    for i in range(n_in):
-        d_prev[i] = 0.0
-    for j in range(d.shape[0]):
-        K.row_add(d_prev, 0, d[j], matrix[base + j * n_in:base + (j + 1) * n_in])
+        send_error_down(fb, base, layout, l, d, d_prev)
     for i in range(n_in):
         d_prev[i] *= K.derivative_scalar(code, slope, z_prev[i], a_prev[i])
 
@@ -314,45 +273,6 @@ def _plain_sgd(layout, hp):
 
 
 @njit(cache=True)
-def _activate_rows(code, slope, Z, A):
-    """A = g(Z) for a whole minibatch; the activation is chosen once, outside the loops, so the
-    common cases compile to tight (vectorisable) loops."""
-    Zf = Z.ravel()
-    Af = A.ravel()
-    if code == K.RELU:
-        for i in range(Zf.shape[0]):
-            Af[i] = Zf[i] if Zf[i] > 0.0 else 0.0
-    elif code == K.LINEAR:
-        Af[:] = Zf
-    elif code == K.TANH:
-        for i in range(Zf.shape[0]):
-            Af[i] = np.tanh(Zf[i])
-    else:
-        for r in range(Z.shape[0]):
-            K.activate_into(code, slope, Z[r], A[r])
-
-
-@njit(cache=True)
-def _times_derivative(code, slope, Z, A, E):
-    """E ⊙= g′(Z) for a whole minibatch (activation chosen once, outside the loops)."""
-    Ef = E.ravel()
-    Zf = Z.ravel()
-    Af = A.ravel()
-    if code == K.RELU:
-        for i in range(Ef.shape[0]):
-            Ef[i] = Ef[i] if Zf[i] > 0.0 else 0.0
-    elif code == K.TANH:
-        for i in range(Ef.shape[0]):
-            Ef[i] *= 1.0 - Af[i] * Af[i]
-    elif code == K.SIGMOID:
-        for i in range(Ef.shape[0]):
-            Ef[i] *= Af[i] * (1.0 - Af[i])
-    elif code != K.LINEAR:
-        for i in range(Ef.shape[0]):
-            Ef[i] *= K.derivative_scalar(code, slope, Zf[i], Af[i])
-
-
-@njit(cache=True)
 def batch_gradient(params, layout, act_args, state, Xb, Yb, loss_code, mode):
     """grad = (1/B) Σ_rows ∂E/∂θ for a minibatch (into the state's gradient slots); returns Σ E."""
     n_units, n_params = n_units_params(layout)
@@ -379,13 +299,7 @@ def batch_backward(params, layout, act_args, state, Xb, Yb, loss_code, mode, tar
     As = []
     inp = Xb
     for l in range(last + 1):
-        Z = np.dot(inp, K.weights(params, layout, l).T)
-        b = K.bias(params, layout, l)
-        for r in range(B):  # in place: no second matrix for "+ b"
-            for j in range(b.shape[0]):
-                Z[r, j] += b[j]
-        A = np.empty_like(Z)
-        _activate_rows(layout[l, K.ACT], act_args[l], Z, A)
+        Z, A = forward_rows(params, layout, act_args, l, inp)
         Zs.append(Z)
         As.append(A)
         inp = A
@@ -398,31 +312,17 @@ def batch_backward(params, layout, act_args, state, Xb, Yb, loss_code, mode, tar
     # Scaling the output deltas by 1/B scales every delta below them: one multiply, not one per layer.
     D *= 1.0 / B
     D_last = D
-    beta = 1.0 if accumulate else 0.0
     for l in range(last, -1, -1):
         E = D
         if l > 0:  # the error for the layer below, before this layer's weights change
             E = _error_below(params, layout, l, mode, fb, D, D_last)
         prev_a = Xb if l == 0 else As[l - 1]
-        add_product(K.weights(target, layout, l), D.T, prev_a, alpha, beta)
-        _add_column_sums(K.bias(target, layout, l), D, alpha, accumulate)
+        add_step_rows(target, layout, l, D, prev_a, alpha, accumulate)
         if l == 0:
             break
-        _times_derivative(layout[l - 1, K.ACT], act_args[l - 1], Zs[l - 1], As[l - 1], E)
+        times_derivative(layout[l - 1, K.ACT], act_args[l - 1], Zs[l - 1], As[l - 1], E)
         D = E
     return total
-
-
-@njit(cache=True)
-def _add_column_sums(target, D, alpha, accumulate):
-    """target ← alpha · Σ_rows D (+ target if ``accumulate``): the bias step of a minibatch.
-    Rows are summed in order, a whole row at a time (contiguous, vectorisable)."""
-    sums = np.zeros(D.shape[1])
-    for r in range(D.shape[0]):
-        for j in range(D.shape[1]):
-            sums[j] += D[r, j]
-    for j in range(D.shape[1]):
-        target[j] = alpha * sums[j] + (target[j] if accumulate else 0.0)
 
 
 @njit(cache=True)
@@ -430,12 +330,12 @@ def _error_below(params, layout, l, mode, fb, D, D_last):
     """E_{l−1} = D_l W_l, D_l B_l or D_L D_{l−1}ᵀ for a minibatch (rows are samples)."""
     n_prev = layout[l - 1, K.N_OUT]
     if mode == BACKPROP:
-        return np.dot(D, K.weights(params, layout, l))
+        return error_rows(K.weights(params, layout, l), D)
     if mode == FEEDBACK:
         base = 0
         for h in range(1, l):
             base += layout[h, K.N_OUT] * layout[h, K.N_IN]
-        return np.dot(D, fb[base:base + layout[l, K.N_OUT] * n_prev].reshape((layout[l, K.N_OUT], n_prev)))
+        return error_rows(fb[base:base + layout[l, K.N_OUT] * n_prev].reshape((layout[l, K.N_OUT], n_prev)), D)
     last = layout.shape[0] - 1
     n_out_last = layout[last, K.N_OUT]
     base = 0
@@ -522,9 +422,5 @@ def input_gradient(params, layout, act_args, x, t, loss_code, layer, unit, z_buf
     for l in range(top, 0, -1):
         _propagate(params, layout, act_args, l, BACKPROP, params, z_buf, a_buf, d_buf,
                    K.layer_buffer(d_buf, layout, last))
-    d0 = K.layer_buffer(d_buf, layout, 0)
-    n_in = layout[0, K.N_IN]
-    gx[:] = 0.0
-    for j in range(d0.shape[0]):
-        K.row_add(gx, 0, d0[j], params[layout[0, K.W_OFF] + j * n_in:layout[0, K.W_OFF] + (j + 1) * n_in])
+    send_error_down(params, layout[0, K.W_OFF], layout, 0, K.layer_buffer(d_buf, layout, 0), gx)
     return value

@@ -13,6 +13,8 @@ from typing import Sequence
 import numpy as np
 
 from rulelab.core import kernels as K
+from rulelab.core.activations import code_of
+from rulelab.core.layout import dense_layout
 
 
 @dataclass(frozen=True)
@@ -78,25 +80,11 @@ def tie_problem(sizes: Sequence[int]) -> str | None:
 
 
 def build_layout(sizes: Sequence[int], activations: Sequence[str], tied: bool = False) -> np.ndarray:
-    """Layout table for consecutive dense layers: each layer's W, then its b.
+    """Layout table for consecutive dense layers (an unknown activation name is an error).
 
     With ``tied``, decoder layer l (second half) is tied to encoder layer L−1−l.
     """
-    layout = np.zeros((len(sizes) - 1, K.LAYOUT_COLUMNS), dtype=np.int64)
-    offset = 0
-    a_offset = 0
-    for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layout[layer, K.W_OFF] = offset
-        layout[layer, K.B_OFF] = offset + n_in * n_out
-        layout[layer, K.N_IN] = n_in
-        layout[layer, K.N_OUT] = n_out
-        layout[layer, K.ACT] = K.ACTIVATION_CODES[activations[layer]]
-        layout[layer, K.A_OFF] = a_offset
-        n_layers = len(sizes) - 1
-        layout[layer, K.TIE] = n_layers - 1 - layer if tied and layer >= n_layers // 2 else -1
-        offset += n_in * n_out + n_out
-        a_offset += n_out
-    return layout
+    return dense_layout(list(sizes), [code_of(name) for name in activations], tied)
 
 
 INIT_SCHEMES = ("zeros", "uniform", "normal", "glorot", "he", "given")

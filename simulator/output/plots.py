@@ -361,9 +361,7 @@ def decision_boundaries(run: Run) -> list[Path]:
             net = spec.network
             params = saved[key].astype(np.float64)
             off, on = target_range(net.output_activation)
-            z, a = np.empty(net.n_units), np.empty(net.n_units)
-            pred = np.array([K.predict_class(K.forward(params, net.layout, net.act_args, p, z, a), (off + on) / 2)
-                             for p in grid])
+            pred = K.predict_all(params, net.layout, net.act_args, grid, (off + on) / 2)
             ax.contourf(gx, gy, pred.reshape(gx.shape), levels=np.arange(data.n_classes + 1) - 0.5,
                         cmap="coolwarm", alpha=0.35)
             ax.scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", edgecolors="k", s=18, linewidths=0.4)

@@ -1,0 +1,202 @@
+"""One layer model: each layer kind's forward and backward pass, for one sample and for a batch.
+
+Every caller — training kernels, evaluation, population fitness, input optimisation,
+figures — goes through these functions; a new layer kind adds its branch here (and its
+tests) and nothing else.  Per-sample functions are inlined into their callers (a call
+between compiled functions that passes arrays costs ~75 ns, more than a small layer).
+
+For a layer l with input x (the previous layer's activations), pre-activation z and
+output a = g(z):
+
+    forward          z = W x + b,  a = g(z)                        (dense)
+    send_error_down  e = Wᵀ d     (d = ∂E/∂z of this layer; W may be a fixed random B)
+    add_step         θ_l += s · ∂z/∂θ_l ᵀ d  =  W += s d xᵀ,  b += s d
+
+Batches keep samples as rows: Z = A_prev Wᵀ + b, E = D W, ∂E/∂W = Dᵀ A_prev (BLAS).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from rulelab.core import jit  # noqa: F401  (sets the kernel cache directory before any @njit below)
+from rulelab.core.activations import activate_into, activate_rows
+from rulelab.core.blas import add_product
+from rulelab.core.layout import ACT, B_OFF, DENSE, KIND, N_IN, N_OUT, W_OFF, bias, layer_buffer, n_units, weights
+from rulelab.core.losses import predict_class, sample_loss
+from rulelab.core.rows import FAST, row_add, row_dot
+
+# ------------------------------------------------------------------ one sample
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def dense_forward(params, layout, act_args, layer, x, z, a):
+    """z = W x + b,  a = g(z)."""
+    w_off, b_off, n_in = layout[layer, W_OFF], layout[layer, B_OFF], layout[layer, N_IN]
+    for j in range(layout[layer, N_OUT]):
+        z[j] = params[b_off + j] + row_dot(params, w_off + j * n_in, x)
+    activate_into(layout[layer, ACT], act_args[layer], z, a)
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def layer_forward(params, layout, act_args, layer, x, z, a):
+    """z, a of one layer for one sample, whatever its kind."""
+    kind = layout[layer, KIND]
+    if kind == DENSE:
+        dense_forward(params, layout, act_args, layer, x, z, a)
+    else:
+        z[:] = np.nan  # an undeclared kind never passes as an identity (check_layout refuses it first)
+        a[:] = np.nan
+
+
+@njit(cache=True, inline="always")
+def forward(params, layout, act_args, x, z_buf, a_buf):
+    """Full forward pass of one sample; fills every layer's z and a, returns the output view."""
+    inp = x
+    for layer in range(layout.shape[0]):
+        z = layer_buffer(z_buf, layout, layer)
+        a = layer_buffer(a_buf, layout, layer)
+        layer_forward(params, layout, act_args, layer, inp, z, a)
+        inp = a
+    return layer_buffer(a_buf, layout, layout.shape[0] - 1)
+
+
+@njit(cache=True, inline="always")
+def forward_to(params, layout, act_args, x, z_buf, a_buf, stop_layer):
+    """Forward pass through layers 0 … stop_layer − 1; returns the input of ``stop_layer``."""
+    inp = x
+    for layer in range(stop_layer):
+        z = layer_buffer(z_buf, layout, layer)
+        a = layer_buffer(a_buf, layout, layer)
+        layer_forward(params, layout, act_args, layer, inp, z, a)
+        inp = a
+    return inp
+
+
+@njit(cache=True, inline="always")
+def output_input(params, layout, act_args, x, state):
+    """Input of the output layer: x itself for one layer, else the last hidden activations.
+
+    Hidden activations are written into ``state[:2 * n_units]`` (z then a);
+    rules that train only the output layer treat the hidden layers as fixed features.
+    """
+    out = layout.shape[0] - 1
+    if out == 0:
+        return x
+    units = n_units(layout)
+    return forward_to(params, layout, act_args, x, state[:units], state[units:2 * units], out)
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def send_error_down(matrix, base, layout, layer, d, e):
+    """e = Wᵀ d: the error at the input of ``layer``, W read from ``matrix`` at ``base`` in the layer's
+    own shape (the parameters for backprop, a fixed random B for feedback alignment)."""
+    n_in = layout[layer, N_IN]
+    for i in range(n_in):
+        e[i] = 0.0
+    if layout[layer, KIND] != DENSE:
+        e[:] = np.nan
+        return
+    for j in range(d.shape[0]):
+        row_add(e, 0, d[j], matrix[base + j * n_in:base + (j + 1) * n_in])
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def add_step(target, layout, layer, scale, d, inp):
+    """target[θ_l] += scale · ∂E/∂θ_l for one sample with ∂E/∂z_l = d: W += scale d xᵀ, b += scale d.
+
+    ``target`` may be the parameters themselves (plain online SGD, scale = −η)."""
+    w_off, b_off = layout[layer, W_OFF], layout[layer, B_OFF]
+    n_in = layout[layer, N_IN]
+    for j in range(d.shape[0]):
+        row_add(target, w_off + j * n_in, scale * d[j], inp)
+        target[b_off + j] += scale * d[j]
+
+
+# ------------------------------------------------------------------ batches (rows are samples)
+
+
+@njit(cache=True)
+def forward_rows(params, layout, act_args, layer, inp):
+    """(Z, A) of one layer for a minibatch: Z = inp Wᵀ + b (one BLAS product), A = g(Z)."""
+    Z = np.dot(inp, weights(params, layout, layer).T)
+    b = bias(params, layout, layer)
+    for r in range(inp.shape[0]):  # in place: no second matrix for "+ b"
+        for j in range(b.shape[0]):
+            Z[r, j] += b[j]
+    A = np.empty_like(Z)
+    activate_rows(layout[layer, ACT], act_args[layer], Z, A)
+    return Z, A
+
+
+@njit(cache=True)
+def error_rows(W, D):
+    """E = D W: the error at a layer's input for a minibatch (W: the layer's weights or a fixed B)."""
+    return np.dot(D, W)
+
+
+@njit(cache=True)
+def add_step_rows(target, layout, layer, D, prev_a, alpha, accumulate):
+    """target[θ_l] ← alpha · ∂E/∂θ_l (+ target if ``accumulate``): W ← alpha Dᵀ A_prev (+W), b ← alpha Σ_rows D (+b).
+
+    One in-place GEMM: with target = params, alpha = −η this is the SGD step itself."""
+    add_product(weights(target, layout, layer), D.T, prev_a, alpha, 1.0 if accumulate else 0.0)
+    _add_column_sums(bias(target, layout, layer), D, alpha, accumulate)
+
+
+@njit(cache=True)
+def _add_column_sums(target, D, alpha, accumulate):
+    """target ← alpha · Σ_rows D (+ target if ``accumulate``): the bias step of a minibatch.
+    Rows are summed in order, a whole row at a time (contiguous, vectorisable)."""
+    sums = np.zeros(D.shape[1])
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            sums[j] += D[r, j]
+    for j in range(D.shape[1]):
+        target[j] = alpha * sums[j] + (target[j] if accumulate else 0.0)
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+@njit(cache=True, inline="always")
+def evaluate_into(params, layout, act_args, X, T, labels, loss_code, threshold, z_buf, a_buf):
+    """(mean loss over (X, T), samples whose predicted class equals ``labels``), with caller buffers.
+
+    ``labels`` may be empty (regression, unsupervised): the count is then 0; ``T`` with no
+    columns skips the loss."""
+    out_code = layout[layout.shape[0] - 1, ACT]
+    total = 0.0
+    correct = 0
+    has_labels = labels.shape[0] == X.shape[0]
+    for s in range(X.shape[0]):
+        out = forward(params, layout, act_args, X[s], z_buf, a_buf)
+        if T.shape[1] > 0:
+            total += sample_loss(loss_code, out, T[s], out_code)
+        if has_labels and predict_class(out, threshold) == labels[s]:
+            correct += 1
+    n = max(X.shape[0], 1)
+    return total / n, correct
+
+
+@njit(cache=True)
+def evaluate(params, layout, act_args, X, T, labels, loss_code, threshold):
+    """Mean loss over (X, T) and the number of samples whose predicted class equals ``labels``."""
+    units = n_units(layout)
+    z_buf = np.empty(units, dtype=params.dtype)
+    a_buf = np.empty(units, dtype=params.dtype)
+    return evaluate_into(params, layout, act_args, X, T, labels, loss_code, threshold, z_buf, a_buf)
+
+
+@njit(cache=True)
+def predict_all(params, layout, act_args, X, threshold):
+    """The class predicted for every row of X (decision regions, confusion tables)."""
+    units = n_units(layout)
+    z_buf = np.empty(units, dtype=params.dtype)
+    a_buf = np.empty(units, dtype=params.dtype)
+    out = np.empty(X.shape[0], dtype=np.int64)
+    for s in range(X.shape[0]):
+        out[s] = predict_class(forward(params, layout, act_args, X[s], z_buf, a_buf), threshold)
+    return out
+
