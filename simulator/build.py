@@ -1,13 +1,38 @@
-"""The build step: from a validated Scenario to the arrays a run needs (the only bridge between the two)."""
+"""The build step: from a validated Scenario to Plans — the only bridge between the two worlds.
+
+A :class:`Plan` holds everything one (rule, seed) run needs and nothing declarative:
+the network's arrays, the initial parameters, each stage's kernel, state and packed
+hyperparameters, the data in the network's dtype, the random generators, the metric
+columns and the stopping rules as numbers.  Runs (:mod:`rulelab.run`) receive Plans,
+never the Scenario.
+
+Randomness is split per purpose from the repeat's seed, and shared by every rule, so
+that rules see the same data split, the same initial weights (for the same network) and
+the same shuffle orders — comparisons are paired:
+
+    SeedSequence([seed, 0]) dataset and split     [seed, 1] initial weights
+    SeedSequence([seed, 2]) rule state / ES noise [seed, 3] shuffle orders
+    SeedSequence([seed, 4]) input corruption      [seed, 5] corrupted test set, Hopfield loads
+    SeedSequence([seed, 6, …]) recall cues, activation-maximisation starts
+
+Each run draws only from its own streams, so results do not depend on how runs are
+spread over processes or threads.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from rulelab.core import engine as E
+from rulelab.core.losses import LOSS_CODES
+from rulelab.core.network import Network, encode_targets, init_params, target_range
 from rulelab.data.datasets import Split, split_dataset
-from rulelab.scenario import Scenario
+from rulelab.rule import Rule
+from rulelab.scenario import RuleSpec, Scenario, TaskConfig, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -28,3 +53,249 @@ def prepare_data(scenario: Scenario, seed: int) -> PreparedData:
                           scenario.task.validation_fraction)
     return PreparedData(split, data.n_classes, data.image_shape,
                         float(split.X_train.min()), float(split.X_train.max()))
+
+
+def corrupt(X: np.ndarray, kind: str, level: float, rng: np.random.Generator,
+            low: float, high: float) -> np.ndarray:
+    """A corrupted copy of X: flip a fraction of inputs (x → low + high − x), mask them to ``low``,
+    or add Gaussian noise of std ``level`` (the compiled engine draws the same numbers per epoch)."""
+    if kind == "gaussian":
+        return (X + rng.normal(0.0, level, size=X.shape)).astype(X.dtype)
+    hit = rng.random(X.shape) < level
+    if kind == "bitflip":
+        return np.where(hit, low + high - X, X).astype(X.dtype)
+    return np.where(hit, low, X).astype(X.dtype)
+
+
+def _arrays(net: Network, X: np.ndarray, y: np.ndarray | None, targets: np.ndarray | None = None,
+            regression: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(inputs, target matrix, integer labels) in the network's dtype."""
+    dtype = net.np_dtype
+    X = np.ascontiguousarray(X, dtype=dtype)
+    no_labels = np.zeros(0, dtype=np.int64)
+    if regression:
+        return X, np.ascontiguousarray(targets, dtype=dtype), no_labels
+    if y is None:
+        return X, np.zeros((X.shape[0], 0), dtype=dtype), no_labels
+    T = np.ascontiguousarray(encode_targets(y, net.sizes[-1], net.output_activation), dtype=dtype)
+    return X, T, np.ascontiguousarray(y, dtype=np.int64)
+
+
+@dataclass
+class EvaluationSets:
+    """Train, test, validation and corrupted-test arrays (empty when absent), in the network's dtype."""
+
+    X: tuple[np.ndarray, ...]
+    T: tuple[np.ndarray, ...]
+    labels: tuple[np.ndarray, ...]
+
+    @property
+    def train(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.X[0], self.T[0], self.labels[0]
+
+    @property
+    def test(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.X[1], self.T[1], self.labels[1]
+
+    def present(self, index: int) -> bool:
+        return self.X[index].shape[0] > 0
+
+
+CLASSIFYING_KINDS = ("classification", "activation_maximisation", "adversarial")
+
+
+def evaluation_sets(task: TaskConfig, net: Network, data: PreparedData, seed: int) -> EvaluationSets:
+    """The sets a run is measured on; the corrupted test set is drawn once per seed ([seed, 5])."""
+    split = data.split
+    empty = _arrays(net, np.zeros((0, net.sizes[0])), None)
+    if task.kind == "autoencoding":  # the target is the (clean) input itself
+        train = _arrays(net, split.X_train, None, split.X_train, True)
+        test = _arrays(net, split.X_test, None, split.X_test, True)
+    else:
+        regression = task.kind == "regression"
+        train = _arrays(net, split.X_train, split.y_train, split.targets_train, regression)
+        test = _arrays(net, split.X_test, split.y_test, split.targets_test, regression)
+    validation = empty
+    if split.X_val is not None and task.kind in ("classification", "regression"):
+        validation = _arrays(net, split.X_val, split.y_val, split.targets_val, task.kind == "regression")
+    noisy = empty
+    c = task.corruption
+    if c is not None and test[0].shape[0] > 0:
+        X_noisy = corrupt(test[0], c.kind, c.level, np.random.default_rng([seed, 5]), data.low, data.high)
+        noisy = (np.ascontiguousarray(X_noisy), test[1], test[2])
+    sets = (train, test, validation, noisy)
+    return EvaluationSets(tuple(s[0] for s in sets), tuple(s[1] for s in sets), tuple(s[2] for s in sets))
+
+
+def principal_components(X: np.ndarray) -> np.ndarray:
+    """Principal components of the training inputs (rows), largest variance first (NumPy's eigh)."""
+    Xc = X - X.mean(axis=0)
+    _, vectors = np.linalg.eigh(Xc.T @ Xc / len(Xc))
+    return vectors[:, ::-1].T
+
+
+def evaluation_columns(task: TaskConfig, metrics: tuple[str, ...], sets: EvaluationSets,
+                       components: np.ndarray | None, net: Network) -> list[tuple[str, int]]:
+    """(metric name, engine code) measured after every epoch, in the order they are written."""
+    if components is not None:
+        k = min(net.sizes[1], len(components))
+        return [(f"pc_angle_{i}", E.FROM_SNAPSHOT) for i in range(k)] + [("weight_norm", E.FROM_SNAPSHOT)]
+    classifying = task.kind in CLASSIFYING_KINDS
+    columns = []
+    for name, index in (("train", 0), ("test", 1), ("validation", 2)):
+        if not sets.present(index):
+            continue
+        if f"{name}_loss" in metrics:
+            columns.append((f"{name}_loss", 2 * index))
+        if classifying and f"{name}_accuracy" in metrics:
+            columns.append((f"{name}_accuracy", 2 * index + 1))
+    if sets.present(3) and "test_denoising_loss" in metrics:
+        columns.append(("test_denoising_loss", E.DENOISING_LOSS))
+    return columns
+
+
+@dataclass
+class StagePlan:
+    """One stage of an online run: a rule's kernel, state and packed hyperparameters for so many epochs."""
+
+    rule: Rule
+    kernel: Any
+    state: np.ndarray
+    hp: np.ndarray
+    epochs: int
+    signal: str
+    stop_on_zero_signal: bool
+
+
+@dataclass
+class Plan:
+    """Everything one (rule, seed) run needs, as arrays and numbers."""
+
+    label: str
+    rule_name: str
+    family: str
+    seed: int
+    kind: str  # online, population or associative
+    rule: Rule  # the (last) rule, instantiated with its hyperparameters
+    network: Network
+    params: np.ndarray
+    task: TaskConfig
+    train: TrainConfig
+    data: PreparedData
+    sets: EvaluationSets
+    columns: list[tuple[str, int]]
+    loss_code: int
+    threshold: float
+    components: np.ndarray | None = None
+    stages: list[StagePlan] = field(default_factory=list)
+    shuffle_rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    noise_rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    state_rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+
+    @property
+    def stop_declared(self) -> bool:
+        return self.train.stop is not None
+
+    def settings(self, stage: int) -> tuple[np.ndarray, np.ndarray]:
+        """The engine's integer and float settings for stage ``stage`` (see :mod:`rulelab.core.engine`)."""
+        cfg = np.zeros(E.CFG_SLOTS, dtype=np.int64)
+        fcfg = np.full(E.FCFG_SLOTS, np.nan)
+        train = self.train
+        cfg[E.C_BATCH] = train.batch_size
+        cfg[E.C_SHUFFLE] = int(train.shuffle)
+        corruption = self.task.corruption
+        if corruption is not None and self.kind == "online":
+            cfg[E.C_CORRUPTION] = E.CORRUPTION_CODES[corruption.kind]
+            fcfg[E.F_LEVEL], fcfg[E.F_LOW], fcfg[E.F_HIGH] = corruption.level, self.data.low, self.data.high
+        if train.budget is not None:
+            cfg[E.C_BUDGET_UNIT] = E.BUDGET_CODES[train.budget.unit]
+            if train.budget.unit == "wall_seconds":
+                fcfg[E.F_WALL_BUDGET] = train.budget.amount
+            else:
+                cfg[E.C_BUDGET_AMOUNT] = int(train.budget.amount)
+        final = stage == len(self.stages) - 1 or self.kind != "online"
+        cfg[E.C_FINAL] = int(final)
+        cfg[E.C_SIGNAL_ZERO] = int(final and self.kind == "online" and self.stages[stage].stop_on_zero_signal)
+        stop = train.stop
+        cfg[E.C_EARLY] = int(stop is None or stop.early)
+        if stop is not None:
+            for slot, value in ((E.F_STOP_TRAIN_ACCURACY, stop.train_accuracy),
+                                (E.F_STOP_TEST_ACCURACY, stop.test_accuracy),
+                                (E.F_STOP_TRAIN_LOSS, stop.train_loss)):
+                if value is not None:
+                    fcfg[slot] = value
+        cfg[E.C_STAGE] = stage + 1
+        cfg[E.C_LOSS] = self.loss_code
+        fcfg[E.F_THRESHOLD] = self.threshold
+        if self.components is not None:  # snapshots of the first layer's weights, for the PC angles
+            row = self.network.layout[0]
+            cfg[E.C_SNAP_OFF] = row[0]
+            cfg[E.C_SNAP_LEN] = row[2] * row[3]
+        return cfg, fcfg
+
+
+def initial_params(scenario: Scenario, spec: RuleSpec, seed: int) -> np.ndarray:
+    """Seeded initial weights ([seed, 1]): rules sharing a network start from the same point."""
+    if scenario.weights_from is not None:
+        return load_weights(scenario.weights_from, spec, seed)
+    init = spec.init
+    return init_params(spec.network, np.random.default_rng([seed, 1]), init.scheme, init.scale, init.sigma,
+                       init.bias, [layer.model_dump() for layer in init.layers] if init.layers else None)
+
+
+def load_weights(path: Path, spec: RuleSpec, seed: int) -> np.ndarray:
+    """A previous run's final parameters for this rule label and seed."""
+    key = f"{spec.label}/seed{seed}"
+    with np.load(path) as saved:
+        if key not in saved:
+            available = sorted(k for k in saved.files if "/seed" in k)
+            raise ValueError(f"{path} has no weights for rule '{spec.label}' and seed {seed} "
+                             f"(it has: {', '.join(available) or 'none'})")
+        params = np.asarray(saved[key], dtype=spec.network.np_dtype)
+    if params.shape != (spec.network.n_params,):
+        raise ValueError(f"{path}: weights for '{spec.label}' have {params.size} values; "
+                         f"this network needs {spec.network.n_params}")
+    return params.copy()
+
+
+def _stages(scenario: Scenario, spec: RuleSpec, seed: int) -> list[StagePlan]:
+    """Each stage's rule instance, kernel, state ([seed, 2], then [seed, 2, k] for stage k) and hyperparameters."""
+    net = spec.network
+    stages = []
+    for index, stage in enumerate(spec.stages):
+        rule = stage.rule(stage.params)
+        stream = [seed, 2] if index == 0 else [seed, 2, index]
+        state = np.ascontiguousarray(rule.init_state(net, np.random.default_rng(stream)), dtype=net.np_dtype)
+        epochs = stage.epochs if stage.epochs is not None else scenario.train.epochs
+        stages.append(StagePlan(rule, rule.kernel(net, scenario.train.batch_size), state, stage.params.pack(),
+                                epochs, rule.signal, bool(rule.converged_when_signal_zero)))
+    return stages
+
+
+def build_plan(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData) -> Plan:
+    """The Plan of one (rule, seed): arrays, kernels, generators and settings."""
+    net = spec.network
+    kind = spec.rule.kind
+    sets = evaluation_sets(scenario.task, net, data, seed)
+    components = principal_components(data.split.X_train) if scenario.task.kind == "unsupervised" else None
+    off, on = target_range(net.output_activation)
+    plan = Plan(
+        label=spec.label, rule_name=spec.rule.name, family=spec.family, seed=seed, kind=kind,
+        rule=spec.rule(spec.params), network=net,
+        params=initial_params(scenario, spec, seed) if kind != "associative" else np.zeros(0),
+        task=scenario.task, train=scenario.train, data=data, sets=sets,
+        columns=evaluation_columns(scenario.task, scenario.metrics, sets, components, net),
+        loss_code=LOSS_CODES[scenario.task.loss], threshold=(off + on) / 2.0, components=components,
+        shuffle_rng=np.random.default_rng([seed, 3]), noise_rng=np.random.default_rng([seed, 4]),
+        state_rng=np.random.default_rng([seed, 2]))
+    if kind == "online":
+        plan.stages = _stages(scenario, spec, seed)
+    return plan
+
+
+def pc_angles(W: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """Angle in degrees between each unit's weight vector w_k and the k-th principal component (sign ignored)."""
+    k = min(len(W), len(components))
+    norms = np.linalg.norm(W[:k], axis=1) * np.linalg.norm(components[:k], axis=1)
+    cos = np.abs(np.sum(W[:k] * components[:k], axis=1)) / np.where(norms > 0, norms, 1.0)
+    return np.degrees(np.arccos(np.clip(cos, 0.0, 1.0)))

@@ -191,6 +191,7 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
                         quiet: bool, no_plots: bool, jobs: int, resume: bool) -> bool:
     """Run one comparison into ``out``; True when every run failed."""
     from rulelab.output.results import ResumeError, RunWriter
+    from rulelab.run.interrupts import deferred_interrupts
     from rulelab.run.runner import run_parallel, run_scenario
 
     try:
@@ -211,12 +212,13 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
         if jobs > 1:  # workers report whole runs, not epochs
             progress.advance(task, epochs)
 
-    with progress:
+    with progress, deferred_interrupts():
         try:
             if jobs > 1:
                 run_parallel(spec, jobs, finished, skip=writer.done)
             else:
-                run_scenario(spec, on_record=finished, on_epoch=lambda: progress.advance(task), skip=writer.done)
+                run_scenario(spec, on_record=finished, progress=lambda epochs: progress.advance(task, epochs),
+                             skip=writer.done)
         except KeyboardInterrupt:
             progress.stop()
             writer.finish(interrupted=True)

@@ -9,7 +9,7 @@ from rulelab.rules.backprop import Backprop
 from rulelab.core import gradient as G
 from rulelab.core import kernels as K
 from rulelab.core.network import Network, init_params
-from rulelab.run.runner import corrupt
+from rulelab.build import corrupt
 from tests.conftest import ROOT
 
 
@@ -62,7 +62,7 @@ def test_tied_weights_stay_tied_through_training():
     record = run_scenario(scenario)[0]
     net = scenario.rules[0].network
     np.testing.assert_array_equal(net.weights(record.params, 1), net.weights(record.params, 0).T)
-    losses = [v for _, m, v in record.rows if m == "test_loss"]
+    losses = [v for _, m, v in record.all_rows() if m == "test_loss"]
     assert losses[-1] < 0.6 * losses[0]  # reconstruction improves
 
 
@@ -88,8 +88,8 @@ def test_denoising_run_reports_denoising_loss():
                              overrides=["train.epochs=3", "task.corruption={kind: mask, level: 0.3}",
                                         "rules=[{rule: backprop, lr: 0.1}]"])
     (record,) = run_scenario(scenario)
-    noisy = [v for _, m, v in record.rows if m == "test_denoising_loss"]
-    clean = [v for _, m, v in record.rows if m == "test_loss"]
+    noisy = [v for _, m, v in record.all_rows() if m == "test_denoising_loss"]
+    clean = [v for _, m, v in record.all_rows() if m == "test_loss"]
     assert len(noisy) == 4 and noisy[-1] < noisy[0]
     assert noisy[-1] > clean[-1]  # corrupted inputs reconstruct worse than clean ones
 
@@ -102,7 +102,7 @@ def test_other_rules_train_autoencoders_and_tied_needs_a_gradient_rule(write_sce
            "network": {"layers": [64, 16, 64], "activation": "sigmoid"}, "train": {"epochs": 2},
            "rules": [{"rule": "delta", "lr": 0.5}]}
     (record,) = run_scenario(load_scenario(write_scenario(raw)))
-    losses = [v for _, m, v in record.rows if m == "test_loss"]
+    losses = [v for _, m, v in record.all_rows() if m == "test_loss"]
     assert losses[-1] < losses[0]  # the delta rule trains the decoder on random features
     raw["network"]["tied"] = True
     with pytest.raises(ScenarioError, match="rule 'delta' does not keep tied weights in sync"):

@@ -55,7 +55,7 @@ def test_worked_example_scenario_one_update():
     from rulelab.scenario import load_scenario
 
     (record,) = run_scenario(load_scenario(WORKED))
-    losses = [v for _, m, v in record.rows if m == "train_loss"]
+    losses = [v for _, m, v in record.all_rows() if m == "train_loss"]
     assert losses[0] == pytest.approx(0.298371109, abs=1e-9)
     assert losses[1] == pytest.approx(0.291027774, abs=1e-9)
     assert record.params[6] == pytest.approx(0.358916480, abs=1e-9)  # w5

@@ -125,6 +125,7 @@ def test_float32_run(cli, tmp_path):
 
 def test_interrupted_run_keeps_what_finished(write_scenario, gates_scenario, tmp_path):
     from rulelab.output.results import RunWriter
+    from rulelab.run.interrupts import deferred_interrupts, request_interrupt
     from rulelab.run.runner import run_scenario
     from rulelab.scenario import load_scenario
 
@@ -133,19 +134,21 @@ def test_interrupted_run_keeps_what_finished(write_scenario, gates_scenario, tmp
                                for name in ("first", "second")]
     scenario = load_scenario(write_scenario(gates_scenario))
     writer = RunWriter(tmp_path / "run", scenario, "test")
-    epochs = iter(range(10 ** 6))
+    done = []
 
-    def interrupt_in_second_run():
-        if next(epochs) == 14:  # run 1 has 10 epochs; stop in the middle of run 2
-            raise KeyboardInterrupt
+    def ctrl_c_in_second_run(epochs: int) -> None:
+        done.append(epochs)
+        if sum(done) > 10:  # run 1 has 10 epochs: Ctrl-C during run 2
+            request_interrupt()
 
-    with pytest.raises(KeyboardInterrupt) as info:
-        run_scenario(scenario, on_record=writer.add, on_epoch=interrupt_in_second_run)
+    with deferred_interrupts(), pytest.raises(KeyboardInterrupt) as info:
+        run_scenario(scenario, on_record=writer.add, progress=ctrl_c_in_second_run)
     writer.finish(interrupted=True)
     assert [r.status for r in info.value.records] == ["completed", "interrupted"]
     runs = read_csv(tmp_path / "run" / "runs.csv")
-    assert [(r["rule"], r["status"], r["epochs"]) for r in runs] == [
-        ("first", "completed", "10"), ("second", "interrupted", "5")]
+    assert [(r["rule"], r["status"]) for r in runs] == [("first", "completed"), ("second", "interrupted")]
+    # Acted on at the next safe point: the end of the compiled chunk in which it was pressed.
+    assert runs[0]["epochs"] == "10" and 0 < int(runs[1]["epochs"]) < 10
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["interrupted"] is True
 
 

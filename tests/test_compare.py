@@ -166,8 +166,8 @@ def test_resume_runs_only_what_is_missing(tmp_path, monkeypatch):
 
     ran = []
     original = runner.run_one
-    monkeypatch.setattr(runner, "run_one", lambda sc, spec, seed, data, cb=None: ran.append((spec.label, seed))
-                        or original(sc, spec, seed, data, cb))
+    monkeypatch.setattr(runner, "run_one", lambda sc, spec, seed, data, progress=None:
+                        ran.append((spec.label, seed)) or original(sc, spec, seed, data, progress))
     result = invoke("run", *args, "--resume")
     assert result.exit_code == 0 and "resuming: 8 finished runs kept" in result.output
     assert ran == [("perceptron", 4), ("delta", 4)]

@@ -94,7 +94,7 @@ def test_xor_solved_and_forward_passes_counted():
     records = run_scenario(scenario)
     assert sum(r.status == "converged" for r in records) >= 3
     for r in records:
-        generations = [v for _, m, v in r.rows if m == "generations"][-1]
+        generations = [v for _, m, v in r.all_rows() if m == "generations"][-1]
         assert r.forward_passes == generations * 50 * 4  # one per sample per member
 
 
@@ -118,8 +118,8 @@ def test_same_seed_same_numbers_whatever_the_threads():
     one = run_scenario(scenario)[0]
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     many = run_scenario(scenario)[0]
-    strip = [(e, m, v) for e, m, v in one.rows if m != "wall_seconds"]
-    assert strip == [(e, m, v) for e, m, v in many.rows if m != "wall_seconds"]
+    strip = [(e, m, v) for e, m, v in one.all_rows() if m != "wall_seconds"]
+    assert strip == [(e, m, v) for e, m, v in many.all_rows() if m != "wall_seconds"]
 
 
 def test_nan_fitness_is_ranked_worst_and_counted(write_scenario):
@@ -144,7 +144,7 @@ def test_nan_fitness_is_ranked_worst_and_counted(write_scenario):
            "train": {"epochs": 3}, "rules": [{"rule": "openai_es", "population": 10, "sigma": 1e300}]}
     (record,) = run_scenario(load_scenario(write_scenario(raw)))
     assert record.status == "completed"
-    assert [v for _, m, v in record.rows if m == "nan_fitness"] == [10, 20, 30]
+    assert [v for _, m, v in record.all_rows() if m == "nan_fitness"] == [10, 20, 30]
     assert record.message == "30 members had a NaN fitness (ranked worst)"
 
 

@@ -89,7 +89,7 @@ def test_sanger_finds_the_top_components_in_order(oja_records):
 def test_unbounded_hebb_diverges_visibly(oja_records):
     for r in (r for r in oja_records if r.label == "hebb-unbounded"):
         assert r.status == "diverged" and "weights grew without bound" in r.message
-        norms = [v for _, m, v in r.rows if m == "weight_norm"]
+        norms = [v for _, m, v in r.all_rows() if m == "weight_norm"]
         assert norms[1] < norms[2] < norms[3]  # it grows before it overflows
     for r in (r for r in oja_records if r.label == "hebb-normalized"):
         assert r.status == "completed" and r.final("weight_norm") == pytest.approx(1.0)
@@ -105,9 +105,9 @@ def test_two_stage_training_and_the_random_feature_control():
     records = run_scenario(scenario)
     pipeline = records[0]
     assert pipeline.label == "competitive+delta" and pipeline.epochs_run == 5
-    stages = [v for _, m, v in pipeline.rows if m == "stage"]
+    stages = [v for _, m, v in pipeline.all_rows() if m == "stage"]
     assert stages == [1, 1, 2, 2, 2]
-    assert [m for _, m, _ in pipeline.rows if m in ("quantization_error", "sse")][:3] == \
+    assert [m for _, m, _ in pipeline.all_rows() if m in ("quantization_error", "sse")][:3] == \
         ["quantization_error", "quantization_error", "sse"]
     rows = {r["rule"]: r for r in summarize(scenario, records)}
     assert rows["competitive+delta"]["family"] == "hebbian → error-correcting"

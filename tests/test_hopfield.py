@@ -151,8 +151,8 @@ def capacity():
                                         "task.association.flip_fractions=[0.0]"])
     table = {}
     for r in run_scenario(scenario):
-        loads = {e: v for e, m, v in r.rows if m == "load"}
-        for e, m, v in r.rows:
+        loads = {e: v for e, m, v in r.all_rows() if m == "load"}
+        for e, m, v in r.all_rows():
             if m == "overlap":
                 table.setdefault((r.label, round(loads[e], 3)), []).append(v)
     return {k: float(np.mean(v)) for k, v in table.items()}
@@ -176,11 +176,11 @@ def test_letters_scenario_records_everything():
     scenario = load_scenario(ROOT / "scenarios" / "hopfield-letters.yaml", repeats=1)
     records = run_scenario(scenario)
     for r in records:
-        names = {m for _, m, _ in r.rows}
+        names = {m for _, m, _ in r.all_rows()}
         assert {"overlap", "exact_recall", "sweeps", "final_target", "final_negation", "final_other_pattern",
                 "final_spurious", "energy_rises"} <= names
-        assert all(v == 0 for _, m, v in r.rows if m == "energy_rises")
-        fractions = [sum(v for e2, m, v in r.rows if e2 == e and m.startswith("final_")) for e in (1, 2, 3)]
+        assert all(v == 0 for _, m, v in r.all_rows() if m == "energy_rises")
+        fractions = [sum(v for e2, m, v in r.all_rows() if e2 == e and m.startswith("final_")) for e in (1, 2, 3)]
         np.testing.assert_allclose(fractions, 1.0)
         assert r.artifacts["recall_step1_cues"].shape == (6, 100)
     by_rule = {r.label: r.final("overlap_mean") for r in records}

@@ -140,12 +140,12 @@ def test_novikoff_bound_on_separable_data(write_scenario, tmp_path):
         "rules": [{"rule": "perceptron", "lr": 1.0}],
     })
     (record,) = run_scenario(load_scenario(path))
-    mistakes = sum(v for _, m, v in record.rows if m == "mistakes")
+    mistakes = sum(v for _, m, v in record.all_rows() if m == "mistakes")
     assert record.status == "converged"
     assert record.final("train_accuracy") == 1.0
     assert 0 < mistakes <= bound
     # The last epoch was error-free: that is how convergence is detected.
-    assert [v for _, m, v in record.rows if m == "mistakes"][-1] == 0.0
+    assert [v for _, m, v in record.all_rows() if m == "mistakes"][-1] == 0.0
 
 
 def test_xor_perceptron_reports_non_convergence():
@@ -160,7 +160,7 @@ def test_xor_perceptron_reports_non_convergence():
     assert [r.status for r in perceptron] == ["not_converged"] * 3
     # A single threshold unit gets at most 3 of the 4 XOR rows right.
     assert all(r.final("train_accuracy") <= 0.75 for r in perceptron)
-    assert all([v for _, m, v in r.rows if m == "mistakes"][-1] > 0 for r in perceptron)
+    assert all([v for _, m, v in r.all_rows() if m == "mistakes"][-1] > 0 for r in perceptron)
     row = next(row for row in summarize(scenario, records) if row["rule"] == "perceptron")
     assert row["converged"] == "0/3"
     assert "did not converge within 3000 epochs on 3/3 seeds" in row["note"]

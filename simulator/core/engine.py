@@ -1,33 +1,268 @@
-"""The compiled training loop for online rules.
+"""The compiled engine of online rules: whole runs — epochs, shuffling, corruption, evaluation,
+stop criteria and budgets — in one compiled call per chunk of epochs.
 
-One engine per parameter dtype, each declared with an explicit signature whose
-first argument is a first-class function type.  That makes the engine hit
-Numba's on-disk cache in a new process (see shared DESIGN notes): an engine that
-received an untyped dispatcher would be recompiled in every process.
+Python prepares the arrays once (:mod:`rulelab.build`), calls :func:`run_epochs` for a
+chunk of epochs (a whole run when it is short; chunks of about a tenth of a second
+otherwise, so that a progress bar moves and Ctrl-C is acted on between chunks, never
+inside compiled code), and reads the metrics back from preallocated arrays.
+
+Each engine is declared with an explicit signature whose first argument is a
+first-class function type: that makes it hit Numba's on-disk cache in a new process
+(an engine receiving an untyped dispatcher would be recompiled in every process).
+Random numbers come from NumPy Generators passed in (shuffle orders, input
+corruption): Numba draws NumPy's own sequences, so a run gives the numbers it gave
+when these loops were Python.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import njit, typeof, types
 
+from rulelab.core.clock import monotonic_ns
+from rulelab.core.layers import evaluate_into
 from rulelab.rule import kernel_signature
+
+# Metric codes: what a column of the metric table holds.
+TRAIN_LOSS, TRAIN_ACCURACY = 0, 1
+TEST_LOSS, TEST_ACCURACY = 2, 3
+VALIDATION_LOSS, VALIDATION_ACCURACY = 4, 5
+DENOISING_LOSS = 6  # the test loss on corrupted test inputs (clean targets)
+SIGNAL = 7  # the rule's own training signal, summed over the epoch
+WALL_SECONDS = 8  # training time so far (evaluation excluded)
+FORWARD_PASSES = 9
+STAGE = 10
+FROM_SNAPSHOT = 11  # filled in afterwards from weight snapshots (angles to principal components)
+EVALUATION_SETS = 4  # train, test, validation, corrupted test
+
+# Slots of the run state, kept across calls (float64).
+R_EPOCH, R_FORWARD, R_SAMPLES, R_WALL, R_CRITERION_EPOCH, R_CRITERION_FORWARD, R_STATUS, R_LARGEST = range(8)
+RUN_SLOTS = 8
+
+# Statuses (R_STATUS).
+RUNNING, BUDGET_SPENT, CRITERION_MET, DIVERGED_NAN, DIVERGED_BOUND = 0, 1, 2, 3, 4
+
+# Integer settings (cfg).
+C_BATCH, C_SHUFFLE, C_CORRUPTION, C_BUDGET_UNIT, C_BUDGET_AMOUNT, C_FINAL, C_SIGNAL_ZERO, C_EARLY, C_STAGE, \
+    C_LOSS, C_SNAP_OFF, C_SNAP_LEN = range(12)
+CFG_SLOTS = 12
+# Float settings (fcfg): stop thresholds (NaN: not checked), wall budget, corruption, class threshold.
+F_STOP_TRAIN_ACCURACY, F_STOP_TEST_ACCURACY, F_STOP_TRAIN_LOSS, F_WALL_BUDGET, F_LEVEL, F_LOW, F_HIGH, \
+    F_THRESHOLD = range(8)
+FCFG_SLOTS = 8
+
+NO_CORRUPTION, BITFLIP, MASK, GAUSSIAN = 0, 1, 2, 3
+CORRUPTION_CODES = {"bitflip": BITFLIP, "mask": MASK, "gaussian": GAUSSIAN}
+NO_BUDGET, BUDGET_SAMPLES, BUDGET_FORWARD_PASSES, BUDGET_WALL_SECONDS = 0, 1, 2, 3
+BUDGET_CODES = {"samples": BUDGET_SAMPLES, "forward_passes": BUDGET_FORWARD_PASSES,
+                "wall_seconds": BUDGET_WALL_SECONDS}
+
+# Weights this large mean the rule is running away (e.g. Hebb without bounds), long before float64
+# overflows; stopping here reports it as diverged instead of as a finished run.
+DIVERGENCE_LIMIT = 1e12
+
+
+@njit(cache=True, inline="always")
+def rows_within_budget(cfg, fcfg, run, rows, per_row):
+    """How many of the next ``rows`` training rows the budget still allows (0: spent)."""
+    unit = cfg[C_BUDGET_UNIT]
+    if unit == NO_BUDGET:
+        return rows
+    if unit == BUDGET_WALL_SECONDS:
+        return rows if run[R_WALL] < fcfg[F_WALL_BUDGET] else 0
+    used = np.int64(run[R_SAMPLES]) if unit == BUDGET_SAMPLES else np.int64(run[R_FORWARD])
+    cost = 1 if unit == BUDGET_SAMPLES else per_row
+    left = cfg[C_BUDGET_AMOUNT] - used
+    return max(0, min(rows, -(-left // cost)))
+
+
+@njit(cache=True, inline="always")
+def measure(params, layout, act_args, EX, ET, EL, loss_code, threshold, columns, row, z_buf, a_buf):
+    """Fill the evaluation columns of one metric row: loss and accuracy on each set a column asks for."""
+    for k in range(EVALUATION_SETS):
+        wanted = False
+        for c in range(columns.shape[0]):
+            if columns[c] == 2 * k or columns[c] == 2 * k + 1:
+                wanted = True
+        if not wanted or EX[k].shape[0] == 0:
+            continue
+        loss, correct = evaluate_into(params, layout, act_args, EX[k], ET[k], EL[k], loss_code, threshold,
+                                      z_buf, a_buf)
+        for c in range(columns.shape[0]):
+            if columns[c] == 2 * k:
+                row[c] = loss
+            elif columns[c] == 2 * k + 1:
+                row[c] = correct / EX[k].shape[0]
+
+
+@njit(cache=True, inline="always")
+def criterion_met(fcfg, columns, row):
+    """Any declared stop criterion met by this row (a criterion whose metric is not measured is skipped)."""
+    met = False
+    for c in range(columns.shape[0]):
+        code = columns[c]
+        if code == TRAIN_ACCURACY and not np.isnan(fcfg[F_STOP_TRAIN_ACCURACY]):
+            met = met or row[c] >= fcfg[F_STOP_TRAIN_ACCURACY]
+        elif code == TEST_ACCURACY and not np.isnan(fcfg[F_STOP_TEST_ACCURACY]):
+            met = met or row[c] >= fcfg[F_STOP_TEST_ACCURACY]
+        elif code == TRAIN_LOSS and not np.isnan(fcfg[F_STOP_TRAIN_LOSS]):
+            met = met or row[c] <= fcfg[F_STOP_TRAIN_LOSS]
+    return met
+
+
+@njit(cache=True, inline="always")
+def divergence(params, signal, run):
+    """RUNNING, or why the weights count as diverged (NaN/infinite; |w| beyond DIVERGENCE_LIMIT)."""
+    if not np.isfinite(signal):
+        return DIVERGED_NAN
+    largest = 0.0
+    for p in range(params.shape[0]):
+        v = params[p]
+        if not np.isfinite(v):
+            return DIVERGED_NAN
+        if abs(v) > largest:
+            largest = abs(v)
+    if largest > DIVERGENCE_LIMIT:
+        run[R_LARGEST] = largest
+        return DIVERGED_BOUND
+    return RUNNING
+
+
+@njit(cache=True, inline="always")
+def corrupt_rows(Xe, rows, kind, level, low, high, rng):
+    """Corrupt the first ``rows`` rows of Xe in place: flip a fraction of inputs (x → low + high − x), mask
+    them to ``low``, or add Gaussian noise of std ``level`` (the same draws as NumPy's Generator)."""
+    d = Xe.shape[1]
+    if kind == GAUSSIAN:
+        noise = rng.normal(0.0, level, (rows, d))
+        for i in range(rows):
+            for j in range(d):
+                Xe[i, j] = Xe[i, j] + noise[i, j]
+        return
+    hit = rng.random((rows, d))
+    flip = Xe.dtype.type(low + high)  # as NumPy computes low + high − x: the constant in the data's dtype
+    masked = Xe.dtype.type(low)
+    for i in range(rows):
+        for j in range(d):
+            if hit[i, j] < level:
+                Xe[i, j] = flip - Xe[i, j] if kind == BITFLIP else masked
+
+
+@njit(cache=True, inline="always")
+def record_row(params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, signal, snap, snap_row,
+               z_buf, a_buf):
+    """One row of the metric table after an epoch (and one weight snapshot, if asked for)."""
+    measure(params, layout, act_args, EX, ET, EL, cfg[C_LOSS], fcfg[F_THRESHOLD], columns, row, z_buf, a_buf)
+    for c in range(columns.shape[0]):
+        code = columns[c]
+        if code == SIGNAL:
+            row[c] = signal
+        elif code == WALL_SECONDS:
+            row[c] = run[R_WALL]
+        elif code == FORWARD_PASSES:
+            row[c] = run[R_FORWARD]
+        elif code == STAGE:
+            row[c] = cfg[C_STAGE]
+    length = cfg[C_SNAP_LEN]
+    if length > 0:
+        offset = cfg[C_SNAP_OFF]
+        for i in range(length):
+            snap[snap_row, i] = params[offset + i]
+
+
+def _run_epochs(update, params, layout, act_args, state, hp, X, Y, Xe, Ye, shuffle_rng, noise_rng, EX, ET, EL,
+                columns, cfg, fcfg, run, epochs, out, snap, z_buf, a_buf):
+    """Up to ``epochs`` epochs of one stage; a row of ``out`` (and ``snap``) per epoch; returns the rows written.
+
+    Per epoch: visiting order (a fresh permutation when shuffling), rows the budget allows,
+    corruption (denoising), one ``update`` call per minibatch (timed), evaluation, then the
+    checks: divergence, and in the final stage the stop criteria.  Stops early by setting
+    run[R_STATUS]; counters in ``run`` carry over to the next call.
+    """
+    n = X.shape[0]
+    written = 0
+    batch = cfg[C_BATCH]
+    copy_rows = cfg[C_SHUFFLE] != 0 or cfg[C_CORRUPTION] != NO_CORRUPTION
+    for _ in range(epochs):
+        if cfg[C_SHUFFLE] != 0:
+            order = shuffle_rng.permutation(n)
+            for i in range(n):
+                Xe[i] = X[order[i]]
+                Ye[i] = Y[order[i]]
+        elif copy_rows:
+            Xe[:, :] = X
+            Ye[:, :] = Y
+        rows = rows_within_budget(cfg, fcfg, run, n, 1)
+        if rows == 0:
+            run[R_STATUS] = BUDGET_SPENT
+            break
+        Xv = Xe[:rows] if copy_rows else X[:rows]
+        Yv = Ye[:rows] if copy_rows else Y[:rows]
+        if cfg[C_CORRUPTION] != NO_CORRUPTION:
+            corrupt_rows(Xe, rows, cfg[C_CORRUPTION], fcfg[F_LEVEL], fcfg[F_LOW], fcfg[F_HIGH], noise_rng)
+        start = monotonic_ns()
+        signal = 0.0
+        for lo in range(0, rows, batch):
+            signal += update(params, layout, act_args, state, hp, Xv, Yv, lo, min(lo + batch, rows))
+        run[R_WALL] += (monotonic_ns() - start) * 1e-9
+        run[R_FORWARD] += rows
+        run[R_SAMPLES] += rows
+        run[R_EPOCH] += 1
+        row = out[written]
+        record_row(params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, signal, snap, written,
+                   z_buf, a_buf)
+        written += 1
+        status = divergence(params, signal, run)
+        if status != RUNNING:
+            run[R_STATUS] = status
+            break
+        if cfg[C_FINAL] == 0:
+            continue  # stop criteria judge the finished pipeline only
+        met = criterion_met(fcfg, columns, row) or (cfg[C_SIGNAL_ZERO] != 0 and signal == 0.0)
+        if met and run[R_CRITERION_EPOCH] < 0:
+            run[R_CRITERION_EPOCH] = run[R_EPOCH]
+            run[R_CRITERION_FORWARD] = run[R_FORWARD]
+            if cfg[C_EARLY] != 0:
+                run[R_STATUS] = CRITERION_MET
+                break
+    return written
+
+
+def _initial_row(params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, snap, z_buf, a_buf):
+    """The metric row of epoch 0 (before training); returns whether a stop criterion is already met."""
+    record_row(params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, 0.0, snap, 0, z_buf, a_buf)
+    return criterion_met(fcfg, columns, row)
+
+
+def _signatures(dtype: str) -> tuple[types.Signature, types.Signature]:
+    f = types.float32 if dtype == "float32" else types.float64
+    vec, mat = types.Array(f, 1, "C"), types.Array(f, 2, "C")
+    i64vec, i64mat, f64vec, f64mat = (types.Array(types.int64, 1, "C"), types.Array(types.int64, 2, "C"),
+                                      types.Array(types.float64, 1, "C"), types.Array(types.float64, 2, "C"))
+    sets = (types.UniTuple(mat, EVALUATION_SETS), types.UniTuple(mat, EVALUATION_SETS),
+            types.UniTuple(i64vec, EVALUATION_SETS))
+    generator = typeof(np.random.default_rng(0))
+    run_sig = types.int64(types.FunctionType(kernel_signature(dtype)), vec, i64mat, f64vec, vec, f64vec, mat, mat,
+                          mat, mat, generator, generator, *sets, i64vec, i64vec, f64vec, f64vec, types.int64,
+                          f64mat, mat, vec, vec)
+    initial_sig = types.boolean(vec, i64mat, f64vec, *sets, i64vec, f64vec, f64vec, i64vec, f64vec, mat, vec, vec)
+    return run_sig, initial_sig
+
+
+# Both dtypes as explicit signatures of one dispatcher: one cache index, no lazy compilation,
+# and a kernel of the wrong arity fails with a signature mismatch.
+_SIGNATURES = {dtype: _signatures(dtype) for dtype in ("float64", "float32")}
+run_epochs = njit([_SIGNATURES["float64"][0], _SIGNATURES["float32"][0]], cache=True)(_run_epochs)
+initial_row = njit([_SIGNATURES["float64"][1], _SIGNATURES["float32"][1]], cache=True)(_initial_row)
 
 
 def _engine_signature(dtype: str) -> types.Signature:
     ksig = kernel_signature(dtype)
     f = types.float32 if dtype == "float32" else types.float64
-    return types.float64(
-        types.FunctionType(ksig),
-        types.Array(f, 1, "C"),
-        types.Array(types.int64, 2, "C"),
-        types.Array(types.float64, 1, "C"),
-        types.Array(f, 1, "C"),
-        types.Array(types.float64, 1, "C"),
-        types.Array(f, 2, "C"),
-        types.Array(f, 2, "C"),
-        types.int64,
-    )
+    return types.float64(types.FunctionType(ksig), types.Array(f, 1, "C"), types.Array(types.int64, 2, "C"),
+                         types.Array(types.float64, 1, "C"), types.Array(f, 1, "C"),
+                         types.Array(types.float64, 1, "C"), types.Array(f, 2, "C"), types.Array(f, 2, "C"),
+                         types.int64)
 
 
 def _train_epoch(update, params, layout, act_args, state, hp, X, Y, batch_size):
@@ -39,13 +274,11 @@ def _train_epoch(update, params, layout, act_args, state, hp, X, Y, batch_size):
     return total
 
 
-# Both dtypes as explicit signatures of one dispatcher: one cache index, no
-# lazy compilation, and a wrong kernel arity fails with a signature mismatch.
-_engine = njit([_engine_signature("float64"), _engine_signature("float32")], cache=True)(_train_epoch)
+_train_epoch_compiled = njit([_engine_signature("float64"), _engine_signature("float32")], cache=True)(_train_epoch)
 
 
 def train_epoch(update, params: np.ndarray, layout: np.ndarray, act_args: np.ndarray,
                 state: np.ndarray, hp: np.ndarray, X: np.ndarray, Y: np.ndarray,
                 batch_size: int) -> float:
-    """Run one epoch of an online rule over (X, Y), already in the order to visit."""
-    return float(_engine(update, params, layout, act_args, state, hp, X, Y, int(batch_size)))
+    """One epoch of an online rule over (X, Y), already in the order to visit (tests, the contract kit)."""
+    return float(_train_epoch_compiled(update, params, layout, act_args, state, hp, X, Y, int(batch_size)))

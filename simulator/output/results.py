@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import numpy as np
 import yaml
 
-from rulelab.run.runner import (CONVERGED, DIVERGED, FAILED, INTERRUPTED, NOT_CONVERGED, RunRecord)
+from rulelab.run.record import CONVERGED, DIVERGED, FAILED, INTERRUPTED, NOT_CONVERGED, RunRecord
 from rulelab.scenario import Scenario
 
 METRICS_HEADER = ["rule", "seed", "epoch", "metric", "value"]
@@ -84,9 +84,7 @@ class RunWriter:
         """Append one finished (rule, seed) run to metrics.csv."""
         self.records.append(record)
         with open(self.out_dir / "metrics.csv", "a", newline="") as fh:
-            writer = csv.writer(fh)
-            for epoch, metric, value in record.rows:
-                writer.writerow([record.label, record.seed, epoch, metric, _fmt(value)])
+            fh.write(metric_lines([record.label, record.seed], record))
 
     def finish(self, interrupted: bool = False) -> list[dict[str, Any]]:
         """Write the summary, per-run table, weights and manifest; return the summary rows."""
@@ -138,6 +136,41 @@ def _fmt(value: float) -> str:
                                                  and abs(value) < 1e15):
         return str(int(value))
     return repr(float(value))
+
+
+def format_values(values: np.ndarray) -> list[str]:
+    """Values as metrics.csv writes them (as :func:`_fmt`, for a whole array at once): whole numbers
+    below 1e15 without a decimal point, everything else as Python's shortest round-trip repr."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(flat) & (flat == np.trunc(flat)) & (np.abs(flat) < 1e15)
+    out = list(map(repr, flat.tolist()))
+    for i in np.flatnonzero(whole).tolist():
+        out[i] = str(int(flat[i]))
+    return out
+
+
+def _csv_prefix(fields: list[Any]) -> str:
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(fields)
+    return buffer.getvalue() + ","
+
+
+def metric_lines(fields: list[Any], record: RunRecord) -> str:
+    """The metrics.csv lines of one run, each ``fields…,epoch,metric,value`` (CSV-quoted where needed)."""
+    prefix = _csv_prefix(fields)
+    parts: list[str] = []
+    for block in record.blocks:
+        texts = format_values(block.values)
+        width = len(block.names)
+        for i, epoch in enumerate(block.epochs.tolist()):
+            head = f"{prefix}{epoch},"
+            parts.extend(f"{head}{name},{texts[i * width + c]}\r\n" for c, name in enumerate(block.names))
+    for epoch, metric, value in record.rows:
+        parts.append(f"{prefix}{epoch},{_csv_prefix([metric])}{_fmt(value)}\r\n")
+    return "".join(parts)
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -218,14 +218,13 @@ class SweepWriter:
         return rows
 
     def add(self, point: int, record) -> None:
-        from rulelab.output.results import _fmt
+        from rulelab.output.results import metric_lines
 
         key = (point, record.label, record.seed)
         with open(self.out / "metrics.csv", "a", newline="") as fh:
-            writer = csv.writer(fh)
-            for epoch, metric, value in record.rows:
-                writer.writerow([point, record.label, record.seed, epoch, metric, _fmt(value)])
-                self.finals.setdefault(key, {})[metric] = value
+            fh.write(metric_lines([point, record.label, record.seed], record))
+        for epoch, metric, value in record.all_rows():
+            self.finals.setdefault(key, {})[metric] = value
         with open(self.out / "runs.csv", "a", newline="") as fh:
             csv.writer(fh).writerow([point, record.label, record.seed, record.status, record.epochs_run,
                                      "" if record.criterion_epoch is None else record.criterion_epoch,

@@ -8,31 +8,28 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from rulelab.run.record import COMPLETED, RunRecord
-from rulelab.scenario import RuleSpec, Scenario
+from rulelab.scenario import TaskConfig
 
 if TYPE_CHECKING:
-    from rulelab.build import PreparedData
+    from rulelab.build import Plan
 
 
-def association_conditions(scenario: Scenario) -> list[tuple[float | None, float]]:
+def association_conditions(task: TaskConfig) -> list[tuple[float | None, float]]:
     """(load α or None for the dataset's own patterns, cue flip fraction), in the order they run."""
-    a = scenario.task.association
+    a = task.association
     return [(load, flip) for load in (a.loads or [None]) for flip in a.flip_fractions]
 
 
-def train_associative(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData, record: RunRecord,
-                       on_epoch: Callable[[], None]) -> None:
+def train_associative(plan: Plan, record: RunRecord, progress: Callable[[int], None]) -> None:
     """Store patterns with the rule, recall them from corrupted cues; one logged step per condition."""
     from rulelab.core import hopfield as HF
 
-    a = scenario.task.association
-    net = spec.network
-    rule = spec.rule(spec.params)
+    a, net, rule, seed, data = plan.task.association, plan.network, plan.rule, plan.seed, plan.data
     n = net.sizes[0]
     b = np.full(n, a.external_input - a.threshold)
     overlaps, not_converged = [], 0
     stored_for: dict[float | None, tuple[np.ndarray, np.ndarray]] = {}
-    for step, (load, flip) in enumerate(association_conditions(scenario), start=1):
+    for step, (load, flip) in enumerate(association_conditions(plan.task), start=1):
         if load not in stored_for:
             if load is None:
                 patterns = data.split.X_train
@@ -84,7 +81,7 @@ def train_associative(scenario: Scenario, spec: RuleSpec, seed: int, data: Prepa
             record.artifacts[f"recall_step{step}_cues"] = cues[:k]
             record.artifacts[f"recall_step{step}_recalled"] = V[:k]
             record.artifacts[f"recall_step{step}_targets"] = patterns[targets[:k]]
-        on_epoch()
+        progress(1)
     params = np.zeros(net.n_params, dtype=net.np_dtype)
     net.weights(params, 0)[:] = W
     net.bias(params, 0)[:] = b

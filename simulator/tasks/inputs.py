@@ -15,10 +15,9 @@ from rulelab.core import kernels as K
 from rulelab.core.gradient import input_gradient
 from rulelab.core.network import Network, encode_targets, target_range
 from rulelab.run.record import RunRecord
-from rulelab.scenario import Scenario
 
 if TYPE_CHECKING:
-    from rulelab.build import PreparedData
+    from rulelab.build import Plan
 
 
 @dataclass
@@ -148,16 +147,14 @@ def adversarial_examples(net: Network, params: np.ndarray, X: np.ndarray, labels
                              np.array(predicted, dtype=np.int64), np.array(epsilons))
 
 
-def optimise_inputs(scenario: Scenario, net: Network, params: np.ndarray, data: PreparedData, seed: int,
-                    record: RunRecord) -> None:
+def optimise_inputs(plan: Plan, params: np.ndarray, record: RunRecord) -> None:
     """The input-optimisation task kinds, run on the trained weights; results as metrics and artifacts."""
-    from rulelab.tasks.inputs import adversarial_examples, maximise_activations
-
-    opt = scenario.task.optimise
+    task, net, data, seed = plan.task, plan.network, plan.data, plan.seed
+    opt = task.optimise
     split = data.split
     box = tuple(opt.box) if opt.box else (data.low, data.high)
     epoch = record.epochs_run
-    if scenario.task.kind == "activation_maximisation":
+    if task.kind == "activation_maximisation":
         layer = opt.layer % net.n_layers
         units = opt.units if opt.units is not None else list(range(net.sizes[layer + 1]))
         start = split.X_train.mean(axis=0) if opt.start == "mean" else np.zeros(net.sizes[0])
@@ -169,7 +166,7 @@ def optimise_inputs(scenario: Scenario, net: Network, params: np.ndarray, data: 
         record.rows.append((epoch, "start_activation_mean", float(result.start_activations.mean())))
         return
     X, labels = (split.X_test, split.y_test) if split.X_test.shape[0] else (split.X_train, split.y_train)
-    loss_code = K.LOSS_CODES[scenario.task.loss]
+    loss_code = K.LOSS_CODES[task.loss]
     result = adversarial_examples(net, params, X[:opt.samples], labels[:opt.samples], opt.norm, opt.budget,
                                   opt.steps, box, loss_code)
     for name in ("originals", "adversarials", "labels", "predicted", "epsilons"):
