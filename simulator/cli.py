@@ -309,6 +309,7 @@ def validate(scenario: str, overrides: tuple[str, ...], seed: int | None, repeat
 @click.option("--verbose", "-v", is_flag=True, help="Also list each rule's hyperparameters.")
 def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
     """List the learning rules: family, needs, locality, equation and origin."""
+    from rich.markup import escape
     from rich.table import Table
 
     from rulelab.registry import RegistryError, available_rules
@@ -322,12 +323,13 @@ def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
     for column in ("name", "family", "needs", "local", "equation", "source"):
         table.add_column(column, overflow="fold")
     for rule in found.values():
-        table.add_row(*rule.describe().values())
+        # Equations hold brackets (the (1+1)-ES's 1[success]): rich would read them as markup and drop them.
+        table.add_row(*(escape(str(cell)) for cell in rule.describe().values()))
     console = _console()
     console.print(table)
     if verbose:
         for rule in found.values():
-            console.print(f"[bold]{rule.name}[/bold] — {rule.summary}")
+            console.print(f"[bold]{escape(rule.name)}[/bold] — {escape(rule.summary)}")
             for name, info in rule.Params.model_fields.items():
                 limits = ", ".join(f"{symbol} {getattr(m, attr)}" for m in info.metadata
                                    for attr, symbol in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"))
@@ -335,8 +337,8 @@ def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
                 choices = literal_choices(info.annotation)
                 kind = "one of " + ", ".join(map(str, choices)) if choices else getattr(
                     info.annotation, "__name__", str(info.annotation))
-                console.print(f"  {name} = {info.default!r}  ({kind}{', ' + limits if limits else ''})  "
-                              f"{info.description or ''}")
+                console.print(escape(f"  {name} = {info.default!r}  ({kind}{', ' + limits if limits else ''})  "
+                                     f"{info.description or ''}"))
 
 
 @main.command()
@@ -478,6 +480,7 @@ def new_rule(name: str, family: str, directory: str) -> None:
 @main.command()
 def datasets() -> None:
     """List the built-in datasets and their options."""
+    from rich.markup import escape
     from rich.table import Table
 
     from rulelab.data.datasets import DATASETS
@@ -488,7 +491,8 @@ def datasets() -> None:
     for info in DATASETS.values():
         options = ", ".join(f"{k}={f.default!r}" if not f.is_required() else f"{k} (required)"
                             for k, f in info.Options.model_fields.items())
-        table.add_row(info.name, info.description, options)
+        # Defaults such as [4.0, 2.0] are text, not console markup.
+        table.add_row(escape(info.name), escape(info.description), escape(options))
     _console().print(table)
 
 
