@@ -20,6 +20,7 @@ from rulelab import __version__
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def _console(stderr: bool = False):
@@ -475,6 +476,41 @@ def new_rule(name: str, family: str, directory: str) -> None:
     for path in paths:
         click.echo(f"wrote {path}")
     click.echo(f"next: cd {directory} && python -m pytest {paths[2].name} && rulelab run {paths[1].name}")
+
+
+@main.command("graph")
+@click.argument("expression")
+@click.option("--at", "at", default="", metavar="NAME=VALUE,…",
+              help="Values of the variables, e.g. --at x=-2,y=5,z=-4.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the graph to this file (.png, .svg or .pdf).")
+def graph_command(expression: str, at: str, out_file: str | None) -> None:
+    """Backpropagation on the computational graph of EXPRESSION, step by step.
+
+    Prints each node's forward value, then, from the output back, its upstream gradient,
+    the local gradient of each input and their product (the downstream gradient), and
+    ∂f/∂ each variable:
+
+        rulelab graph "(x+y)*z" --at x=-2,y=5,z=-4 --out graph.png
+
+    EXPRESSION uses numbers, variable names, + - * / ^ (a number as exponent), parentheses
+    and exp, log, tanh, sigmoid, relu, max(a, b, …).
+    """
+    from rulelab.graph import GraphError, backprop, draw_graph, format_report, parse_assignments, parse_expression
+
+    if out_file and Path(out_file).suffix.lower() not in FIGURE_SUFFIXES:
+        _bad_input(f"--out {out_file}: expected a file name ending in {', '.join(FIGURE_SUFFIXES)}")
+    try:
+        result = backprop(parse_expression(expression), parse_assignments(at))
+    except GraphError as exc:
+        _bad_input(str(exc))
+    click.echo(format_report(result))
+    if out_file:
+        try:
+            path = draw_graph(result, out_file)
+        except OSError as exc:
+            _bad_input(f"--out {out_file}: cannot write the figure ({exc.strerror or exc})")
+        click.echo(f"\nfigure: {path}")
 
 
 @main.command()
