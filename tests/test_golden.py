@@ -41,6 +41,7 @@ SHRUNK: dict[str, list[str]] = {
     "logic-gates": [],
     "notes-gates": [],
     "oja-pca": ["--repeats", "2", "--set", "train.epochs=4"],
+    "playground": ["--repeats", "1", "--set", "train.epochs=10"],
     "xor": ["--repeats", "2", "--set", "train.epochs=150"],
 }
 SWEEP_SHRUNK = ["--repeats", "1", "--set", "train.epochs=1", "--set", "sweep.select.fresh_repeats=1",

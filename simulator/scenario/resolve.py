@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,10 +109,9 @@ class Resolver:
             registry = available_rules(list(m.plugins) + list(self.extra_plugins), self.base_dir)
         except RegistryError as exc:
             raise ScenarioError(self.source, [("plugins", str(exc))]) from None
-        test_fraction = m.task.test_fraction
-        if test_fraction is None:
-            no_split = dataset_name in _NO_SPLIT_DATASETS or m.task.kind in ("association", "unsupervised")
-            test_fraction = 0.0 if no_split else 0.25
+        test_fraction, dataset_options = self._test_fraction(dataset_name, dataset_options)
+        if m.task.stratify and data.y is None:
+            self.problems.append(("task.stratify", "a stratified split needs class labels; this dataset has none"))
         loss = m.task.loss or ("cross_entropy" if _output_activation(m.network) == "softmax" else "squared")
         if m.task.corruption is not None and m.task.kind != "autoencoding":
             self.problems.append(("task.corruption", "input corruption applies to kind: autoencoding only"))
@@ -140,6 +140,27 @@ class Resolver:
         )
         object.__setattr__(scenario, "resolved", self._resolved_dict(scenario))
         return scenario
+
+    def _test_fraction(self, dataset_name: str, dataset_options: Any) -> tuple[float, Any]:
+        """task.test_fraction, or the dataset's own train share (playground sets), or the default;
+        with the dataset options made to agree with it (so that the resolved file re-validates)."""
+        task = self.model.task
+        train_percent = getattr(dataset_options, "train_percent", None)
+        if train_percent is not None:
+            from_dataset = 1.0 - train_percent / 100.0
+            if task.test_fraction is None:
+                return from_dataset, dataset_options
+            if "train_percent" not in dataset_options.model_fields_set:
+                agreed = round(100.0 * (1.0 - task.test_fraction), 9)
+                return task.test_fraction, dataset_options.model_copy(update={"train_percent": agreed})
+            if not math.isclose(task.test_fraction, from_dataset, abs_tol=1e-9):
+                self.problems.append(("task.test_fraction", f"got {task.test_fraction}, but task.dataset.train_percent: "
+                                      f"{train_percent:g} asks for {from_dataset:g}; give one of the two"))
+            return task.test_fraction, dataset_options
+        if task.test_fraction is not None:
+            return task.test_fraction, dataset_options
+        no_split = dataset_name in _NO_SPLIT_DATASETS or task.kind in ("association", "unsupervised")
+        return (0.0 if no_split else 0.25), dataset_options
 
     @staticmethod
     def _default_metrics(task: TaskConfig, test_fraction: float) -> tuple[str, ...]:

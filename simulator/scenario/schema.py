@@ -92,6 +92,7 @@ class TaskConfig(Model):
     test_fraction: float | None = Field(None, ge=0, lt=1)
     validation_fraction: float = Field(0.0, ge=0, lt=1,
                                        description="share of the training rows held out for tuning (sweeps)")
+    stratify: bool = Field(False, description="train/test (and validation) splits keep each class's share")
     standardize: bool = False
     loss: Literal["squared", "cross_entropy", "hinge"] | None = None
 
