@@ -225,6 +225,8 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
             sys.exit(EXIT_INTERRUPTED)
     summary = writer.finish()
     _print_summary(spec, summary)
+    if spec.task.kind == "association":
+        _print_run_notes(writer.records)
     failed = [r for r in writer.records if r.status == "failed"]
     if not no_plots:
         try:
@@ -284,6 +286,18 @@ def _print_summary(spec, summary: list[dict[str, Any]]) -> None:
                       row["converged"], row["diverged"], _num(row["epochs_to_criterion"]),
                       _num(row["wall_seconds"]), row["note"])
     _console().print(table)
+
+
+RUN_NOTES_SHOWN = 10
+
+
+def _print_run_notes(records) -> None:
+    """What recall did that the summary cannot show (2-cycles, sweep limits), run by run."""
+    noted = [r for r in records if r.message and r.status != "failed"]
+    for record in noted[:RUN_NOTES_SHOWN]:
+        click.echo(f"{record.label}, seed {record.seed}: {record.message}")
+    if len(noted) > RUN_NOTES_SHOWN:
+        click.echo(f"… and {len(noted) - RUN_NOTES_SHOWN} more notes in runs.csv")
 
 
 def _num(value: Any) -> str:

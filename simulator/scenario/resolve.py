@@ -421,17 +421,50 @@ class Resolver:
         for k, load in enumerate(a.loads or []):
             if load <= 0:
                 self.problems.append((f"task.association.loads[{k}]", f"got {load}; expected a load α = p/N > 0"))
+        n = data.n_features
+        self._check_per_unit(a, n)
+        if a.cues is not None:
+            self._check_cues(a, n)
         for i, spec in enumerate(specs):
             if spec.rule.kind != "associative":
                 self.problems.append((f"rules[{i}].rule", f"rule '{spec.rule.name}' does not store patterns; "
-                                      "association tasks take storage rules (hopfield_hebbian, storkey, pseudo_inverse)"))
+                                      "association tasks take storage rules (hopfield_hebbian, storkey, "
+                                      "pseudo_inverse) or hopfield_given"))
                 continue
-            n = spec.network.sizes[0]
-            counts = [max(1, round(load * n)) for load in a.loads] if a.loads else [data.X.shape[0]]
-            problem = spec.rule(spec.params).capacity_problem(max(counts), n)
+            rule = spec.rule(spec.params)
+            problem = rule.configuration_problem(spec.network.sizes[0])
+            if problem:
+                key, message = problem
+                self.problems.append((f"rules[{i}].{key}", message))
+                continue
+            n_units = spec.network.sizes[0]
+            counts = [max(1, round(load * n_units)) for load in a.loads] if a.loads else [data.X.shape[0]]
+            problem = rule.capacity_problem(max(counts), n_units)
             if problem:
                 where = "task.association.loads" if a.loads else "task.dataset"
                 self.problems.append((where, f"rules[{i}] ({spec.rule.name}): {problem}"))
+
+    def _check_per_unit(self, a: Any, n: int) -> None:
+        """Thresholds T_i and inputs I_i: one number for all units, or exactly one per unit."""
+        for key in ("threshold", "external_input"):
+            value = getattr(a, key)
+            if isinstance(value, list) and len(value) != n:
+                self.problems.append((f"task.association.{key}", f"got {len(value)} values; expected one number "
+                                      f"for every unit or one per unit ({n})"))
+
+    def _check_cues(self, a: Any, n: int) -> None:
+        """Explicit cues: ±1 states of n units, recalled as given (no cue noise, no loads, no probe count)."""
+        for k, cue in enumerate(a.cues):
+            if len(cue) != n:
+                self.problems.append((f"task.association.cues[{k}]", f"got {len(cue)} values; the network has {n} units"))
+            elif not set(cue) <= {-1.0, 1.0}:
+                bad = next(v for v in cue if v not in (-1.0, 1.0))
+                self.problems.append((f"task.association.cues[{k}]", f"got {bad:g}; a cue state is bipolar (±1)"))
+        for key in ("flip_fractions", "loads", "probes"):
+            # Left at its default (as a resolved scenario.yaml writes it) it is simply not used.
+            if getattr(a, key) != type(a).model_fields[key].default:
+                self.problems.append((f"task.association.{key}", "explicit cues are recalled as given; "
+                                      f"drop {key} (it applies to noisy copies of the stored patterns)"))
 
     def _given_fits(self, init: InitConfig, sizes: list[int], path: str) -> bool:
         if init.layers is None or len(init.layers) != len(sizes) - 1:

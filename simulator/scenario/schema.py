@@ -74,8 +74,10 @@ class AssociationConfig(Model):
     probes: int = Field(100, ge=1, description="cues per condition (cycling through the stored patterns)")
     mode: Literal["async", "sync"] = Field("async", description="one unit at a time (random order) or all at once")
     max_sweeps: int = Field(20, ge=1, description="give up after this many sweeps without a fixed point")
-    threshold: float = Field(0.0, description="T_i of every unit")
-    external_input: float = Field(0.0, description="I_i of every unit")
+    threshold: float | list[float] = Field(0.0, description="T_i: one value for every unit, or one per unit")
+    external_input: float | list[float] = Field(0.0, description="I_i: one value for every unit, or one per unit")
+    cues: list[list[float]] | None = Field(None, min_length=1, description="explicit cue states (±1, one "
+                                           "value per unit), recalled as given instead of noisy stored patterns")
     examples: int = Field(8, ge=0, description="cues, recalls and targets kept for the figures, per condition")
 
 
