@@ -199,6 +199,19 @@ class Resolver:
             bad = [u for u in (opt.units or []) if not 0 <= u < size]
             if bad:
                 self.problems.append(("task.optimise.units", f"got {bad}; layer {opt.layer} has units 0 … {size - 1}"))
+            activation = self._layer_activation(opt.layer)
+            if opt.maximise == "a" and activation in ("step", "sign"):
+                self.problems.append(("task.optimise.maximise", f"got a, but layer {opt.layer} uses {activation}: "
+                                      "a = g(z) is flat almost everywhere, with no gradient to follow; maximise z"))
+
+    def _layer_activation(self, layer: int) -> str:
+        """The activation of a layer of the shared network (layer may count from the end)."""
+        cfg = self.model.network
+        n_layers = len(cfg.layers) - 1
+        if cfg.activations is not None and len(cfg.activations) == n_layers:
+            return cfg.activations[layer]
+        acts = [cfg.activation] * (n_layers - 1) + [cfg.output_activation or cfg.activation]
+        return acts[layer]
 
     def weights_path(self) -> Path | None:
         """The weights.npz named by task.weights_from (cwd first, then beside the scenario)."""

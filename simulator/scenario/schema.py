@@ -53,6 +53,8 @@ class OptimiseConfig(Model):
 
     layer: int = Field(-1, description="activation_maximisation: layer of the unit (−1: output layer)")
     units: list[int] | None = Field(None, description="activation_maximisation: units to maximise (default all)")
+    maximise: Literal["z", "a"] = Field("z", description="activation_maximisation: the unit's weighted input z "
+                                        "or its activation a = g(z)")
     steps: int = Field(200, ge=1, description="gradient steps per input (per budget tried, for adversarial)")
     lr: float = Field(0.1, gt=0, description="activation_maximisation: step size")
     l2: float = Field(0.0, ge=0, description="activation_maximisation: penalty λ‖x − x₀‖²")
