@@ -42,8 +42,9 @@ def problem():
 def rulelab_sync(W, cues) -> float:
     V = cues.copy()
     s, c, e = np.zeros(len(V), np.int64), np.zeros(len(V), np.bool_), np.zeros((len(V), SWEEPS + 1))
+    cycled = np.zeros(len(V), np.bool_)
     start = time.perf_counter()
-    HF.sync_recall(W, np.zeros(N), V, SWEEPS, s, c, e)
+    HF.sync_recall(W, np.zeros(N), V, SWEEPS, s, c, e, cycled)
     return len(V) / (time.perf_counter() - start)
 
 

@@ -50,7 +50,7 @@ def prepare_data(scenario: Scenario, seed: int) -> PreparedData:
     rng = np.random.default_rng([seed, 0])
     data = scenario.make_dataset(rng)
     split = split_dataset(data, scenario.task.test_fraction, rng, scenario.task.standardize,
-                          scenario.task.validation_fraction)
+                          scenario.task.validation_fraction, scenario.task.stratify)
     return PreparedData(split, data.n_classes, data.image_shape,
                         float(split.X_train.min()), float(split.X_train.max()))
 

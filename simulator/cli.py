@@ -20,6 +20,7 @@ from rulelab import __version__
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def _console(stderr: bool = False):
@@ -226,6 +227,8 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
             sys.exit(EXIT_INTERRUPTED)
     summary = writer.finish()
     _print_summary(spec, summary)
+    if spec.task.kind == "association":
+        _print_run_notes(writer.records)
     failed = [r for r in writer.records if r.status == "failed"]
     if not no_plots:
         try:
@@ -287,6 +290,18 @@ def _print_summary(spec, summary: list[dict[str, Any]]) -> None:
     _console().print(table)
 
 
+RUN_NOTES_SHOWN = 10
+
+
+def _print_run_notes(records) -> None:
+    """What recall did that the summary cannot show (2-cycles, sweep limits), run by run."""
+    noted = [r for r in records if r.message and r.status != "failed"]
+    for record in noted[:RUN_NOTES_SHOWN]:
+        click.echo(f"{record.label}, seed {record.seed}: {record.message}")
+    if len(noted) > RUN_NOTES_SHOWN:
+        click.echo(f"… and {len(noted) - RUN_NOTES_SHOWN} more notes in runs.csv")
+
+
 def _num(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
 
@@ -311,6 +326,7 @@ def validate(scenario: str, overrides: tuple[str, ...], seed: int | None, repeat
 @click.option("--verbose", "-v", is_flag=True, help="Also list each rule's hyperparameters.")
 def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
     """List the learning rules: family, needs, locality, equation and origin."""
+    from rich.markup import escape
     from rich.table import Table
 
     from rulelab.registry import RegistryError, available_rules
@@ -324,12 +340,13 @@ def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
     for column in ("name", "family", "needs", "local", "equation", "source"):
         table.add_column(column, overflow="fold")
     for rule in found.values():
-        table.add_row(*rule.describe().values())
+        # Equations hold brackets (the (1+1)-ES's 1[success]): rich would read them as markup and drop them.
+        table.add_row(*(escape(str(cell)) for cell in rule.describe().values()))
     console = _console()
     console.print(table)
     if verbose:
         for rule in found.values():
-            console.print(f"[bold]{rule.name}[/bold] — {rule.summary}")
+            console.print(f"[bold]{escape(rule.name)}[/bold] — {escape(rule.summary)}")
             for name, info in rule.Params.model_fields.items():
                 limits = ", ".join(f"{symbol} {getattr(m, attr)}" for m in info.metadata
                                    for attr, symbol in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"))
@@ -337,8 +354,8 @@ def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
                 choices = literal_choices(info.annotation)
                 kind = "one of " + ", ".join(map(str, choices)) if choices else getattr(
                     info.annotation, "__name__", str(info.annotation))
-                console.print(f"  {name} = {info.default!r}  ({kind}{', ' + limits if limits else ''})  "
-                              f"{info.description or ''}")
+                console.print(escape(f"  {name} = {info.default!r}  ({kind}{', ' + limits if limits else ''})  "
+                                     f"{info.description or ''}"))
 
 
 @main.command()
@@ -477,9 +494,45 @@ def new_rule(name: str, family: str, directory: str) -> None:
     click.echo(f"next: cd {directory} && python -m pytest {paths[2].name} && rulelab run {paths[1].name}")
 
 
+@main.command("graph")
+@click.argument("expression")
+@click.option("--at", "at", default="", metavar="NAME=VALUE,…",
+              help="Values of the variables, e.g. --at x=-2,y=5,z=-4.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the graph to this file (.png, .svg or .pdf).")
+def graph_command(expression: str, at: str, out_file: str | None) -> None:
+    """Backpropagation on the computational graph of EXPRESSION, step by step.
+
+    Prints each node's forward value, then, from the output back, its upstream gradient,
+    the local gradient of each input and their product (the downstream gradient), and
+    ∂f/∂ each variable:
+
+        rulelab graph "(x+y)*z" --at x=-2,y=5,z=-4 --out graph.png
+
+    EXPRESSION uses numbers, variable names, + - * / ^ (a number as exponent), parentheses
+    and exp, log, tanh, sigmoid, relu, max(a, b, …).
+    """
+    from rulelab.graph import GraphError, backprop, draw_graph, format_report, parse_assignments, parse_expression
+
+    if out_file and Path(out_file).suffix.lower() not in FIGURE_SUFFIXES:
+        _bad_input(f"--out {out_file}: expected a file name ending in {', '.join(FIGURE_SUFFIXES)}")
+    try:
+        result = backprop(parse_expression(expression), parse_assignments(at))
+    except GraphError as exc:
+        _bad_input(str(exc))
+    click.echo(format_report(result))
+    if out_file:
+        try:
+            path = draw_graph(result, out_file)
+        except OSError as exc:
+            _bad_input(f"--out {out_file}: cannot write the figure ({exc.strerror or exc})")
+        click.echo(f"\nfigure: {path}")
+
+
 @main.command()
 def datasets() -> None:
     """List the built-in datasets and their options."""
+    from rich.markup import escape
     from rich.table import Table
 
     from rulelab.data.datasets import DATASETS
@@ -490,7 +543,8 @@ def datasets() -> None:
     for info in DATASETS.values():
         options = ", ".join(f"{k}={f.default!r}" if not f.is_required() else f"{k} (required)"
                             for k, f in info.Options.model_fields.items())
-        table.add_row(info.name, info.description, options)
+        # Defaults such as [4.0, 2.0] are text, not console markup.
+        table.add_row(escape(info.name), escape(info.description), escape(options))
     _console().print(table)
 
 

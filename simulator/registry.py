@@ -35,6 +35,7 @@ _BUILTIN_FALLBACK = {
     "hopfield_hebbian": "rulelab.rules.hopfield_hebbian:HopfieldHebbian",
     "storkey": "rulelab.rules.storkey:Storkey",
     "pseudo_inverse": "rulelab.rules.pseudo_inverse:PseudoInverse",
+    "hopfield_given": "rulelab.rules.hopfield_given:HopfieldGiven",
 }
 
 

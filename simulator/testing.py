@@ -89,9 +89,12 @@ def check_hyperparameters(rule: type[Rule]) -> None:
         params = rule.Params()
     except ValidationError as exc:
         _fail(name, f"the defaults do not validate: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}")
-    packed = params.pack()
-    if packed.shape != (len(rule.Params.model_fields),) or not np.all(np.isfinite(packed)):
-        _fail(name, "pack() must give one finite number per hyperparameter")
+    # Kernels receive the packed vector; associative rules store in Python and never pack, so their
+    # hyperparameters may be any validated value (hopfield_given's weight matrix).
+    if rule.kind != "associative":
+        packed = params.pack()
+        if packed.shape != (len(rule.Params.model_fields),) or not np.all(np.isfinite(packed)):
+            _fail(name, "pack() must give one finite number per hyperparameter")
     for field, info in rule.Params.model_fields.items():
         for value in _violations(info):
             try:

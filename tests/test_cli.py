@@ -47,6 +47,15 @@ def test_rules_and_datasets_listings(cli):
         assert name in out
 
 
+def test_rules_listing_keeps_bracketed_text(cli):
+    """Equations and defaults are printed as text: rich must not swallow [success] or [4.0, 2.0] as markup."""
+    out = cli("rules", "-v").output
+    assert "1[success]" in out  # the (1+1)-ES's 1/5 success rule
+    assert "σ·exp((1[success] − 1/5)/√(n+1))" in out
+    out = cli("datasets").output
+    assert "variances=[4.0, 2.0, 1.0, 0.5, 0.25]" in out
+
+
 def test_bad_input_exits_2_with_one_clear_line(cli, write_scenario, gates_scenario):
     gates_scenario["rules"][0]["lr"] = -1
     path = write_scenario(gates_scenario)

@@ -38,9 +38,11 @@ SHRUNK: dict[str, list[str]] = {
     "hopfield-capacity": ["--repeats", "1", "--set", "task.association.probes=8",
                           "--set", "task.association.loads=[0.05, 0.138, 0.5]"],
     "hopfield-letters": ["--repeats", "2"],
+    "hopfield-notes": [],
     "logic-gates": [],
     "notes-gates": [],
     "oja-pca": ["--repeats", "2", "--set", "train.epochs=4"],
+    "playground": ["--repeats", "1", "--set", "train.epochs=10"],
     "xor": ["--repeats", "2", "--set", "train.epochs=150"],
 }
 SWEEP_SHRUNK = ["--repeats", "1", "--set", "train.epochs=1", "--set", "sweep.select.fresh_repeats=1",

@@ -27,8 +27,10 @@ def fd_input(net, params, x, f, h=1e-6):
     return out
 
 
-@pytest.mark.parametrize("layer,unit", [(0, 2), (1, 1), (-1, -1)])
-def test_input_gradient_matches_finite_differences(layer, unit):
+@pytest.mark.parametrize("layer,unit,of_activation", [(0, 2, False), (1, 1, False), (-1, -1, False),
+                                                       (0, 2, True), (1, 1, True), (1, 0, True)])
+def test_input_gradient_matches_finite_differences(layer, unit, of_activation):
+    """∂z/∂x, ∂a/∂x (a = tanh(z) in layer 0, a = softmax(z)_u in layer 1) and ∂E/∂x, against differences."""
     net, params = small_net()
     x = np.random.default_rng(1).normal(size=6)
     t = np.array([0.0, 1.0, 0.0])
@@ -40,10 +42,10 @@ def test_input_gradient_matches_finite_differences(layer, unit):
             out = K.forward(params, net.layout, net.act_args, v, z, a)
             return K.sample_loss(K.CROSS_ENTROPY, out.copy(), t, K.SOFTMAX)
         K.forward(params, net.layout, net.act_args, v, z, a)
-        return K.layer_buffer(z, net.layout, layer)[unit]
+        return K.layer_buffer(a if of_activation else z, net.layout, layer)[unit]
 
     value = input_gradient(params, net.layout, net.act_args, x, t, K.CROSS_ENTROPY, max(layer, 0), unit,
-                           z, a, d, gx)
+                           of_activation, z, a, d, gx)
     assert value == pytest.approx(f(x), rel=1e-12)
     np.testing.assert_allclose(gx, fd_input(net, params, x, f), rtol=1e-6, atol=1e-9)
 
@@ -55,6 +57,46 @@ def test_activation_maximisation_raises_each_unit_within_the_box():
     assert result.inputs.shape == (3, 6)
     assert np.all(result.activations > result.start_activations + 0.5)
     assert result.inputs.min() >= -1.0 and result.inputs.max() <= 1.0
+
+
+@pytest.mark.parametrize("maximise", ["z", "a"])
+def test_one_sigmoid_unit_is_maximised_at_the_box_corner(maximise):
+    """a = σ(w·x + b) and z = w·x + b both peak at x = sign(w) in [−1, 1]^d: z* = |w|₁ + b, a* = σ(z*)."""
+    net = Network((4, 1), ("sigmoid",))
+    params = np.array([0.8, -0.5, 0.3, -1.2, 0.1])
+    result = maximise_activations(net, params, 0, [0], steps=400, lr=0.5, l2=0.0, box=(-1.0, 1.0),
+                                  start=np.zeros(4), rng=np.random.default_rng(0), of_activation=maximise == "a")
+    np.testing.assert_array_equal(result.inputs[0], [1.0, -1.0, 1.0, -1.0])
+    z_best = 0.8 + 0.5 + 0.3 + 1.2 + 0.1
+    expected = z_best if maximise == "z" else 1 / (1 + np.exp(-z_best))
+    assert result.activations[0] == pytest.approx(expected, rel=1e-14)
+
+
+def test_maximising_a_softmax_probability_is_not_maximising_its_logit():
+    """a_u = softmax(z)_u rises only as z_u pulls away from the other logits: ascent on a reaches a higher
+    probability than ascent on z_u, which also lifts the rivals."""
+    net, params = small_net(4)
+    buf_z, buf_a = np.empty(net.n_units), np.empty(net.n_units)
+    for unit in range(3):
+        runs = {m: maximise_activations(net, params, 1, [unit], steps=500, lr=0.2, l2=0.0, box=(-3.0, 3.0),
+                                        start=np.zeros(6), rng=np.random.default_rng(1), of_activation=m == "a")
+                for m in ("a", "z")}
+        probability = {m: K.forward(params, net.layout, net.act_args, r.inputs[0], buf_z, buf_a)[unit]
+                       for m, r in runs.items()}
+        assert runs["a"].activations[0] == pytest.approx(probability["a"], rel=1e-12)
+        assert probability["a"] > probability["z"] + 0.1
+        assert probability["a"] > runs["a"].start_activations[0] + 0.3
+
+
+def test_maximising_a_step_unit_is_refused(write_scenario):
+    from rulelab.scenario import ScenarioError, load_scenario
+
+    raw = {"name": "am", "task": {"kind": "activation_maximisation", "dataset": "digits",
+                                  "optimise": {"layer": 0, "maximise": "a"}},
+           "network": {"layers": [64, 16, 10], "activation": "step", "output_activation": "softmax"},
+           "rules": [{"rule": "perceptron"}]}
+    with pytest.raises(ScenarioError, match="task.optimise.maximise: got a, but layer 0 uses step"):
+        load_scenario(write_scenario(raw))
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])

@@ -400,11 +400,14 @@ class GradientRule:
 
 
 @njit(cache=True, fastmath=K.FAST)
-def input_gradient(params, layout, act_args, x, t, loss_code, layer, unit, z_buf, a_buf, d_buf, gx):
-    """gx = ∂f/∂x with the weights fixed, f = z_{layer,unit} (unit ≥ 0) or the loss E(x, t) (unit < 0).
+def input_gradient(params, layout, act_args, x, t, loss_code, layer, unit, of_activation, z_buf, a_buf, d_buf,
+                   gx):
+    """gx = ∂f/∂x with the weights fixed, f = z_{layer,unit} (unit ≥ 0), its activation
+    a_{layer,unit} = g(z) (unit ≥ 0 and ``of_activation``), or the loss E(x, t) (unit < 0).
 
     Returns f.  Backprop runs as usual but carries the error one step further,
-    to the input: ∂f/∂x = W_0ᵀ δ_0.
+    to the input: ∂f/∂x = W_0ᵀ δ_0.  For f = a the error at the unit's layer is
+    g′(z_unit) (a softmax unit: ∂a_u/∂z_j = a_u (δ_uj − a_j), every unit of the layer).
     """
     last = layout.shape[0] - 1
     out = K.forward(params, layout, act_args, x, z_buf, a_buf)
@@ -416,9 +419,20 @@ def input_gradient(params, layout, act_args, x, t, loss_code, layer, unit, z_buf
     else:
         top = layer
         d = K.layer_buffer(d_buf, layout, layer)
+        z = K.layer_buffer(z_buf, layout, layer)
+        a = K.layer_buffer(a_buf, layout, layer)
         d[:] = 0.0
-        d[unit] = 1.0  # ∂z_unit/∂z_layer
-        value = K.layer_buffer(z_buf, layout, layer)[unit]
+        if not of_activation:
+            d[unit] = 1.0  # ∂z_unit/∂z_layer
+            value = z[unit]
+        elif layout[layer, K.ACT] == K.SOFTMAX:
+            for j in range(d.shape[0]):
+                d[j] = -a[unit] * a[j]
+            d[unit] += a[unit]
+            value = a[unit]
+        else:
+            d[unit] = K.derivative_scalar(layout[layer, K.ACT], act_args[layer], z[unit], a[unit])
+            value = a[unit]
     for l in range(top, 0, -1):
         _propagate(params, layout, act_args, l, BACKPROP, params, z_buf, a_buf, d_buf,
                    K.layer_buffer(d_buf, layout, last))

@@ -6,13 +6,22 @@ a zero diagonal; the energy
 
     E = −½ vᵀ W v − Σ_i I_i v_i + Σ_i T_i v_i = −½ vᵀ W v − bᵀ v
 
-never increases under asynchronous updates.  In the flat parameter vector a
-Hopfield net is one square layer: W (N × N) and b, so ``sign(W v + b)`` is also
-its synchronous update as a feed-forward layer.
+never increases under asynchronous updates.  Synchronous updates of a symmetric net
+end in a fixed point or a 2-cycle (Goles 1985); a 2-cycle is detected and reported.
+In the flat parameter vector a Hopfield net is one square layer: W (N × N) and b,
+so ``sign(W v + b)`` is also its synchronous update as a feed-forward layer.
+
+Ties are decided exactly.  Hebbian weights are multiples of 1/N, and a local field
+of exactly 0 is common; summed as floats, (1/N)-rounded weights leave ±1e−16 and the
+summation order would decide v = ±1.  So a storage rule may hand over its weights as
+a numerator and a divisor (:class:`StoredWeights`: W = numerator / divisor, the
+numerator whole numbers); recall then compares  numerator·v + divisor·b  with 0,
+sums of whole numbers that floating point adds exactly in any order.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -20,12 +29,26 @@ from numba import njit, prange
 
 from rulelab.rule import HyperParameters, Needs, Rule
 
-TARGET, NEGATION, OTHER, SPURIOUS = 0, 1, 2, 3
-STATE_NAMES = ("target", "negation", "other_pattern", "spurious")
+TARGET, NEGATION, OTHER, SPURIOUS, TWO_CYCLE = 0, 1, 2, 3, 4
+STATE_NAMES = ("target", "negation", "other_pattern", "spurious")  # the classes of a final state
+TWO_CYCLE_NAME = "two_cycle"  # synchronous recall only: no final state, two alternating ones
 
 
 class NoParams(HyperParameters):
     pass
+
+
+@dataclass(frozen=True)
+class StoredWeights:
+    """W = numerator / divisor.  Recall uses the numerator and divisor·b, so that whole-number
+    numerators (Hebbian: Σ_μ ξ_i^μ ξ_j^μ, divisor N) give exact local fields and exact ties."""
+
+    numerator: np.ndarray
+    divisor: float = 1.0
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.numerator / self.divisor
 
 
 class AssociativeRule(Rule):
@@ -40,6 +63,18 @@ class AssociativeRule(Rule):
     def store(self, patterns: np.ndarray) -> np.ndarray:
         """Weights (N × N) that store ``patterns`` (p × N, entries ±1)."""
         raise NotImplementedError
+
+    def store_exact(self, patterns: np.ndarray) -> StoredWeights:
+        """The same weights as a numerator and a divisor (see :class:`StoredWeights`).
+
+        The default divides by 1; a rule whose weights are whole numbers over a common
+        divisor overrides it, so that recall decides ties exactly.
+        """
+        return StoredWeights(np.asarray(self.store(patterns), dtype=np.float64), 1.0)
+
+    def configuration_problem(self, n: int) -> tuple[str, str] | None:
+        """(hyperparameter, what is wrong) when the hyperparameters do not fit a net of ``n`` units, or None."""
+        return None
 
     def capacity_problem(self, p: int, n: int) -> str | None:
         """Why ``p`` patterns of ``n`` units cannot be stored by this rule, or None."""
@@ -125,13 +160,15 @@ SYNC_BLOCK = 64  # probes per block: fixed, so results never depend on the threa
 
 
 @njit(cache=True)
-def _sync_block(W, b, V, lo, hi, max_sweeps, sweeps, converged, energies):
+def _sync_block(W, b, V, lo, hi, max_sweeps, sweeps, converged, energies, cycled):
     """Synchronous recall of probes lo … hi−1 (see :func:`sync_recall`)."""
     n = V.shape[1]
     active = np.arange(lo, hi)
+    before = np.empty((hi - lo, n))  # each probe's state one sweep back, to recognise a 2-cycle
     for p in range(lo, hi):
         sweeps[p] = max_sweeps
         converged[p] = False
+        cycled[p] = False
     for sweep in range(max_sweeps + 1):
         if active.shape[0] == 0:
             break
@@ -150,8 +187,12 @@ def _sync_block(W, b, V, lo, hi, max_sweeps, sweeps, converged, energies):
             if sweep == max_sweeps:
                 continue  # only the final energy was wanted
             changed = 0
+            back = sweep > 0  # does the new state repeat the one before the current state?
             for i in range(n):
                 new = 1.0 if H[k, i] + b[i] >= 0.0 else -1.0
+                if back and new != before[p - lo, i]:
+                    back = False
+                before[p - lo, i] = V[p, i]
                 if new != V[p, i]:
                     V[p, i] = new
                     changed += 1
@@ -159,6 +200,11 @@ def _sync_block(W, b, V, lo, hi, max_sweeps, sweeps, converged, energies):
                 sweeps[p] = sweep + 1
                 converged[p] = True
                 energies[p, sweep + 1] = e
+            elif back:
+                # v(t+1) = v(t−1) ≠ v(t): the two states alternate for ever.
+                sweeps[p] = sweep + 1
+                cycled[p] = True
+                energies[p, sweep + 1] = energies[p, sweep - 1]
             else:
                 still[m] = p
                 m += 1
@@ -166,19 +212,20 @@ def _sync_block(W, b, V, lo, hi, max_sweeps, sweeps, converged, energies):
 
 
 @njit(cache=True, parallel=True)
-def sync_recall(W, b, V, max_sweeps, sweeps, converged, energies):
+def sync_recall(W, b, V, max_sweeps, sweeps, converged, energies, cycled):
     """Synchronous recall of every probe (rows of V, in place): all units at once, V ← sign(V Wᵀ + b).
 
     Probes go in fixed blocks, in parallel; within a block each sweep is one BLAS product over
     the probes still moving, and its fields also price the energy of the state entering the
-    sweep, E = −½ v·h − b·v, in O(N) a probe.  A probe stops at its first fixed point; it can
-    also fall into a 2-cycle and end at the sweep limit.
+    sweep, E = −½ v·h − b·v, in O(N) a probe.  A probe stops at its first fixed point
+    (``converged``), or when its new state repeats the state before the current one: a 2-cycle
+    (``cycled``; the state it stops in is one of the two), or at the sweep limit.
     """
     P = V.shape[0]
     n_blocks = (P + SYNC_BLOCK - 1) // SYNC_BLOCK
     for k in prange(n_blocks):
         _sync_block(W, b, V, k * SYNC_BLOCK, min(P, (k + 1) * SYNC_BLOCK), max_sweeps, sweeps, converged,
-                    energies)
+                    energies, cycled)
 
 
 def classify_states(final: np.ndarray, targets: np.ndarray, patterns: np.ndarray) -> np.ndarray:

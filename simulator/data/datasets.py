@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rulelab.data import playground
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Dataset:
     n_classes: int = 0
     image_shape: tuple[int, int] | None = None
     targets: np.ndarray | None = None  # regression targets (n, k)
+    coordinates: np.ndarray | None = None  # the 2-D points X was derived from (playground features), for figures
 
     @property
     def n_features(self) -> int:
@@ -84,6 +87,31 @@ class GaussianOptions(Options):
     n_samples: int = Field(1000, ge=2)
     variances: list[float] = Field([4.0, 2.0, 1.0, 0.5, 0.25], min_length=1,
                                    description="variance along each principal axis (the dimension is their count)")
+
+
+FeatureName = Literal["x1", "x2", "x1_squared", "x2_squared", "x1_times_x2", "sin_x1", "sin_x2"]
+
+
+class PlaygroundOptions(Options):
+    """TensorFlow Playground's controls: points, noise, training share and the input features."""
+
+    n_samples: int = Field(500, ge=2, description="number of points (the playground: 500)")
+    noise: float = Field(0.0, ge=0, le=0.5, description="the playground's noise slider / 100 (0 … 0.5)")
+    train_percent: float = Field(50.0, gt=0, lt=100, description="share of the points used for training, in % "
+                                 "(the rest is the test set; sets task.test_fraction)")
+    features: list[FeatureName] = Field(["x1", "x2"], min_length=1, description="input features, in order: "
+                                        "x1, x2, x1_squared, x2_squared, x1_times_x2, sin_x1, sin_x2")
+
+    @model_validator(mode="after")
+    def _distinct_features(self) -> "PlaygroundOptions":
+        repeated = sorted({f for f in self.features if self.features.count(f) > 1})
+        if repeated:
+            raise ValueError(f"features: {', '.join(repeated)} given more than once")
+        return self
+
+
+class PlaygroundRegressionOptions(PlaygroundOptions):
+    n_samples: int = Field(1200, ge=2, description="number of points (the playground: 1200)")
 
 
 class CsvOptions(Options):
@@ -290,6 +318,28 @@ def make_npz(opts: NpzOptions, rng: np.random.Generator, base_dir: Path) -> Data
     return Dataset(X, y, n_classes)
 
 
+def _playground_classification(name: str):
+    generate = playground.CLASSIFICATION[name]
+
+    def make(opts: PlaygroundOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+        points, labels = generate(opts.n_samples, opts.noise, rng)
+        return Dataset(playground.derived_features(points, opts.features), (labels > 0).astype(np.int64), 2,
+                       coordinates=points)
+
+    return make
+
+
+def _playground_regression(name: str):
+    generate = playground.REGRESSION[name]
+
+    def make(opts: PlaygroundOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+        points, targets = generate(opts.n_samples, opts.noise, rng)
+        return Dataset(playground.derived_features(points, opts.features), None, 0, targets=targets[:, None],
+                       coordinates=points)
+
+    return make
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
@@ -325,6 +375,18 @@ DATASETS: dict[str, DatasetInfo] = {
                     LetterOptions, make_letters),
         DatasetInfo("gaussian", "zero-mean Gaussian with given variances along seeded principal axes (no labels)",
                     GaussianOptions, make_gaussian),
+        DatasetInfo("playground_xor", "TensorFlow Playground's exclusive or: four noisy quadrants of [−5, 5]²",
+                    PlaygroundOptions, _playground_classification("xor")),
+        DatasetInfo("playground_gauss", "TensorFlow Playground's two Gaussian clusters (wider with noise)",
+                    PlaygroundOptions, _playground_classification("gauss")),
+        DatasetInfo("playground_circle", "TensorFlow Playground's circle: a disc inside a ring, noisy labels",
+                    PlaygroundOptions, _playground_classification("circle")),
+        DatasetInfo("playground_spiral", "TensorFlow Playground's two spirals, jittered points",
+                    PlaygroundOptions, _playground_classification("spiral")),
+        DatasetInfo("playground_plane", "TensorFlow Playground's regression plane: target (x1 + x2)/10",
+                    PlaygroundRegressionOptions, _playground_regression("plane")),
+        DatasetInfo("playground_multi_gauss", "TensorFlow Playground's regression: six bumps of alternating sign",
+                    PlaygroundRegressionOptions, _playground_regression("multi_gauss")),
         DatasetInfo("table", "values written in the scenario: inputs with targets or labels", TableOptions,
                     make_table),
         DatasetInfo("csv", "your own data: a CSV file with feature columns and a label column", CsvOptions,
@@ -346,31 +408,46 @@ class Split:
     X_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
     targets_val: np.ndarray | None = None
+    coordinates_train: np.ndarray | None = None  # the 2-D points behind derived features (Dataset.coordinates)
+    shift: np.ndarray | None = None  # standardisation applied: X = (raw − shift) / scale
+    scale: np.ndarray | None = None
 
 
 def split_dataset(data: Dataset, test_fraction: float, rng: np.random.Generator,
-                  standardize: bool = False, validation_fraction: float = 0.0) -> Split:
+                  standardize: bool = False, validation_fraction: float = 0.0, stratify: bool = False) -> Split:
     """Seeded train/test split; the test set is empty when ``test_fraction`` is 0.
 
     ``validation_fraction`` of the remaining training rows is held out as a validation
     set (for tuning: the test set stays untouched).  Standardisation uses the training
     set's mean and std only (no leakage).
+
+    With ``stratify`` every class keeps its share in each part: the same seeded
+    permutation is drawn, and the test (then validation) rows are the first rows of each
+    class in that order, as many per class as its share of the total (largest remainders
+    decide the rounding), so the sizes of the parts are the same as without.
     """
     n = data.X.shape[0]
     order = rng.permutation(n)
     n_test = int(round(test_fraction * n))
-    test_idx, train_idx = order[:n_test], order[n_test:]
+    if stratify:
+        test_idx, train_idx = _stratified_take(order, data.y, n_test)
+    else:
+        test_idx, train_idx = order[:n_test], order[n_test:]
     if n_test == 0:
         # Keep the natural order of tiny fixed tables (the truth table of a gate).
         train_idx = np.arange(n)
     n_val = int(round(validation_fraction * len(train_idx)))
-    val_idx, train_idx = train_idx[:n_val], train_idx[n_val:]
+    if stratify:
+        val_idx, train_idx = _stratified_take(train_idx, data.y, n_val)
+    else:
+        val_idx, train_idx = train_idx[:n_val], train_idx[n_val:]
     X_train, X_test, X_val = data.X[train_idx], data.X[test_idx], data.X[val_idx]
+    shift = scale = None
     if standardize:
-        mean = X_train.mean(axis=0)
-        std = X_train.std(axis=0)
-        std[std == 0] = 1.0
-        X_train, X_test, X_val = ((a - mean) / std for a in (X_train, X_test, X_val))
+        shift = X_train.mean(axis=0)
+        scale = X_train.std(axis=0)
+        scale[scale == 0] = 1.0
+        X_train, X_test, X_val = ((a - shift) / scale for a in (X_train, X_test, X_val))
     labels, targets = data.y, data.targets
 
     def pick(values, idx):
@@ -379,4 +456,34 @@ def split_dataset(data: Dataset, test_fraction: float, rng: np.random.Generator,
     return Split(X_train, pick(labels, train_idx), X_test, pick(labels, test_idx),
                  pick(targets, train_idx), pick(targets, test_idx),
                  X_val if n_val else None, pick(labels, val_idx) if n_val else None,
-                 pick(targets, val_idx) if n_val else None)
+                 pick(targets, val_idx) if n_val else None,
+                 pick(data.coordinates, train_idx), shift, scale)
+
+
+def stratified_counts(labels: np.ndarray, total: int) -> dict[int, int]:
+    """How many rows of each class make up ``total`` rows in proportion: the floors of the exact
+    shares, then one more for the largest remainders (ties: the larger class, then the lower label)."""
+    classes, sizes = np.unique(labels, return_counts=True)
+    exact = sizes * total / len(labels)
+    counts = np.floor(exact).astype(np.int64)
+    left = total - int(counts.sum())
+    ranked = sorted(range(len(classes)), key=lambda k: (-(exact[k] - counts[k]), -sizes[k], classes[k]))
+    for k in ranked[:left]:
+        counts[k] += 1
+    return {int(c): int(k) for c, k in zip(classes, counts)}
+
+
+def _stratified_take(order: np.ndarray, labels: np.ndarray | None, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(taken, rest): the first rows of each class in ``order``, ``count`` in all, each class in proportion.
+    Both keep the order they had in ``order``."""
+    if labels is None:
+        raise ValueError("a stratified split needs class labels")
+    wanted = stratified_counts(labels[order], count)
+    seen = {c: 0 for c in wanted}
+    taken = np.zeros(len(order), dtype=bool)
+    for position, row in enumerate(order):
+        label = int(labels[row])
+        if seen[label] < wanted[label]:
+            seen[label] += 1
+            taken[position] = True
+    return order[taken], order[~taken]

@@ -340,13 +340,24 @@ def decision_boundaries(run: Run) -> list[Path]:
         return []
     seed = scenario.seeds[0]
     data = prepare_data(scenario, seed)
-    X, y = data.split.X_train, data.split.y_train
+    split = data.split
+    # Derived input features (x1², sin x1, …): draw in the plane of the points they came from.
+    X = split.coordinates_train if split.coordinates_train is not None else split.X_train
+    y = split.y_train
     if X.shape[1] != 2 or y is None:
         return []
     pad = 0.15 * (X.max(axis=0) - X.min(axis=0) + 1e-9)
     lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 160), np.linspace(lo[1], hi[1], 160))
     grid = np.column_stack([gx.ravel(), gy.ravel()])
+    if split.coordinates_train is not None:
+        from rulelab.data.playground import derived_features
+
+        grid_inputs = derived_features(grid, scenario.dataset_options.features)
+        if split.shift is not None:
+            grid_inputs = (grid_inputs - split.shift) / split.scale
+    else:
+        grid_inputs = grid
     specs = [s for s in scenario.rules]
     cols = min(len(specs), 3)
     rows = -(-len(specs) // cols)
@@ -361,7 +372,8 @@ def decision_boundaries(run: Run) -> list[Path]:
             net = spec.network
             params = saved[key].astype(np.float64)
             off, on = target_range(net.output_activation)
-            pred = K.predict_all(params, net.layout, net.act_args, grid, (off + on) / 2)
+            pred = K.predict_all(params, net.layout, net.act_args, np.ascontiguousarray(grid_inputs),
+                                 (off + on) / 2)
             ax.contourf(gx, gy, pred.reshape(gx.shape), levels=np.arange(data.n_classes + 1) - 0.5,
                         cmap="coolwarm", alpha=0.35)
             ax.scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", edgecolors="k", s=18, linewidths=0.4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,10 +109,9 @@ class Resolver:
             registry = available_rules(list(m.plugins) + list(self.extra_plugins), self.base_dir)
         except RegistryError as exc:
             raise ScenarioError(self.source, [("plugins", str(exc))]) from None
-        test_fraction = m.task.test_fraction
-        if test_fraction is None:
-            no_split = dataset_name in _NO_SPLIT_DATASETS or m.task.kind in ("association", "unsupervised")
-            test_fraction = 0.0 if no_split else 0.25
+        test_fraction, dataset_options = self._test_fraction(dataset_name, dataset_options)
+        if m.task.stratify and data.y is None:
+            self.problems.append(("task.stratify", "a stratified split needs class labels; this dataset has none"))
         loss = m.task.loss or ("cross_entropy" if _output_activation(m.network) == "softmax" else "squared")
         if m.task.corruption is not None and m.task.kind != "autoencoding":
             self.problems.append(("task.corruption", "input corruption applies to kind: autoencoding only"))
@@ -140,6 +140,27 @@ class Resolver:
         )
         object.__setattr__(scenario, "resolved", self._resolved_dict(scenario))
         return scenario
+
+    def _test_fraction(self, dataset_name: str, dataset_options: Any) -> tuple[float, Any]:
+        """task.test_fraction, or the dataset's own train share (playground sets), or the default;
+        with the dataset options made to agree with it (so that the resolved file re-validates)."""
+        task = self.model.task
+        train_percent = getattr(dataset_options, "train_percent", None)
+        if train_percent is not None:
+            from_dataset = 1.0 - train_percent / 100.0
+            if task.test_fraction is None:
+                return from_dataset, dataset_options
+            if "train_percent" not in dataset_options.model_fields_set:
+                agreed = round(100.0 * (1.0 - task.test_fraction), 9)
+                return task.test_fraction, dataset_options.model_copy(update={"train_percent": agreed})
+            if not math.isclose(task.test_fraction, from_dataset, abs_tol=1e-9):
+                self.problems.append(("task.test_fraction", f"got {task.test_fraction}, but task.dataset.train_percent: "
+                                      f"{train_percent:g} asks for {from_dataset:g}; give one of the two"))
+            return task.test_fraction, dataset_options
+        if task.test_fraction is not None:
+            return task.test_fraction, dataset_options
+        no_split = dataset_name in _NO_SPLIT_DATASETS or task.kind in ("association", "unsupervised")
+        return (0.0 if no_split else 0.25), dataset_options
 
     @staticmethod
     def _default_metrics(task: TaskConfig, test_fraction: float) -> tuple[str, ...]:
@@ -178,6 +199,19 @@ class Resolver:
             bad = [u for u in (opt.units or []) if not 0 <= u < size]
             if bad:
                 self.problems.append(("task.optimise.units", f"got {bad}; layer {opt.layer} has units 0 … {size - 1}"))
+            activation = self._layer_activation(opt.layer)
+            if opt.maximise == "a" and activation in ("step", "sign"):
+                self.problems.append(("task.optimise.maximise", f"got a, but layer {opt.layer} uses {activation}: "
+                                      "a = g(z) is flat almost everywhere, with no gradient to follow; maximise z"))
+
+    def _layer_activation(self, layer: int) -> str:
+        """The activation of a layer of the shared network (layer may count from the end)."""
+        cfg = self.model.network
+        n_layers = len(cfg.layers) - 1
+        if cfg.activations is not None and len(cfg.activations) == n_layers:
+            return cfg.activations[layer]
+        acts = [cfg.activation] * (n_layers - 1) + [cfg.output_activation or cfg.activation]
+        return acts[layer]
 
     def weights_path(self) -> Path | None:
         """The weights.npz named by task.weights_from (cwd first, then beside the scenario)."""
@@ -400,17 +434,50 @@ class Resolver:
         for k, load in enumerate(a.loads or []):
             if load <= 0:
                 self.problems.append((f"task.association.loads[{k}]", f"got {load}; expected a load α = p/N > 0"))
+        n = data.n_features
+        self._check_per_unit(a, n)
+        if a.cues is not None:
+            self._check_cues(a, n)
         for i, spec in enumerate(specs):
             if spec.rule.kind != "associative":
                 self.problems.append((f"rules[{i}].rule", f"rule '{spec.rule.name}' does not store patterns; "
-                                      "association tasks take storage rules (hopfield_hebbian, storkey, pseudo_inverse)"))
+                                      "association tasks take storage rules (hopfield_hebbian, storkey, "
+                                      "pseudo_inverse) or hopfield_given"))
                 continue
-            n = spec.network.sizes[0]
-            counts = [max(1, round(load * n)) for load in a.loads] if a.loads else [data.X.shape[0]]
-            problem = spec.rule(spec.params).capacity_problem(max(counts), n)
+            rule = spec.rule(spec.params)
+            problem = rule.configuration_problem(spec.network.sizes[0])
+            if problem:
+                key, message = problem
+                self.problems.append((f"rules[{i}].{key}", message))
+                continue
+            n_units = spec.network.sizes[0]
+            counts = [max(1, round(load * n_units)) for load in a.loads] if a.loads else [data.X.shape[0]]
+            problem = rule.capacity_problem(max(counts), n_units)
             if problem:
                 where = "task.association.loads" if a.loads else "task.dataset"
                 self.problems.append((where, f"rules[{i}] ({spec.rule.name}): {problem}"))
+
+    def _check_per_unit(self, a: Any, n: int) -> None:
+        """Thresholds T_i and inputs I_i: one number for all units, or exactly one per unit."""
+        for key in ("threshold", "external_input"):
+            value = getattr(a, key)
+            if isinstance(value, list) and len(value) != n:
+                self.problems.append((f"task.association.{key}", f"got {len(value)} values; expected one number "
+                                      f"for every unit or one per unit ({n})"))
+
+    def _check_cues(self, a: Any, n: int) -> None:
+        """Explicit cues: ±1 states of n units, recalled as given (no cue noise, no loads, no probe count)."""
+        for k, cue in enumerate(a.cues):
+            if len(cue) != n:
+                self.problems.append((f"task.association.cues[{k}]", f"got {len(cue)} values; the network has {n} units"))
+            elif not set(cue) <= {-1.0, 1.0}:
+                bad = next(v for v in cue if v not in (-1.0, 1.0))
+                self.problems.append((f"task.association.cues[{k}]", f"got {bad:g}; a cue state is bipolar (±1)"))
+        for key in ("flip_fractions", "loads", "probes"):
+            # Left at its default (as a resolved scenario.yaml writes it) it is simply not used.
+            if getattr(a, key) != type(a).model_fields[key].default:
+                self.problems.append((f"task.association.{key}", "explicit cues are recalled as given; "
+                                      f"drop {key} (it applies to noisy copies of the stored patterns)"))
 
     def _given_fits(self, init: InitConfig, sizes: list[int], path: str) -> bool:
         if init.layers is None or len(init.layers) != len(sizes) - 1:

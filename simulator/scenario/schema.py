@@ -53,6 +53,8 @@ class OptimiseConfig(Model):
 
     layer: int = Field(-1, description="activation_maximisation: layer of the unit (−1: output layer)")
     units: list[int] | None = Field(None, description="activation_maximisation: units to maximise (default all)")
+    maximise: Literal["z", "a"] = Field("z", description="activation_maximisation: the unit's weighted input z "
+                                        "or its activation a = g(z)")
     steps: int = Field(200, ge=1, description="gradient steps per input (per budget tried, for adversarial)")
     lr: float = Field(0.1, gt=0, description="activation_maximisation: step size")
     l2: float = Field(0.0, ge=0, description="activation_maximisation: penalty λ‖x − x₀‖²")
@@ -74,8 +76,10 @@ class AssociationConfig(Model):
     probes: int = Field(100, ge=1, description="cues per condition (cycling through the stored patterns)")
     mode: Literal["async", "sync"] = Field("async", description="one unit at a time (random order) or all at once")
     max_sweeps: int = Field(20, ge=1, description="give up after this many sweeps without a fixed point")
-    threshold: float = Field(0.0, description="T_i of every unit")
-    external_input: float = Field(0.0, description="I_i of every unit")
+    threshold: float | list[float] = Field(0.0, description="T_i: one value for every unit, or one per unit")
+    external_input: float | list[float] = Field(0.0, description="I_i: one value for every unit, or one per unit")
+    cues: list[list[float]] | None = Field(None, min_length=1, description="explicit cue states (±1, one "
+                                           "value per unit), recalled as given instead of noisy stored patterns")
     examples: int = Field(8, ge=0, description="cues, recalls and targets kept for the figures, per condition")
 
 
@@ -92,6 +96,7 @@ class TaskConfig(Model):
     test_fraction: float | None = Field(None, ge=0, lt=1)
     validation_fraction: float = Field(0.0, ge=0, lt=1,
                                        description="share of the training rows held out for tuning (sweeps)")
+    stratify: bool = Field(False, description="train/test (and validation) splits keep each class's share")
     standardize: bool = False
     loss: Literal["squared", "cross_entropy", "hinge"] | None = None
 

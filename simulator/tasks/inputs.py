@@ -34,10 +34,10 @@ class _Buffers:
 
 
 def _grad(net: Network, params: np.ndarray, x: np.ndarray, buf: _Buffers, layer: int = 0, unit: int = -1,
-          t: np.ndarray | None = None, loss_code: int = K.SQUARED) -> float:
+          t: np.ndarray | None = None, loss_code: int = K.SQUARED, of_activation: bool = False) -> float:
     target = t if t is not None else np.zeros(0)
     return float(input_gradient(params, net.layout, net.act_args, x, target, loss_code, layer, unit,
-                                buf.z, buf.a, buf.d, buf.gx))
+                                of_activation, buf.z, buf.a, buf.d, buf.gx))
 
 
 def _predict(net: Network, params: np.ndarray, x: np.ndarray, buf: _Buffers) -> int:
@@ -49,25 +49,26 @@ def _predict(net: Network, params: np.ndarray, x: np.ndarray, buf: _Buffers) -> 
 @dataclass
 class MaximisationResult:
     inputs: np.ndarray  # (units, n_features)
-    activations: np.ndarray  # z of each unit at its optimised input
+    activations: np.ndarray  # the maximised quantity (z, or a = g(z)) of each unit at its optimised input
     start_activations: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def maximise_activations(net: Network, params: np.ndarray, layer: int, units: list[int], steps: int, lr: float,
                          l2: float, box: tuple[float, float], start: np.ndarray,
-                         rng: np.random.Generator) -> MaximisationResult:
-    """Gradient ascent on  z_{layer,unit}(x) − λ‖x − x₀‖²,  x kept in ``box``, from x₀ = ``start`` + small noise."""
+                         rng: np.random.Generator, of_activation: bool = False) -> MaximisationResult:
+    """Gradient ascent on  f(x) − λ‖x − x₀‖²,  x kept in ``box``, from x₀ = ``start`` + small noise, where f is
+    the unit's weighted input z_{layer,unit}(x) or, with ``of_activation``, its activation a = g(z)."""
     params = np.asarray(params, dtype=np.float64)
     buf = _Buffers.for_net(net)
     lo, hi = box
     results, values, first = [], [], []
     for unit in units:
         x = np.clip(start + rng.normal(0.0, 0.01 * (hi - lo), size=start.shape), lo, hi)
-        first.append(_grad(net, params, x, buf, layer, unit))
+        first.append(_grad(net, params, x, buf, layer, unit, of_activation=of_activation))
         for _ in range(steps):
-            _grad(net, params, x, buf, layer, unit)
+            _grad(net, params, x, buf, layer, unit, of_activation=of_activation)
             x = np.clip(x + lr * (buf.gx - 2.0 * l2 * (x - start)), lo, hi)
-        values.append(_grad(net, params, x, buf, layer, unit))
+        values.append(_grad(net, params, x, buf, layer, unit, of_activation=of_activation))
         results.append(x)
     return MaximisationResult(np.array(results), np.array(values), np.array(first))
 
@@ -159,7 +160,7 @@ def optimise_inputs(plan: Plan, params: np.ndarray, record: RunRecord) -> None:
         units = opt.units if opt.units is not None else list(range(net.sizes[layer + 1]))
         start = split.X_train.mean(axis=0) if opt.start == "mean" else np.zeros(net.sizes[0])
         result = maximise_activations(net, params, layer, units, opt.steps, opt.lr, opt.l2, box, start,
-                                      np.random.default_rng([seed, 6]))
+                                      np.random.default_rng([seed, 6]), of_activation=opt.maximise == "a")
         record.artifacts["activation_maximisation"] = result.inputs
         record.artifacts["activation_maximisation_units"] = np.asarray(units)
         record.rows.append((epoch, "max_activation_mean", float(result.activations.mean())))
