@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 from pydantic import model_validator
 
-from rulelab.core.population import ESParams, ESState, PopulationRule, gaussian_rows
+from rulelab.core.population import S_GENERATION, S_MEAN, S_SIGMA, ESParams, PopulationRule
 from rulelab.rule import Field
 
 
@@ -20,9 +21,52 @@ class MuLambdaParams(ESParams):
         return self
 
 
+P = MuLambdaParams.slots()
+
+
 def expected_norm(n: int) -> float:
     """E‖N(0, I_n)‖ ≈ √n (1 − 1/(4n) + 1/(21n²))."""
     return float(np.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n)))
+
+
+@njit(cache=True, inline="always")
+def best_first(fitness):
+    """Members from the best fitness to the worst (NaN last; equal fitness keeps the member order)."""
+    key = np.empty(fitness.shape[0])
+    for i in range(fitness.shape[0]):
+        key[i] = np.inf if np.isnan(fitness[i]) else -fitness[i]
+    return np.argsort(key, kind="mergesort")
+
+
+@njit(cache=True)
+def mu_lambda_ask(state, hp, noise, noise64, population):
+    """x_k = m + σ z_k for the λ offspring (z ~ N(0, I) in float64)."""
+    n = population.shape[1]
+    for k in range(population.shape[0]):
+        for j in range(n):
+            population[k, j] = state[S_MEAN + j] + state[S_SIGMA] * noise64[k, j]
+
+
+@njit(cache=True)
+def mu_lambda_tell(state, hp, population, noise, noise64, fitness):
+    """m ← m + σ ⟨z⟩_μ best,  p ← (1−c)p + √(c(2−c)μ)⟨z⟩,  σ ← σ·exp(c/d (‖p‖/E‖N‖ − 1))."""
+    n = population.shape[1]
+    mu = np.int64(hp[P.parents])
+    order = best_first(fitness)
+    path = state[S_MEAN + n:S_MEAN + 2 * n]
+    c, d, chi = state[S_MEAN + 2 * n], state[S_MEAN + 2 * n + 1], state[S_MEAN + 2 * n + 2]
+    z_mean = np.zeros(n)
+    for k in range(mu):
+        for j in range(n):
+            z_mean[j] += noise64[order[k], j]
+    length = 0.0
+    for j in range(n):
+        z_mean[j] /= mu
+        state[S_MEAN + j] += state[S_SIGMA] * z_mean[j]
+        path[j] = (1.0 - c) * path[j] + np.sqrt(c * (2.0 - c) * mu) * z_mean[j]
+        length += path[j] * path[j]
+    state[S_SIGMA] *= np.exp(c / d * (np.sqrt(length) / chi - 1.0))
+    state[S_GENERATION] += 1.0
 
 
 class MuLambdaES(PopulationRule):
@@ -31,27 +75,15 @@ class MuLambdaES(PopulationRule):
     equation = "m ← m + σ ⟨z⟩_μ best,  p ← (1−c)p + √(c(2−c)μ)⟨z⟩,  σ ← σ·exp(c/d (‖p‖/E‖N‖ − 1))"
     reference = "Beyer & Schwefel 2002; Hansen & Ostermeier 2001 (CSA)"
     Params = MuLambdaParams
+    ask_kernel = staticmethod(mu_lambda_ask)
+    tell_kernel = staticmethod(mu_lambda_tell)
 
-    def start(self, theta: np.ndarray, rng: np.random.Generator) -> ESState:
-        state = super().start(theta, rng)
+    def extra_state_size(self, n: int) -> int:
+        return n + 3  # the evolution path, then c, d and E‖N(0, I)‖
+
+    def initial_state(self, theta: np.ndarray) -> np.ndarray:
+        state = super().initial_state(theta)
         n, mu = theta.size, self.params.parents
         c = (mu + 2) / (n + mu + 5)
-        state.extra = {"path": np.zeros(n), "c": c, "d": 1 + 2 * max(0.0, np.sqrt((mu - 1) / (n + 1)) - 1) + c,
-                       "z": None, "chi": expected_norm(n)}
+        state[S_MEAN + 2 * n:] = (c, 1 + 2 * max(0.0, np.sqrt((mu - 1) / (n + 1)) - 1) + c, expected_norm(n))
         return state
-
-    def ask(self, state: ESState, rng: np.random.Generator) -> np.ndarray:
-        z = gaussian_rows(state, rng, self.params.population, state.mean.size)
-        state.extra["z"] = z
-        return state.mean + state.sigma * z
-
-    def tell(self, state: ESState, population: np.ndarray, fitness: np.ndarray) -> None:
-        x = state.extra
-        order = np.argsort(-np.where(np.isnan(fitness), -np.inf, fitness), kind="stable")
-        mu = self.params.parents
-        z_mean = x["z"][order[:mu]].mean(axis=0)
-        state.mean = state.mean + state.sigma * z_mean
-        c = x["c"]
-        x["path"] = (1 - c) * x["path"] + np.sqrt(c * (2 - c) * mu) * z_mean
-        state.sigma *= float(np.exp(c / x["d"] * (np.linalg.norm(x["path"]) / x["chi"] - 1)))
-        state.generation += 1

@@ -3,8 +3,31 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-from rulelab.core.population import ESState, PopulationRule
+from rulelab.core.population import S_GENERATION, S_MEAN, S_SIGMA, PopulationRule
+
+
+@njit(cache=True)
+def one_plus_one_ask(state, hp, noise, noise64, population):
+    """Parent x and child x' = x + σ z: the parent is re-evaluated with its child on the same minibatch."""
+    n = population.shape[1]
+    for j in range(n):
+        population[0, j] = state[S_MEAN + j]
+        population[1, j] = state[S_MEAN + j] + state[S_SIGMA] * noise64[0, j]
+
+
+@njit(cache=True)
+def one_plus_one_tell(state, hp, population, noise, noise64, fitness):
+    """Keep x' if F(x') ≥ F(x);  σ ← σ·exp((1[success] − 1/5)/√(n+1))  (Rechenberg's 1/5th rule)."""
+    n = population.shape[1]
+    parent, child = fitness[0], fitness[1]
+    success = not np.isnan(child) and (np.isnan(parent) or child >= parent)
+    if success:
+        for j in range(n):
+            state[S_MEAN + j] = population[1, j]
+    state[S_SIGMA] *= np.exp(((1.0 if success else 0.0) - 0.2) / np.sqrt(n + 1.0))
+    state[S_GENERATION] += 1.0
 
 
 class OnePlusOneES(PopulationRule):
@@ -12,16 +35,11 @@ class OnePlusOneES(PopulationRule):
     summary = "One parent, one mutant; keep the better; σ grows on success and shrinks on failure."
     equation = "x' = x + σ z,  keep x' if F(x') ≥ F(x),  σ ← σ·exp((1[success] − 1/5)/√(n+1))"
     reference = "Rechenberg 1973; Kern et al. 2004"
+    ask_kernel = staticmethod(one_plus_one_ask)
+    tell_kernel = staticmethod(one_plus_one_tell)
 
-    def ask(self, state: ESState, rng: np.random.Generator) -> np.ndarray:
-        # The parent is re-evaluated with its child so both are judged on the same minibatch.
-        child = state.mean + state.sigma * rng.standard_normal(state.mean.size)
-        return np.stack([state.mean, child])
+    def population_size(self, n: int) -> int:
+        return 2
 
-    def tell(self, state: ESState, population: np.ndarray, fitness: np.ndarray) -> None:
-        parent, child = fitness
-        success = not np.isnan(child) and (np.isnan(parent) or child >= parent)
-        if success:
-            state.mean = population[1].astype(np.float64)
-        state.sigma *= float(np.exp((float(success) - 0.2) / np.sqrt(state.mean.size + 1.0)))
-        state.generation += 1
+    def noise_rows(self, n: int) -> int:
+        return 1

@@ -347,6 +347,9 @@ def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
     if verbose:
         for rule in found.values():
             console.print(f"[bold]{escape(rule.name)}[/bold] — {escape(rule.summary)}")
+            console.print(f"  equation: {escape(rule.equation)}", soft_wrap=True)
+            if rule.reference:
+                console.print(f"  reference: {escape(rule.reference)}", soft_wrap=True)
             for name, info in rule.Params.model_fields.items():
                 limits = ", ".join(f"{symbol} {getattr(m, attr)}" for m in info.metadata
                                    for attr, symbol in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"))

@@ -25,6 +25,7 @@ loop over batches and epochs, so a rule never sees a Python call per sample.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, get_args, get_origin
 
@@ -81,6 +82,22 @@ class HyperParameters(BaseModel):
     def index(cls, name: str) -> int:
         """Position of hyperparameter ``name`` in the packed vector."""
         return list(cls.model_fields).index(name)
+
+    @classmethod
+    def slots(cls) -> Any:
+        """Named positions in the packed vector, for kernels: ``P = MyParams.slots()`` at module level,
+        then ``hp[P.lr]`` inside the kernel (Numba reads the tuple as constants)."""
+        names = list(cls.model_fields)
+        return namedtuple(f"{cls.__name__}Slots", names)(*range(len(names)))
+
+    @classmethod
+    def code(cls, name: str, value: Any) -> float:
+        """What a ``Literal`` choice packs as: ``MyParams.code("optimizer", "adam")`` is the value
+        ``hp[P.optimizer]`` holds when the scenario chose adam."""
+        choices = literal_choices(cls.model_fields[name].annotation)
+        if value not in choices:
+            raise ValueError(f"{cls.__name__}.{name}: {value!r} is not one of {choices}")
+        return float(choices.index(value))
 
 
 def literal_choices(annotation: Any) -> tuple[Any, ...]:

@@ -35,8 +35,9 @@ from rulelab.core import kernels as K
 from rulelab.rule import Field, HyperParameters, Needs, Rule
 '''
 _POPULATION_IMPORTS = '''import numpy as np
+from numba import njit
 
-from rulelab.core.population import ESParams, ESState, PopulationRule
+from rulelab.core.population import S_GENERATION, S_MEAN, S_SIGMA, ESParams, PopulationRule
 from rulelab.rule import Field
 '''
 _ASSOCIATIVE_IMPORTS = '''import numpy as np
@@ -135,6 +136,32 @@ class {cls}Params(ESParams):  # sigma, fitness and fitness_batch come from ESPar
     population: int = Field(20, ge=2, description="members per generation")
 
 
+P = {cls}Params.slots()  # hp[P.population] inside the kernels
+
+
+@njit(cache=True)
+def {module}_ask(state, hp, noise, noise64, population):
+    """x_0 = m (the parent, re-evaluated),  x_k = m + σ ε_k  — change this and tell to your strategy."""
+    n = population.shape[1]
+    for j in range(n):
+        population[0, j] = state[S_MEAN + j]
+    for k in range(1, population.shape[0]):
+        for j in range(n):
+            population[k, j] = state[S_MEAN + j] + state[S_SIGMA] * noise64[k - 1, j]
+
+
+@njit(cache=True)
+def {module}_tell(state, hp, population, noise, noise64, fitness):
+    """m ← the member with the best fitness (a NaN fitness never wins)."""
+    best = 0
+    for k in range(1, fitness.shape[0]):
+        if not np.isnan(fitness[k]) and (np.isnan(fitness[best]) or fitness[k] > fitness[best]):
+            best = k
+    for j in range(population.shape[1]):
+        state[S_MEAN + j] = population[best, j]
+    state[S_GENERATION] += 1.0
+
+
 class {cls}(PopulationRule):
     """Keep the best of the parent and its perturbed copies (change ask/tell to your strategy)."""
 
@@ -143,15 +170,11 @@ class {cls}(PopulationRule):
     equation = "θ ← argmax_{{θ, θ + σ ε_k}} F"
     reference = ""
     Params = {cls}Params
+    ask_kernel = staticmethod({module}_ask)
+    tell_kernel = staticmethod({module}_tell)
 
-    def ask(self, state: ESState, rng: np.random.Generator) -> np.ndarray:
-        noise = rng.standard_normal((self.params.population - 1, state.mean.size))
-        return np.vstack([state.mean, state.mean + state.sigma * noise])
-
-    def tell(self, state: ESState, population: np.ndarray, fitness: np.ndarray) -> None:
-        best = int(np.argmax(np.where(np.isnan(fitness), -np.inf, fitness)))
-        state.mean = np.asarray(population[best], dtype=np.float64)
-        state.generation += 1
+    def noise_rows(self, n):
+        return self.params.population - 1  # rows of N(0, I) noise64 (float64) per generation
 '''
 
 _ASSOCIATIVE = '''

@@ -239,6 +239,10 @@ def check_population(rule: type[Rule]) -> None:
     name = "population ask/tell"
     if rule.kind != "population":
         return
+    instance = rule(rule.Params())
+    if instance.compiled:
+        _check_compiled_strategy(rule)
+        return
 
     def run(seed: int) -> np.ndarray:
         instance = rule(rule.Params())
@@ -254,6 +258,45 @@ def check_population(rule: type[Rule]) -> None:
     first, second = run(4), run(4)
     if first.shape != (5,) or not np.array_equal(first, second):
         _fail(name, "the same seed must give the same solution; draw noise only from the rng passed to ask()")
+
+
+def _check_compiled_strategy(rule: type[Rule]) -> None:
+    """Compiled kernels: machine code, the declared sizes, finite members, a fixed state size, float32 and
+    float64 searches, the same seed giving the same mean, and the fitness array left as given."""
+    from rulelab.core.population import S_MEAN, Search
+
+    name = "population ask/tell"
+    for kernel, role in ((rule.ask_kernel, "ask_kernel"), (rule.tell_kernel, "tell_kernel")):
+        if not hasattr(kernel, "py_func") or kernel.targetoptions.get("forceobj"):
+            _fail(name, f"{role} must be an @njit function (compiled machine code, no Python per generation)")
+        if not (kernel.py_func.__doc__ or "").strip():
+            _fail(name, f"{role} has no docstring: state its update in one line")
+
+    def run(seed: int, dtype) -> np.ndarray:
+        instance = rule(rule.Params())
+        search = Search(instance, np.ones(5), np.random.default_rng(seed), dtype)
+        size = search.state.size
+        if size != S_MEAN + 5 + instance.extra_state_size(5):
+            _fail(name, f"initial_state gave {size} slots; [σ, generation, mean] and extra_state_size(5) = "
+                        f"{instance.extra_state_size(5)} make {S_MEAN + 5 + instance.extra_state_size(5)}")
+        for _ in range(3):
+            population = search.ask()
+            if population.shape != (instance.population_size(5), 5) or not np.all(np.isfinite(population)):
+                _fail(name, f"ask_kernel must fill all {instance.population_size(5)} members with finite values")
+            fitness = -np.sum(population.astype(np.float64) ** 2, axis=1)
+            given = fitness.copy()
+            search.tell(fitness)
+            if not np.array_equal(fitness, given):
+                _fail(name, "tell_kernel wrote into the fitness array; only the state may change")
+            if search.state.size != size:
+                _fail(name, "the state changed size; keep every slot the strategy needs from initial_state on")
+        return search.mean.copy()
+
+    for dtype in (np.float64, np.float32):
+        first, second = run(4, dtype), run(4, dtype)
+        if not (np.all(np.isfinite(first)) and np.array_equal(first, second)):
+            _fail(name, f"the same seed must give the same mean ({np.dtype(dtype).name} search): draw noise only "
+                        "from the noise arrays the engine hands to ask_kernel")
 
 
 def check_associative(rule: type[Rule]) -> None:

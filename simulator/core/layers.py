@@ -200,3 +200,42 @@ def predict_all(params, layout, act_args, X, threshold):
         out[s] = predict_class(forward(params, layout, act_args, X[s], z_buf, a_buf), threshold)
     return out
 
+
+
+# ------------------------------------------------------------------ population members (ES fitness)
+#
+# Members' activations are kept units × samples, so that every product is a plain row-major
+# GEMM and a softmax reduces across contiguous rows of samples.
+
+
+@njit(cache=True, inline="always")
+def add_bias_rows(Z, b):
+    """Z[j, :] += b[j]: one unit's bias over every sample (a contiguous row)."""
+    for j in range(Z.shape[0]):
+        row = Z[j]
+        for r in range(row.shape[0]):
+            row[r] += b[j]
+
+
+@njit(cache=True, inline="always")
+def members_first_dense(population, layout, Xt, Z, lo, hi):
+    """Z[rows of members lo … hi−1] = W_0(i) Xᵀ + b_0(i): one GEMM for the block, its weights stacked.
+
+    The input is shared, so a block's weight matrices stacked (block·n_out × n_in) make one
+    large product instead of many small ones (the input is packed once per block, not per member)."""
+    n_out, n_in = layout[0, N_OUT], layout[0, N_IN]
+    b_off = layout[0, B_OFF]
+    stacked = np.empty(((hi - lo) * n_out, n_in), population.dtype)
+    for i in range(lo, hi):
+        stacked[(i - lo) * n_out:(i - lo + 1) * n_out] = weights(population[i], layout, 0)
+    np.dot(stacked, Xt, Z)
+    for i in range(lo, hi):
+        add_bias_rows(Z[(i - lo) * n_out:(i - lo + 1) * n_out], population[i, b_off:b_off + n_out])
+
+
+@njit(cache=True, inline="always")
+def member_next_dense(member, layout, layer, A, Z):
+    """Z = W_l A + b_l for one member (A: the layer's input, units × samples)."""
+    b_off, n_out = layout[layer, B_OFF], layout[layer, N_OUT]
+    np.dot(weights(member, layout, layer), A, Z)
+    add_bias_rows(Z, member[b_off:b_off + n_out])

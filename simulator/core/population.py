@@ -1,10 +1,22 @@
-"""Population (zeroth-order) learning: the compiled, parallel fitness of many parameter vectors.
+"""Population (zeroth-order) learning: compiled fitness, noise, and whole runs of generations.
 
-A population rule (evolution strategies) only ever sees parameter vectors and
-their fitness.  Its per-generation vector maths (``ask``/``tell``) is NumPy;
-the expensive part — a forward pass of every member over a minibatch — is one
-compiled kernel, parallel over members.  Each member's fitness is summed by one
-thread in a fixed order, so results are identical whatever the thread count.
+A population rule (evolution strategies) only ever sees parameter vectors and their
+fitness.  Built-in strategies hand the engine two compiled kernels over a typed state
+array (see :class:`PopulationRule`)::
+
+    ask(state, hp, noise, noise64, population)           population ← f(state, noise)
+    tell(state, hp, population, noise, noise64, fitness)  state ← g(state, population, fitness)
+
+and :func:`run_generations` runs whole epochs of generations — minibatch, noise, ask,
+fitness of every member, tell, evaluation, stop criteria — in one compiled call per chunk.
+The noise is standard normal, drawn by the engine from NOISE_STREAMS generators seeded
+once per run (in the network's dtype, ``noise``, or float64, ``noise64``, as the strategy
+declares).  Every member's fitness is computed by one thread in a fixed order, so results
+are identical whatever the thread count; small populations run serially (a parallel
+launch costs more than their whole generation).
+
+Strategies written in Python (``start``/``ask``/``tell`` with NumPy, for prototyping) still
+run: the runner then drives the generations from Python, one compiled fitness call each.
 """
 
 from __future__ import annotations
@@ -13,14 +25,34 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, typeof, types
 
 from rulelab.core import kernels as K
-from rulelab.core.activations import activate_block
+from rulelab.core.clock import monotonic_ns
+from rulelab.core.engine import (BUDGET_SPENT, C_EARLY, C_LOSS, C_SHUFFLE, CFG_SLOTS, CRITERION_MET,
+                                 EVALUATION_SETS, F_THRESHOLD, FORWARD_PASSES, R_CRITERION_EPOCH,
+                                 R_CRITERION_FORWARD, R_EPOCH, R_FORWARD, R_SAMPLES, R_STATUS, R_WALL, RUNNING,
+                                 WALL_SECONDS, criterion_met, divergence, measure, rows_within_budget)
+from rulelab.core.layers import forward_rows, member_next_dense, members_first_dense
+from rulelab.core.vecmath import exp_inplace, sigmoid_inplace, tanh_inplace
 from rulelab.rule import Field, HyperParameters, Needs, Rule
 
 FITNESS_LOSS = 0
 FITNESS_ACCURACY = 1
+
+# State slots every compiled strategy keeps first: σ, the generation count, then the mean (n values).
+S_SIGMA, S_GENERATION, S_MEAN = 0, 1, 2
+
+# Metric codes beyond the online engine's (see rulelab.core.engine).
+FITNESS_BEST, FITNESS_MEAN, FITNESS_STD, SIGMA, GENERATIONS, NAN_FITNESS = 12, 13, 14, 15, 16, 17
+
+# Settings beyond the online engine's (cfg slots).
+C_FITNESS, C_FITNESS_BATCH, C_PARALLEL, C_NOISE_ROWS, C_NOISE64_ROWS, C_POPULATION = range(CFG_SLOTS,
+                                                                                          CFG_SLOTS + 6)
+POPULATION_CFG_SLOTS = CFG_SLOTS + 6
+# Multiply-adds of one generation's fitness below which members run serially (a parallel
+# launch costs tens of microseconds, milliseconds on a busy machine).
+PARALLEL_WORK = 2_000_000
 
 
 @njit(cache=True, parallel=True)
@@ -45,145 +77,426 @@ def start_parallel_threads() -> None:
 MEMBER_BLOCK = 16
 
 
-@njit(cache=True, parallel=True)
-def _first_layer(population, layout, Xt, Z):
-    """Z[rows of member i] = W_0(i) Xᵀ + b_0(i), units × samples: one GEMM per block of members.
-
-    The input is shared, so a block's weight matrices stacked (block·n_out × n_in) make one
-    large product instead of many small ones (the input is packed once per block, not per member).
-    """
-    n_members = population.shape[0]
-    n_out, n_in = layout[0, K.N_OUT], layout[0, K.N_IN]
-    w_off, b_off = layout[0, K.W_OFF], layout[0, K.B_OFF]
-    for block in prange((n_members + MEMBER_BLOCK - 1) // MEMBER_BLOCK):
-        lo = block * MEMBER_BLOCK
-        hi = min(lo + MEMBER_BLOCK, n_members)
-        stacked = np.empty(((hi - lo) * n_out, n_in), population.dtype)
-        for i in range(lo, hi):
-            stacked[(i - lo) * n_out:(i - lo + 1) * n_out] = K.weights(population[i], layout, 0)
-        out = Z[lo * n_out:hi * n_out]
-        np.dot(stacked, Xt, out)
-        for i in range(lo, hi):
-            _add_bias(out[(i - lo) * n_out:(i - lo + 1) * n_out], population[i, b_off:b_off + n_out])
-
-
-@njit(cache=True, parallel=True)
-def _next_layer(population, layout, layer, A, Z):
-    """Z[rows of member i] = W_l(i) A[rows of member i] + b_l(i) for every member i."""
-    n_out, n_in = layout[layer, K.N_OUT], layout[layer, K.N_IN]
-    b_off = layout[layer, K.B_OFF]
-    for i in prange(population.shape[0]):
-        out = Z[i * n_out:(i + 1) * n_out]
-        np.dot(K.weights(population[i], layout, layer), A[i * n_in:(i + 1) * n_in], out)
-        _add_bias(out, population[i, b_off:b_off + n_out])
+# ------------------------------------------------------------------ fitness
 
 
 @njit(cache=True, inline="always")
-def _add_bias(Z, b):
-    """Z[j, :] += b[j]: one unit's bias over every sample (a contiguous row)."""
-    for j in range(Z.shape[0]):
-        row = Z[j]
-        for r in range(row.shape[0]):
-            row[r] += b[j]
+def activate_member_rows(code, slope, Z, n_out):
+    """Z ← g(Z) for members' activations (units × samples each, stacked): elementwise codes over the
+    whole block at once (vectorised exp/tanh), softmax over each member's units per sample."""
+    flat = Z.ravel()
+    if code == K.TANH:
+        tanh_inplace(flat)
+    elif code == K.SIGMOID:
+        sigmoid_inplace(flat)
+    elif code == K.SOFTMAX:
+        for i in range(Z.shape[0] // n_out):
+            member = Z[i * n_out:(i + 1) * n_out]
+            _shift_by_max(member)
+            exp_inplace(member.ravel())
+            for r in range(member.shape[1]):
+                s = 0.0
+                for k in range(n_out):
+                    s += member[k, r]
+                for k in range(n_out):
+                    member[k, r] = member[k, r] / s
+    elif code != K.LINEAR:
+        for i in range(flat.shape[0]):
+            flat[i] = K.activate_scalar(code, slope, flat[i])
 
 
-@njit(cache=True, parallel=True)
-def _shift_by_max(Z, n_out):
-    """z ← z − max_k z for every (member, sample): the log-sum-exp shift, in place."""
-    for i in prange(Z.shape[0] // n_out):
-        member = Z[i * n_out:(i + 1) * n_out]
-        for r in range(member.shape[1]):
-            m = member[0, r]
-            for k in range(1, n_out):
-                m = max(m, member[k, r])
-            for k in range(n_out):
-                member[k, r] -= m
+@njit(cache=True, inline="always")
+def _shift_by_max(member):
+    """z ← z − max_k z for every sample of one member (units × samples): the log-sum-exp shift."""
+    for r in range(member.shape[1]):
+        m = member[0, r]
+        for k in range(1, member.shape[0]):
+            m = max(m, member[k, r])
+        for k in range(member.shape[0]):
+            member[k, r] -= m
 
 
-@njit(cache=True, parallel=True)
-def _softmax_cross_entropy_fitness(S, E, T, out):
-    """out[i] = −mean_r Σ_k −t_rk log max(o_rk, ε), o = softmax, from the shifted logits S and
-    E = exp(S) (units × samples per member): log o_k = s_k − log Σ_j e_j, no division."""
-    n_out = T.shape[1]
+@njit(cache=True, inline="always")
+def _softmax_cross_entropy(S, T):
+    """−mean_r Σ_k −t_rk log max(o_rk, ε) of one member from its logits S (units × samples), shifted in
+    place: log o_k = s_k − log Σ_j e^{s_j} — one exp per unit, no normalised outputs."""
+    _shift_by_max(S)
+    E = S.copy()
+    exp_inplace(E.ravel())
     log_eps = np.log(1e-12)  # the clip of kernels.sample_loss, in the log domain
-    n_rows = S.shape[1]
-    for i in prange(out.shape[0]):
-        base = i * n_out
-        total = 0.0
-        for r in range(n_rows):
-            s = 0.0
-            for k in range(n_out):
-                s += E[base + k, r]
-            log_sum = np.log(s)
-            for k in range(n_out):
-                if T[r, k] > 0.0:
-                    total -= T[r, k] * max(S[base + k, r] - log_sum, log_eps)
-        out[i] = -total / max(n_rows, 1)
+    total = 0.0
+    for r in range(S.shape[1]):
+        s = 0.0
+        for k in range(S.shape[0]):
+            s += E[k, r]
+        log_sum = np.log(s)
+        for k in range(S.shape[0]):
+            if T[r, k] > 0.0:
+                total -= T[r, k] * max(S[k, r] - log_sum, log_eps)
+    return -total / max(S.shape[1], 1)
 
 
-@njit(cache=True, parallel=True)
-def _fitness_from_outputs(O, T, labels, out_code, loss_code, threshold, fitness_code, out):
-    """out[i] = −mean loss or accuracy of member i from its outputs O (units × samples)."""
-    n_out = O.shape[0] // out.shape[0]
-    for i in prange(out.shape[0]):
-        member = O[i * n_out:(i + 1) * n_out]
-        total = 0.0
-        for r in range(member.shape[1]):
-            o = member[:, r]
-            if fitness_code == FITNESS_ACCURACY:
-                if K.predict_class(o, threshold) == labels[r]:
-                    total += 1.0
-            else:
-                total -= K.sample_loss(loss_code, o, T[r], out_code)
-        out[i] = total / max(member.shape[1], 1)
+@njit(cache=True, inline="always")
+def _fitness_from_outputs(O, T, labels, out_code, loss_code, threshold, fitness_code):
+    """−mean loss or accuracy of one member from its outputs O (units × samples)."""
+    total = 0.0
+    for r in range(O.shape[1]):
+        o = O[:, r]
+        if fitness_code == FITNESS_ACCURACY:
+            if K.predict_class(o, threshold) == labels[r]:
+                total += 1.0
+        else:
+            total -= K.sample_loss(loss_code, o, T[r], out_code)
+    return total / max(O.shape[1], 1)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _dense_block_fitness(population, layout, act_args, Xt, T, labels, loss_code, threshold, fitness_code, lo, hi,
+                         out):
+    """out[i] for members lo … hi−1 of a dense network: the block's first layer as one GEMM, then each member."""
+    last = layout.shape[0] - 1
+    n0 = layout[0, K.N_OUT]
+    B = Xt.shape[1]
+    Z = np.empty(((hi - lo) * n0, B), population.dtype)
+    members_first_dense(population, layout, Xt, Z, lo, hi)
+    softmax_ce = layout[last, K.ACT] == K.SOFTMAX and loss_code == K.CROSS_ENTROPY and fitness_code == FITNESS_LOSS
+    for layer in range(last + 1):
+        n_out = layout[layer, K.N_OUT]
+        if layer > 0:
+            Zn = np.empty(((hi - lo) * n_out, B), population.dtype)
+            n_in = layout[layer, K.N_IN]
+            for i in range(lo, hi):
+                member_next_dense(population[i], layout, layer, Z[(i - lo) * n_in:(i - lo + 1) * n_in],
+                                  Zn[(i - lo) * n_out:(i - lo + 1) * n_out])
+            Z = Zn
+        if layer == last and softmax_ce:
+            for i in range(lo, hi):
+                out[i] = _softmax_cross_entropy(Z[(i - lo) * n_out:(i - lo + 1) * n_out], T)
+            return
+        activate_member_rows(layout[layer, K.ACT], act_args[layer], Z, n_out)
+    n_last = layout[last, K.N_OUT]
+    for i in range(lo, hi):
+        out[i] = _fitness_from_outputs(Z[(i - lo) * n_last:(i - lo + 1) * n_last], T, labels, layout[last, K.ACT],
+                                       loss_code, threshold, fitness_code)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _member_fitness_any_kind(member, layout, act_args, X, T, labels, loss_code, threshold, fitness_code):
+    """The fitness of one member through every layer kind's batch forward (samples as rows)."""
+    last = layout.shape[0] - 1
+    A = X.copy()
+    for layer in range(last + 1):
+        _, A = forward_rows(member, layout, act_args, layer, A)
+    out_code = layout[last, K.ACT]
+    total = 0.0
+    for r in range(A.shape[0]):
+        if fitness_code == FITNESS_ACCURACY:
+            if K.predict_class(A[r], threshold) == labels[r]:
+                total += 1.0
+        else:
+            total -= K.sample_loss(loss_code, A[r], T[r], out_code)
+    return total / max(A.shape[0], 1)
+
+
+@njit(cache=True, inline="always")
+def _all_dense(layout):
+    for layer in range(layout.shape[0]):
+        if layout[layer, K.KIND] != K.DENSE:
+            return False
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def fitness_serial(population, layout, act_args, X, T, labels, loss_code, threshold, fitness_code, out):
+    """out[i] = fitness of member i on (X, T): −mean loss, or accuracy — members one after another."""
+    if _all_dense(layout):
+        Xt = np.ascontiguousarray(X.T)
+        n_blocks = (population.shape[0] + MEMBER_BLOCK - 1) // MEMBER_BLOCK
+        for block in range(n_blocks):
+            lo = block * MEMBER_BLOCK
+            _dense_block_fitness(population, layout, act_args, Xt, T, labels, loss_code, threshold, fitness_code,
+                                 lo, min(lo + MEMBER_BLOCK, population.shape[0]), out)
+        return
+    for i in range(population.shape[0]):
+        out[i] = _member_fitness_any_kind(population[i], layout, act_args, X, T, labels, loss_code, threshold,
+                                          fitness_code)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def fitness_parallel(population, layout, act_args, X, T, labels, loss_code, threshold, fitness_code, out):
+    """As :func:`fitness_serial`, blocks of members on every core (the same numbers)."""
+    if _all_dense(layout):
+        Xt = np.ascontiguousarray(X.T)
+        n_blocks = (population.shape[0] + MEMBER_BLOCK - 1) // MEMBER_BLOCK
+        for block in prange(n_blocks):
+            lo = block * MEMBER_BLOCK
+            _dense_block_fitness(population, layout, act_args, Xt, T, labels, loss_code, threshold, fitness_code,
+                                 lo, min(lo + MEMBER_BLOCK, population.shape[0]), out)
+        return
+    for i in prange(population.shape[0]):
+        out[i] = _member_fitness_any_kind(population[i], layout, act_args, X, T, labels, loss_code, threshold,
+                                          fitness_code)
+
+
+def parallel_worthwhile(population: int, rows: int, n_params: int) -> bool:
+    """Whether one generation's fitness is work enough to pay for a parallel launch."""
+    return population * rows * n_params >= PARALLEL_WORK
 
 
 def population_fitness(population: np.ndarray, layout: np.ndarray, act_args: np.ndarray, X: np.ndarray,
                        T: np.ndarray, labels: np.ndarray, loss_code: int, threshold: float, fitness_code: int,
                        out: np.ndarray) -> None:
-    """out[i] = fitness of population[i] on (X, T): −mean loss, or accuracy.
+    """out[i] = fitness of population[i] on (X, T): −mean loss, or accuracy (serial or parallel by size).
 
-    Layer by layer: the products of all members in parallel (compiled; run it under one
-    BLAS thread, see :func:`rulelab.run.runner.single_threaded_blas`, so that the cores are
-    not oversubscribed), then the activation over the whole block.  Activations are kept
-    units × samples per member, so that every product is a plain row-major GEMM and the
-    softmax reduces across contiguous rows.  Every member's numbers are computed by one
-    thread in a fixed order: identical results whatever the thread count.
-    """
-    P, B = population.shape[0], X.shape[0]
-    last = layout.shape[0] - 1
-    A = np.ascontiguousarray(X.T)
-    for layer in range(last + 1):
-        n_out = int(layout[layer, K.N_OUT])
-        Z = np.empty((P * n_out, B), dtype=population.dtype)
-        if layer == 0:
-            _first_layer(population, layout, A, Z)
-        else:
-            _next_layer(population, layout, layer, A, Z)
-        code = int(layout[layer, K.ACT])
-        if layer == last and code == K.SOFTMAX and loss_code == K.CROSS_ENTROPY and fitness_code == FITNESS_LOSS:
-            # −log softmax straight from the logits: one exp per unit, no normalised outputs.
-            _shift_by_max(Z, n_out)
-            with np.errstate(over="ignore", invalid="ignore"):  # overflowing members become NaN: ranked worst
-                E = np.exp(Z)
-            _softmax_cross_entropy_fitness(Z, E, T, out)
-            return
-        with np.errstate(over="ignore", invalid="ignore"):
-            activate_block(code, float(act_args[layer]), Z.reshape(P, n_out, B))
-        A = Z
-    _fitness_from_outputs(A, T, labels, layout[last, K.ACT], loss_code, threshold, fitness_code, out)
+    Run it under one BLAS thread (see :func:`rulelab.run.runner.single_threaded_blas`), so that
+    the cores are not oversubscribed."""
+    chosen = fitness_parallel if parallel_worthwhile(*population.shape[:1], X.shape[0], population.shape[1]) \
+        else fitness_serial
+    chosen(population, layout, act_args, X, T, labels, loss_code, threshold, fitness_code, out)
+
+
+# ------------------------------------------------------------------ noise
+
+# Independent noise streams per run: a fixed number, so that the numbers do not depend on
+# the thread count (and one compiled signature serves every population size).
+NOISE_STREAMS = 16
+
+
+@njit(cache=True, inline="always")
+def _fill_stream(stream, out, b, share, rows):
+    for r in range(b * share, min((b + 1) * share, rows)):
+        for c in range(out.shape[1]):
+            out[r, c] = stream.standard_normal()
+
+
+@njit(cache=True, parallel=True)
+def _fill_gaussian(streams, out):
+    """out[r, c] ~ N(0, 1); stream b fills its own contiguous share of the rows, in order."""
+    rows = out.shape[0]
+    share = (rows + NOISE_STREAMS - 1) // NOISE_STREAMS
+    for b in prange(NOISE_STREAMS):
+        _fill_stream(streams[b], out, b, share, rows)
+
+
+@njit(cache=True, inline="always")
+def fill_gaussian_serial(streams, out, rows):
+    """The first ``rows`` rows of out ~ N(0, 1), exactly as :func:`_fill_gaussian` fills them, serially."""
+    share = (rows + NOISE_STREAMS - 1) // NOISE_STREAMS
+    for b in range(NOISE_STREAMS):
+        _fill_stream(streams[b], out, b, share, rows)
+
+
+def noise_streams(rng: np.random.Generator) -> tuple[np.random.Generator, ...]:
+    """NOISE_STREAMS generators for one run, seeded from one draw of ``rng``."""
+    seeds = np.random.SeedSequence(int(rng.integers(2 ** 63))).spawn(NOISE_STREAMS)
+    return tuple(np.random.Generator(np.random.PCG64(seed)) for seed in seeds)
+
+
+@dataclass
+class ESState:
+    """State of a strategy written in Python (prototypes); fields of its own go in ``extra``."""
+
+    mean: np.ndarray
+    sigma: float
+    generation: int = 0
+    extra: dict[str, Any] | None = None
+    dtype: Any = np.float64
+    streams: tuple[np.random.Generator, ...] | None = None  # the noise streams of gaussian_rows
+
+
+def gaussian_rows(state: ESState, rng: np.random.Generator, rows: int, n: int, dtype: Any = np.float64) -> np.ndarray:
+    """A rows × n block of standard normal noise from the run's streams (for strategies written in Python)."""
+    if state.streams is None:
+        state.streams = noise_streams(rng)
+    out = np.empty((rows, n), dtype=dtype)
+    _fill_gaussian(state.streams, out)
+    return out
 
 
 def centered_ranks(fitness: np.ndarray) -> np.ndarray:
-    """Fitness shaping of Salimans et al. (2017): ranks mapped linearly onto [−0.5, 0.5].
+    """Fitness shaping of Salimans et al. (2017): ranks mapped linearly onto [−0.5, 0.5] (NumPy version)."""
+    out = np.empty(len(fitness))
+    centered_ranks_into(np.asarray(fitness, dtype=np.float64), out)
+    return out
 
-    NaN fitness counts as the worst (it ranks below every number); equal fitness, equal rank.
+
+@njit(cache=True)
+def centered_ranks_into(fitness, out):
+    """out_i = rank(F_i)/(P−1) − ½, NaN ranked worst, equal fitness sharing its mean rank (Salimans et al. 2017)."""
+    n = fitness.shape[0]
+    f = np.empty(n)
+    for i in range(n):
+        f[i] = -np.inf if np.isnan(fitness[i]) else fitness[i]
+    order = np.argsort(f, kind="mergesort")
+    scale = 1.0 / max(n - 1, 1)
+    start = 0
+    while start < n:
+        stop = start + 1
+        while stop < n and f[order[stop]] == f[order[start]]:
+            stop += 1
+        rank = 0.5 * (start + stop - 1)  # the mean of the ranks start … stop−1
+        for k in range(start, stop):
+            out[order[k]] = rank * scale - 0.5
+        start = stop
+
+
+# ------------------------------------------------------------------ whole runs of generations
+
+
+@njit(cache=True, inline="always")
+def _gather(X, T, labels, order, lo, take, Xb, Tb, Lb):
+    for k in range(take):
+        r = order[lo + k]
+        Xb[k] = X[r]
+        Tb[k] = T[r]
+        if labels.shape[0] > 0:
+            Lb[k] = labels[r]
+
+
+@njit(cache=True, inline="always")
+def _fitness_stats(fitness):
+    """(best, mean, std) of the finite fitness values (NaN when none is finite)."""
+    count, total, best = 0, 0.0, -np.inf
+    for v in fitness:
+        if np.isfinite(v):
+            count += 1
+            total += v
+            best = max(best, v)
+    if count == 0:
+        return np.nan, np.nan, np.nan
+    mean = total / count
+    spread = 0.0
+    for v in fitness:
+        if np.isfinite(v):
+            spread += (v - mean) * (v - mean)
+    return best, mean, np.sqrt(spread / count)
+
+
+def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, labels, streams, shuffle_rng, noise,
+                     noise64, population, fitness, Xb, Tb, Lb, EX, ET, EL, columns, cfg, fcfg, run, counts, epochs,
+                     out, z_buf, a_buf):
+    """Up to ``epochs`` epochs of a compiled strategy; a row of ``out`` per epoch; returns the rows written.
+
+    An epoch visits the training set once in minibatches of C_FITNESS_BATCH rows (a fresh
+    permutation when shuffling), one generation per minibatch: noise, ask, the fitness of
+    every member, tell.  Then the strategy's mean is evaluated like any network, and the
+    checks run (divergence, stop criteria).  ``counts`` carries (generations, members with
+    a NaN fitness) across calls.
     """
-    from scipy.stats import rankdata
+    n = X.shape[0]
+    batch = cfg[C_FITNESS_BATCH]
+    P = population.shape[0]
+    n_params = population.shape[1]
+    written = 0
+    for _ in range(epochs):
+        order = shuffle_rng.permutation(n) if cfg[C_SHUFFLE] != 0 else np.arange(n)
+        start = monotonic_ns()
+        first_spent = -1
+        for lo in range(0, n, batch):
+            take = rows_within_budget(cfg, fcfg, run, min(batch, n - lo), P)
+            if take == 0:
+                first_spent = lo
+                break
+            _gather(X, T, labels, order, lo, take, Xb, Tb, Lb)
+            if cfg[C_PARALLEL] != 0:
+                _fill_gaussian(streams, noise[:cfg[C_NOISE_ROWS]])
+                _fill_gaussian(streams, noise64[:cfg[C_NOISE64_ROWS]])
+            else:
+                fill_gaussian_serial(streams, noise, cfg[C_NOISE_ROWS])
+                fill_gaussian_serial(streams, noise64, cfg[C_NOISE64_ROWS])
+            ask(state, hp, noise, noise64, population)
+            Lv = Lb[:take] if labels.shape[0] > 0 else labels
+            if cfg[C_PARALLEL] != 0:
+                fitness_parallel(population, layout, act_args, Xb[:take], Tb[:take], Lv, cfg[C_LOSS],
+                                 fcfg[F_THRESHOLD], cfg[C_FITNESS], fitness)
+            else:
+                fitness_serial(population, layout, act_args, Xb[:take], Tb[:take], Lv, cfg[C_LOSS],
+                               fcfg[F_THRESHOLD], cfg[C_FITNESS], fitness)
+            for i in range(P):
+                if np.isnan(fitness[i]):
+                    counts[1] += 1
+            tell(state, hp, population, noise, noise64, fitness)
+            counts[0] += 1
+            run[R_FORWARD] += P * take
+            run[R_SAMPLES] += take
+        run[R_WALL] += (monotonic_ns() - start) * 1e-9
+        if first_spent == 0:
+            run[R_STATUS] = BUDGET_SPENT
+            break  # nothing was trained this epoch
+        for p in range(n_params):
+            params[p] = state[S_MEAN + p]
+        run[R_EPOCH] += 1
+        row = out[written]
+        measure(params, layout, act_args, EX, ET, EL, cfg[C_LOSS], fcfg[F_THRESHOLD], columns, row, z_buf, a_buf)
+        best, mean, std = _fitness_stats(fitness)
+        for c in range(columns.shape[0]):
+            code = columns[c]
+            if code == FITNESS_BEST:
+                row[c] = best
+            elif code == FITNESS_MEAN:
+                row[c] = mean
+            elif code == FITNESS_STD:
+                row[c] = std
+            elif code == SIGMA:
+                row[c] = state[S_SIGMA]
+            elif code == GENERATIONS:
+                row[c] = counts[0]
+            elif code == NAN_FITNESS:
+                row[c] = counts[1]
+            elif code == WALL_SECONDS:
+                row[c] = run[R_WALL]
+            elif code == FORWARD_PASSES:
+                row[c] = run[R_FORWARD]
+        written += 1
+        status = divergence(params, 0.0, run)
+        if status != RUNNING:
+            run[R_STATUS] = status
+            break
+        if run[R_CRITERION_EPOCH] < 0 and criterion_met(fcfg, columns, row):
+            run[R_CRITERION_EPOCH] = run[R_EPOCH]
+            run[R_CRITERION_FORWARD] = run[R_FORWARD]
+            if cfg[C_EARLY] != 0:
+                run[R_STATUS] = CRITERION_MET
+                break
+        if first_spent > 0:
+            run[R_STATUS] = BUDGET_SPENT
+            break
+    return written
 
-    f = np.where(np.isnan(fitness), -np.inf, fitness)
-    ranks = rankdata(f, method="average") - 1.0  # ties (common with accuracy) share their mean rank
-    return ranks / max(len(f) - 1, 1) - 0.5
+
+def ask_signature(dtype: str) -> types.Signature:
+    f = types.float32 if dtype == "float32" else types.float64
+    f64vec, mat, mat64 = types.Array(types.float64, 1, "C"), types.Array(f, 2, "C"), types.Array(types.float64, 2,
+                                                                                                      "C")
+    return types.none(f64vec, f64vec, mat, mat64, mat)
+
+
+def tell_signature(dtype: str) -> types.Signature:
+    f = types.float32 if dtype == "float32" else types.float64
+    f64vec, mat, mat64 = types.Array(types.float64, 1, "C"), types.Array(f, 2, "C"), types.Array(types.float64, 2,
+                                                                                                      "C")
+    return types.none(f64vec, f64vec, mat, mat, mat64, f64vec)
+
+
+def _generations_signature(dtype: str) -> types.Signature:
+    f = types.float32 if dtype == "float32" else types.float64
+    vec, mat = types.Array(f, 1, "C"), types.Array(f, 2, "C")
+    i64vec, i64mat = types.Array(types.int64, 1, "C"), types.Array(types.int64, 2, "C")
+    f64vec, f64mat = types.Array(types.float64, 1, "C"), types.Array(types.float64, 2, "C")
+    sets = (types.UniTuple(mat, EVALUATION_SETS), types.UniTuple(mat, EVALUATION_SETS),
+            types.UniTuple(i64vec, EVALUATION_SETS))
+    generator = typeof(np.random.default_rng(0))
+    return types.int64(types.FunctionType(ask_signature(dtype)), types.FunctionType(tell_signature(dtype)),
+                       vec, i64mat, f64vec, f64vec, f64vec, mat, mat, i64vec, types.UniTuple(generator, NOISE_STREAMS),
+                       generator, mat, f64mat, mat, f64vec, mat, mat, i64vec, *sets, i64vec, i64vec, f64vec, f64vec,
+                       i64vec, types.int64, f64mat, vec, vec)
+
+
+run_generations = njit([_generations_signature("float64"), _generations_signature("float32")],
+                       cache=True, error_model="numpy")(_run_generations)
+
+
+# ------------------------------------------------------------------ the rule base class
 
 
 class ESParams(HyperParameters):
@@ -194,58 +507,15 @@ class ESParams(HyperParameters):
     fitness_batch: int = Field(0, ge=0, description="rows per generation (0: the whole training set)")
 
 
-@dataclass
-class ESState:
-    """What every strategy keeps between generations; strategies add their own fields in ``extra``."""
-
-    mean: np.ndarray
-    sigma: float
-    generation: int = 0
-    extra: dict[str, Any] | None = None
-    dtype: Any = np.float64
-    streams: tuple[np.random.Generator, ...] | None = None  # the noise streams of gaussian_rows
-
-
-# Independent noise streams per run: a fixed number, so that the numbers do not depend on
-# the thread count (and one compiled signature serves every population size).
-NOISE_STREAMS = 16
-
-
-@njit(cache=True, parallel=True)
-def _fill_gaussian(streams, out):
-    """out[r, c] ~ N(0, 1); stream b fills its own contiguous share of the rows, in order."""
-    rows = out.shape[0]
-    share = (rows + NOISE_STREAMS - 1) // NOISE_STREAMS
-    for b in prange(NOISE_STREAMS):
-        stream = streams[b]
-        for r in range(b * share, min((b + 1) * share, rows)):
-            for c in range(out.shape[1]):
-                out[r, c] = stream.standard_normal()
-
-
-def gaussian_rows(state: ESState, rng: np.random.Generator, rows: int, n: int, dtype: Any = np.float64) -> np.ndarray:
-    """A rows × n block of standard normal noise, drawn by the cores together.
-
-    Drawing the perturbations was the largest serial cost of a generation (3.3 ms of 13 for
-    128 × 2410 NumPy float32 draws, measured).  NOISE_STREAMS generators, seeded once per
-    run from ``rng``, fill fixed shares of the rows in a compiled parallel loop (Numba runs
-    NumPy's own ziggurat on each Generator: the same numbers NumPy would draw, 0.7 ms here).
-    """
-    if state.streams is None:
-        seeds = np.random.SeedSequence(int(rng.integers(2 ** 63))).spawn(NOISE_STREAMS)
-        state.streams = tuple(np.random.Generator(np.random.PCG64(seed)) for seed in seeds)
-    out = np.empty((rows, n), dtype=dtype)
-    _fill_gaussian(state.streams, out)
-    return out
-
-
 class PopulationRule(Rule):
     """Base class of zeroth-order rules: they move the whole parameter vector using a fitness only.
 
-    Subclasses implement :meth:`start`, :meth:`ask` and :meth:`tell`; higher
-    fitness is better.  The runner evaluates each generation's members in
-    parallel (:func:`population_fitness`) and counts one forward pass per sample
-    per member.
+    Higher fitness is better.  A strategy is either **compiled** — it sets ``ask_kernel`` and
+    ``tell_kernel`` (``@njit`` functions with the signatures in this module's docstring) and
+    implements :meth:`initial_state`, :meth:`population_size` and :meth:`noise_rows` — and the
+    engine runs whole epochs of its generations in compiled code; or it is written in Python
+    (:meth:`start`, :meth:`ask`, :meth:`tell`) and the runner calls it once per generation.
+    Either way the engine counts one forward pass per sample per member.
     """
 
     kind: ClassVar[str] = "population"
@@ -255,9 +525,40 @@ class PopulationRule(Rule):
     signal: ClassVar[str] = "fitness_best"
     Params: ClassVar[type[ESParams]] = ESParams
     supports_tied_weights: ClassVar[bool] = False
+    ask_kernel: ClassVar[Any] = None
+    tell_kernel: ClassVar[Any] = None
+    # Whether ask draws its noise in the network's dtype (float32 halves the cost) or in float64.
+    noise_in_network_dtype: ClassVar[bool] = False
+
+    @property
+    def compiled(self) -> bool:
+        return self.ask_kernel is not None and self.tell_kernel is not None
 
     def check_network(self, net) -> str | None:
         return None  # any activation: no derivative is ever taken
+
+    # -- compiled strategies
+
+    def initial_state(self, theta: np.ndarray) -> np.ndarray:
+        """The float64 state the kernels work on: [σ, generation, mean (n values), …the strategy's own]."""
+        state = np.zeros(S_MEAN + theta.size + self.extra_state_size(theta.size))
+        state[S_SIGMA] = self.params.sigma
+        state[S_MEAN:S_MEAN + theta.size] = theta
+        return state
+
+    def extra_state_size(self, n: int) -> int:
+        """Slots the strategy keeps after the mean (momenta, paths, covariance, …)."""
+        return 0
+
+    def population_size(self, n: int) -> int:
+        """Members per generation for a search over n parameters."""
+        return int(getattr(self.params, "population", 0) or 1)
+
+    def noise_rows(self, n: int) -> int:
+        """Rows of standard normal noise (n values each) the strategy uses per generation."""
+        return self.population_size(n)
+
+    # -- strategies written in Python
 
     def start(self, theta: np.ndarray, rng: np.random.Generator) -> ESState:
         """The search starts at ``theta``; noise is drawn in ``theta``'s dtype (float32 halves the cost)."""
@@ -273,3 +574,48 @@ class PopulationRule(Rule):
         """The parameters the strategy currently stands for (evaluated and saved each epoch)."""
         return state.mean
 
+
+
+class Search:
+    """A compiled strategy driven from Python, one generation at a time: ask, evaluate anything, tell.
+
+    For tests, notebooks and objectives that are not networks; the engine's runs use the same
+    kernels and the same noise streams.
+    """
+
+    def __init__(self, rule: PopulationRule, theta: np.ndarray, rng: np.random.Generator, dtype: Any = np.float64):
+        if not rule.compiled:
+            raise TypeError(f"rule '{rule.name}' has no compiled ask/tell kernels")
+        n = np.asarray(theta).size
+        self.rule = rule
+        self.state = rule.initial_state(np.asarray(theta, dtype=np.float64).ravel())
+        self.hp = rule.params.pack()
+        self.streams = noise_streams(rng)
+        rows = rule.noise_rows(n)
+        self.noise = np.zeros((rows if rule.noise_in_network_dtype else 0, n), dtype=dtype)
+        self.noise64 = np.zeros((0 if rule.noise_in_network_dtype else rows, n))
+        self.population = np.zeros((rule.population_size(n), n), dtype=dtype)
+
+    def ask(self) -> np.ndarray:
+        """This generation's members (rows), in the search's dtype."""
+        _fill_gaussian(self.streams, self.noise)
+        _fill_gaussian(self.streams, self.noise64)
+        self.rule.ask_kernel(self.state, self.hp, self.noise, self.noise64, self.population)
+        return self.population
+
+    def tell(self, fitness: np.ndarray) -> None:
+        """Move the search with the members' fitness (higher is better; NaN is worst)."""
+        self.rule.tell_kernel(self.state, self.hp, self.population, self.noise, self.noise64,
+                              np.ascontiguousarray(fitness, dtype=np.float64))
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.state[S_MEAN:S_MEAN + self.population.shape[1]]
+
+    @property
+    def sigma(self) -> float:
+        return float(self.state[S_SIGMA])
+
+    @property
+    def generation(self) -> int:
+        return int(self.state[S_GENERATION])

@@ -17,6 +17,7 @@ from rulelab.build import Plan, build_plan, prepare_data
 from rulelab.core import engine as E
 from rulelab.run.interrupts import interrupt_requested
 from rulelab.run.online import Interrupted, train_online
+from rulelab.run.population import train_population
 from rulelab.run.record import (COMPLETED, CONVERGED, DIVERGED, FAILED, INTERRUPTED, NOT_CONVERGED, MetricBlock,
                                 RunRecord)
 from rulelab.scenario import RuleSpec, Scenario
@@ -90,8 +91,11 @@ def run_plan(plan: Plan, progress: Progress | None = None, record: RunRecord | N
 
 
 def _dispatch(plan: Plan, record: RunRecord, progress: Progress) -> None:
-    if plan.kind == "population":
-        _train_population(plan, record, progress)
+    if plan.kind == "population" and plan.rule.compiled:
+        if train_population(plan, record, progress, interrupt_requested):
+            set_status(plan, record, plan.stop_declared)
+    elif plan.kind == "population":
+        _train_population_in_python(plan, record, progress)
     elif plan.kind == "associative":
         train_associative(plan, record, progress)
     else:
@@ -113,8 +117,8 @@ def _evaluate(plan: Plan, params: np.ndarray, buffers: tuple[np.ndarray, np.ndar
     return row, bool(met)
 
 
-def _train_population(plan: Plan, record: RunRecord, progress: Progress) -> None:
-    """Evolve the whole parameter vector: per epoch, one generation per fitness minibatch."""
+def _train_population_in_python(plan: Plan, record: RunRecord, progress: Progress) -> None:
+    """A strategy written in Python: per epoch, one generation per fitness minibatch, each a Python call."""
     from rulelab.core.population import FITNESS_ACCURACY, FITNESS_LOSS, population_fitness
 
     net = plan.network
