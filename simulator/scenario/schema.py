@@ -15,8 +15,13 @@ INPUT_KINDS = ("activation_maximisation", "adversarial")  # trained as classific
 _NO_SPLIT_DATASETS = {"and", "or", "nand", "xor", "parity", "table"}
 
 
+# Strict: a boolean is not a number (`repeats: yes`, `layers: [2, true]`), "3" is not 3, and numbers
+# are finite (`lr: .inf` is a typo, not a setting: no key of a scenario takes an infinity or a NaN).
+STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
 
 class GivenLayer(Model):
@@ -146,7 +151,7 @@ class TrainConfig(Model):
 
 
 class RuleEntry(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(STRICT, extra="allow")  # the extra keys are the rule's hyperparameters
     rule: str | None = Field(None, description="the rule's name (or give stages)")
     label: str | None = None
     network: dict[str, Any] | None = None
