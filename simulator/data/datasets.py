@@ -266,20 +266,13 @@ def make_random_patterns(opts: RandomPatternOptions, rng: np.random.Generator, b
 def _table_shape(opts: TableOptions) -> DataShape:
     """Sizes of a table, checked row by row: np.asarray of ragged rows would fail with no row named."""
     n, width = len(opts.inputs), len(opts.inputs[0])
-    if width == 0:
-        raise DatasetProblem("inputs[0]: got an empty row; expected at least one value", "inputs")
-    for i, row in enumerate(opts.inputs):
-        if len(row) != width:
-            raise DatasetProblem(f"inputs[{i}]: got {len(row)} values; expected {width}, like inputs[0]", "inputs")
+    _equal_rows(opts.inputs, "inputs")
     n_targets = 0
     if opts.targets is not None:
         if len(opts.targets) != n:
             raise DatasetProblem(f"got {len(opts.targets)} rows; expected {n}, one per input row", "targets")
-        n_targets = len(opts.targets[0]) if opts.targets else 0
-        for i, row in enumerate(opts.targets):
-            if len(row) != n_targets or not row:
-                raise DatasetProblem(f"targets[{i}]: got {len(row)} values; expected {max(n_targets, 1)}, "
-                                     "like targets[0]", "targets")
+        _equal_rows(opts.targets, "targets")
+        n_targets = len(opts.targets[0])
     if opts.labels is not None and len(opts.labels) != n:
         raise DatasetProblem(f"got {len(opts.labels)} labels; expected {n}, one per input row", "labels")
     if opts.targets is None and opts.labels is None:
@@ -288,6 +281,15 @@ def _table_shape(opts: TableOptions) -> DataShape:
     distinct = sorted({float(v) for row in opts.inputs for v in row})
     values = tuple(distinct) if len(distinct) <= FEW_VALUES else None
     return DataShape(n, width, n_classes, opts.labels is not None, n_targets, values=values)
+
+
+def _equal_rows(rows: list[list[float]], key: str) -> None:
+    width = len(rows[0])
+    if width == 0:
+        raise DatasetProblem("got an empty row; expected at least one value", f"{key}[0]")
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise DatasetProblem(f"got {len(row)} values; expected {width}, like {key}[0]", f"{key}[{i}]")
 
 
 def make_table(opts: TableOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:

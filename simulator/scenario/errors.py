@@ -104,16 +104,21 @@ def _first_model(annotation: Any) -> Any:
 def pydantic_problems(exc: ValidationError, prefix: tuple[Any, ...], model: type[BaseModel],
                       given: Any = None) -> list[tuple[str, str]]:
     """One (key path, message) per distinct path; ``given`` is the input that was validated."""
-    problems = []
-    seen = set()
+    found: dict[str, tuple[str, bool]] = {}
     for err in exc.errors():
         loc = _key_path(err["loc"], given, last_is_key=err["type"] == "missing")
         path = format_key_path(prefix + loc)
-        if path in seen:
-            continue
-        seen.add(path)
-        problems.append((path, _describe_error(err, loc, model)))
-    return problems
+        if path not in found:
+            found[path] = (_describe_error(err, loc, model), err["type"] in _BRANCH_MISMATCHES)
+    # A value that fits one branch of a union except for a nested key fails the other branches as a
+    # whole: `init: {scheme: uniform, scale: .inf}` is not one of 'zeros', 'uniform', … either.  The
+    # nested problem is the one to fix; the whole-value mismatch is noise.
+    return [(path, message) for path, (message, mismatch) in found.items()
+            if not (mismatch and any(other.startswith((path + ".", path + "[")) for other in found))]
+
+
+_BRANCH_MISMATCHES = {"literal_error", "string_type", "dict_type", "list_type", "model_type", "int_type",
+                      "float_type", "bool_type", "model_attributes_type"}
 
 
 def _key_path(loc: tuple[Any, ...], given: Any, last_is_key: bool) -> tuple[Any, ...]:

@@ -166,7 +166,8 @@ class Resolver:
         m = self.model
         runs = len(m.rules) * m.repeats
         if runs > MAX_RUNS:
-            self.problems.append(("repeats", f"got {format_count(m.repeats)}; {len(m.rules)} rules × "
+            rules = f"{len(m.rules)} rule" + ("s" if len(m.rules) > 1 else "")
+            self.problems.append(("repeats", f"got {format_count(m.repeats)}; {rules} × "
                                   f"{format_count(m.repeats)} seeds = {format_count(runs)} runs, more than the "
                                   f"{format_count(MAX_RUNS)} one comparison can hold (each run keeps its record "
                                   "and curves)"))
@@ -385,7 +386,7 @@ class Resolver:
         state = rule(params).state_size(network)
         total = itemsize * (network.n_params * (1 + members) + state)
         parts = f"{format_count(network.n_params)} parameters"
-        parts += f" × {1 + members} (population)" if members else ""
+        parts += f" × {format_count(1 + members)} (population)" if members else ""
         parts += f" + {format_count(state)} of rule state" if state else ""
         self._fits_memory(where, total, f"one run of rule '{rule.name}' would take {{}} ({parts}, "
                                         f"{network.dtype})")

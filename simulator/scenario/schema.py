@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rulelab.scenario.errors import show
 
 ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
 METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "validation_accuracy", "validation_loss",
@@ -92,6 +94,14 @@ class TaskConfig(Model):
     kind: Literal["classification", "regression", "autoencoding", "activation_maximisation",
                   "adversarial", "unsupervised", "association"] = "classification"
     dataset: str | dict[str, Any]
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _name_or_mapping(cls, value: Any) -> Any:
+        if not isinstance(value, (str, dict)):
+            raise ValueError(f"got {show(value)}; expected a dataset name, or a mapping {{name: NAME, option: "
+                             "value, …} (rulelab datasets lists them)")
+        return value
     corruption: CorruptionConfig | None = Field(
         None, description="autoencoding: corrupt the inputs, keep the clean pattern as target (denoising)")
     optimise: OptimiseConfig = OptimiseConfig()
