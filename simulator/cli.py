@@ -134,7 +134,7 @@ def main(debug: bool) -> None:
 
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-                  help="Run directory to write (default: runs/<scenario name>, numbered if taken).")
+                  help="Run directory to write (default: runs/<file name without .yaml>, numbered if taken).")
     @click.option("--quiet", is_flag=True, help="No progress display.")
     @click.option("--no-plots", is_flag=True, help="Skip the figures and report.html.")
     @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
