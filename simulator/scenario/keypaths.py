@@ -37,9 +37,10 @@ def format_key_path(tokens: list[str | int] | tuple[Any, ...]) -> str:
 class KeyPathError(ValueError):
     """A key path that cannot be set: ``kind`` is not_list, out_of_range, not_mapping or missing."""
 
-    def __init__(self, where: str, kind: str, size: int = 0):
+    def __init__(self, where: str, kind: str, size: int = 0, siblings: tuple[str, ...] = ()):
         super().__init__(f"{where}: {kind}")
         self.where, self.kind, self.size = where, kind, size
+        self.siblings = siblings  # the keys that do exist there (for did-you-mean)
 
 
 def set_key_path(raw: dict[str, Any], tokens: list[str | int], value: Any, create_missing: bool) -> None:
@@ -58,8 +59,9 @@ def set_key_path(raw: dict[str, Any], tokens: list[str | int], value: Any, creat
             node[token] = value
             return
         if isinstance(token, str) and token not in node:
-            if not create_missing:
-                raise KeyPathError(where, "missing")
+            # A missing mapping is created (--set train.stop.train_accuracy=1); a missing list cannot be.
+            if not create_missing or isinstance(tokens[i + 1], int):
+                raise KeyPathError(where, "missing", siblings=tuple(k for k in node if isinstance(k, str)))
             node[token] = {}
         node = node[token]
 

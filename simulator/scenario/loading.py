@@ -32,13 +32,15 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     try:
         value = parse_yaml(text)
     except (YAMLInputError, yaml.YAMLError) as exc:
-        raise ScenarioError("--set", [(path, f"the value is {yaml_problem(exc)}")]) from None
+        raise ScenarioError("--set", [(path, f"in the value: {yaml_problem(exc)}")]) from None
     try:
         set_key_path(raw, tokens, value, create_missing=True)
     except KeyPathError as exc:
+        last = exc.where.rsplit(".", 1)[-1]
         words = {"not_list": "is not a list, so it cannot be indexed",
                  "out_of_range": f"index out of range (the list has {exc.size} items)",
-                 "not_mapping": "its parent is not a mapping"}[exc.kind]
+                 "not_mapping": "its parent is not a mapping",
+                 "missing": f"no such list in the scenario{did_you_mean(last, exc.siblings)}"}[exc.kind]
         raise ScenarioError("--set", [(exc.where, words)]) from None
 
 

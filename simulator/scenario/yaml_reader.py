@@ -66,8 +66,9 @@ class ScenarioLoader(_Base):
             if not isinstance(key, str):
                 raise YAMLInputError(_not_text_key(key_node, key), line, key_node.start_mark.column + 1)
             if key in first_line:
-                raise YAMLInputError(f"key '{_clip(key)}' is given twice in one mapping (lines {first_line[key]} "
-                                     f"and {line}); keep one", line, key_node.start_mark.column + 1)
+                where = f"lines {first_line[key]} and {line}" if first_line[key] != line else f"both on line {line}"
+                raise YAMLInputError(f"key '{_clip(key)}' is given twice in one mapping ({where}); keep one",
+                                     line, key_node.start_mark.column + 1)
             first_line[key] = line
         return super().construct_mapping(node, deep=deep)
 
