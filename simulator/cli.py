@@ -363,12 +363,10 @@ def _num(value: Any) -> str:
 def validate(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
              plugins: tuple[str, ...]) -> None:
     """Check SCENARIO without running it; print the scenario as it would run."""
-    import yaml
-
     for name, spec in _load(scenario, overrides, seed, repeats, plugins):
         where = f" task {name}" if name else ""
         click.echo(f"{scenario}{where}: valid ({len(spec.rules)} rules × {spec.repeats} seeds)")
-        click.echo(yaml.safe_dump(spec.resolved, sort_keys=False, allow_unicode=True))
+        click.echo(spec.as_yaml())
 
 
 @main.command("rules")

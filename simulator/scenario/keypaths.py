@@ -27,10 +27,20 @@ def parse_key_path(path: str) -> list[str | int]:
     return tokens
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def format_key_path(tokens: list[str | int] | tuple[Any, ...]) -> str:
+    """['rules', 0, 'lr'] → ``rules[0].lr``; a key that is not a plain name is quoted: ``task['my key']``."""
     out = ""
     for t in tokens:
-        out += f"[{t}]" if isinstance(t, int) else (f".{t}" if out else str(t))
+        if isinstance(t, int):
+            out += f"[{t}]"
+        elif isinstance(t, str) and len(t) <= 40 and _NAME.fullmatch(t):
+            out += f".{t}" if out else t
+        else:
+            text = str(t)
+            out += f"[{text if len(text) <= 40 else text[:39] + '…'!r}]"
     return out
 
 

@@ -70,6 +70,12 @@ class Scenario:
     weights_from: Path | None = None
     image_shape: tuple[int, int] | None = None
 
+    def as_yaml(self) -> str:
+        """The scenario as run, as a run directory saves it (scenario.yaml): it validates to the same."""
+        from rulelab.scenario.yaml_reader import dump_yaml
+
+        return dump_yaml(self.resolved)
+
     @property
     def seeds(self) -> list[int]:
         """One seed per repeat, shared by every rule so that comparisons are paired."""

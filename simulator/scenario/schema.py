@@ -166,7 +166,7 @@ class RuleEntry(BaseModel):
     label: str | None = None
     network: dict[str, Any] | None = None
     stages: list[dict[str, Any]] | None = Field(
-        None, description="train in stages on the same weights, e.g. a Hebbian layer then a readout")
+        None, min_length=1, description="train in stages on the same weights, e.g. a Hebbian layer then a readout")
 
 
 class ScenarioModel(Model):
