@@ -65,7 +65,7 @@ WORDS = _schema_words()
 NAMES = ["perceptron", "delta", "backprop", "openai_es", "storkey", "oja", "competitive", "moons", "xor", "digits",
          "letters", "csv", "table", "sigmoid", "softmax", "sign", "step", "glorot", "given", "uniform",
          "association", "autoencoding", "regression", "unsupervised", "adversarial", "float32", "adam", "yes",
-         "1e-3", "~nobody/x.csv", "../../../etc/passwd", "", "\x00", "Ω", "a" * 300]
+         "1e-3", "~nobody/x.csv", "~", "../../../etc/passwd", "/dev/zero", "", "\x00", "Ω", "a" * 300]
 
 scalars = st.one_of(
     st.none(), st.booleans(),
@@ -120,10 +120,20 @@ def mutated(draw) -> tuple[dict, list[str]]:
     overrides: list[str] = []
     for _ in range(draw(st.integers(1, 4))):
         paths = paths_in(raw)
-        action = draw(st.sampled_from(["tweak", "tweak", "replace", "delete", "add", "set"]))
+        action = draw(st.sampled_from(["tweak", "tweak", "replace", "delete", "add", "set", "file"]))
         if action == "add":
             mapping = at(raw, draw(st.sampled_from([()] + [p for p in paths if isinstance(at(raw, p), dict)])))
             mapping[draw(st.sampled_from(WORDS))] = draw(values)
+            continue
+        if action == "file":  # a dataset or weights from a path: missing, unreadable, a device, a directory
+            task = raw.setdefault("task", {})
+            if isinstance(task, dict):
+                target = draw(st.sampled_from(["csv", "npz", "weights"]))
+                where = draw(st.sampled_from(NAMES[-9:] + ["scenarios", "classic.yaml", "."]))
+                if target == "weights":
+                    task["weights_from"] = where
+                else:
+                    task["dataset"] = {"name": target, "path": where}
             continue
         if not paths:
             break

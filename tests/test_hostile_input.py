@@ -210,6 +210,16 @@ def test_csv_reader_matches_the_old_reader(tmp_path):
     assert data.y.tolist() == np.unique(table[:, 2], return_inverse=True)[1].tolist()
 
 
+def test_paths_of_users_that_do_not_exist(tmp_path, gates_scenario):
+    gates_scenario["task"]["dataset"] = {"name": "csv", "path": "~no_such_user_here/d.csv"}
+    msg = refused(write(tmp_path, yaml.safe_dump(gates_scenario)))
+    assert "task.dataset.path: got '~no_such_user_here/d.csv'; there is no home directory for" in msg
+    gates_scenario["task"]["dataset"] = "and"
+    gates_scenario["task"]["weights_from"] = "~no_such_user_here/run"
+    assert "task.weights_from: no weights.npz in '~no_such_user_here/run'" in refused(
+        write(tmp_path, yaml.safe_dump(gates_scenario)))
+
+
 def test_broken_npz_files(tmp_path, gates_scenario):
     gates_scenario["task"]["dataset"] = {"name": "npz", "path": "d.npz"}
     path = write(tmp_path, yaml.safe_dump(gates_scenario))

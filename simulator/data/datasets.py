@@ -348,7 +348,11 @@ def make_letters(opts: LetterOptions, rng: np.random.Generator, base_dir: Path) 
 
 
 def _resolve(path: str, base_dir: Path) -> Path:
-    p = Path(path).expanduser()
+    try:
+        p = Path(path).expanduser()
+    except RuntimeError:  # ~name of a user with no home directory here
+        raise DatasetProblem(f"got {path[:60]!r}; there is no home directory for {path.split('/')[0][:40]!r}",
+                             "path") from None
     return p if p.is_absolute() else base_dir / p
 
 
@@ -357,12 +361,21 @@ def _labels_to_ints(raw: np.ndarray) -> tuple[np.ndarray, int]:
     return y.astype(np.int64), len(classes)
 
 
+MAX_CSV_LINE = 16_000_000  # bytes: a row of a million features fits
+
+
 def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of each line with data: '#' starts a comment, blank lines are skipped
     (as numpy's genfromtxt, which this replaces, did).  Lines are read one at a time, as bytes,
     so that a line that is not UTF-8 is named."""
+    if not path.is_file() and path.exists():
+        raise DatasetProblem(f"{path}: not a regular file")
     with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
+        # Lines are read with a cap: a file with no line breaks (or /dev/zero) is not read whole.
+        for number, raw in enumerate(iter(lambda: fh.readline(MAX_CSV_LINE + 1), b""), start=1):
+            if len(raw) > MAX_CSV_LINE:
+                raise DatasetProblem(f"{path}: line {number} is longer than {MAX_CSV_LINE // 1_000_000} MB; "
+                                     "expected CSV text")
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError:

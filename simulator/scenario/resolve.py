@@ -268,11 +268,14 @@ class Resolver:
         """The weights.npz named by task.weights_from (cwd first, then beside the scenario)."""
         ref = self.model.task.weights_from
         for base in (Path.cwd(), self.base_dir):
-            candidate = (base / ref).expanduser()
-            if candidate.is_dir():
-                candidate = candidate / "weights.npz"
-            if candidate.is_file():
-                return candidate
+            try:
+                candidate = (base / ref).expanduser()
+                if candidate.is_dir():
+                    candidate = candidate / "weights.npz"
+                if candidate.is_file():
+                    return candidate
+            except (RuntimeError, OSError):  # ~user without a home here, a name too long: no weights there
+                continue
         return None
 
     def _dataset(self) -> tuple[str, Any]:
