@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from rulelab.cli import main
 from rulelab.scenario import ScenarioError, apply_override, read_yaml, split_tasks, validate_scenario
 from rulelab.scenario.keypaths import format_key_path
-from rulelab.scenario.yaml_reader import parse_yaml
+from rulelab.scenario.yaml_reader import dump_yaml, parse_yaml
 from tests.conftest import ROOT
 
 SCENARIOS = ROOT / "scenarios"
@@ -230,7 +230,7 @@ def test_garbled_files_are_valid_or_refused_cleanly(scratch, data):
 def test_the_cli_exits_0_or_2_and_never_prints_a_traceback(scratch, case):
     raw, overrides = case
     path = scratch / "cli.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+    path.write_text(dump_yaml(raw))
     args = ["validate", str(path)] + [arg for assignment in overrides for arg in ("--set", assignment)]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code in (0, 2), result.output[-2000:]
@@ -259,7 +259,7 @@ def test_mutated_sweeps_are_valid_or_refused_with_a_key_path(scratch, raw):
     from rulelab.run.sweep import load_sweep
 
     path = scratch / "sweep.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+    path.write_text(dump_yaml(raw))
     try:
         sweep = load_sweep(path)
     except ScenarioError as exc:
