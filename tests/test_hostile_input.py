@@ -430,7 +430,7 @@ def test_alias_bomb_is_refused_at_once(tmp_path, gates_text):
     start = time.perf_counter()
     msg = refused(path)
     assert time.perf_counter() - start < 2
-    assert "line 5, column 5: aliases expand this to more than 50000 values" in msg  # a4: 9^5 values
+    assert "line 5, column 5: aliases expand this to more than 20000 values" in msg  # a4: 9^5 values
 
 
 def test_alias_bombs_in_a_set_value(tmp_path, gates_text):
@@ -445,11 +445,31 @@ def test_alias_bombs_in_a_set_value(tmp_path, gates_text):
     assert "rules[0].lr: got [[1, 1, 1, 1, 1, 1, ...], [[...], [...]," in msg and len(msg) < 500
 
 
+def test_many_tasks_over_a_large_shared_part_are_an_expansion_too(tmp_path, gates_scenario):
+    del gates_scenario["task"]
+    gates_scenario["description"] = "x" * 100
+    gates_scenario["tasks"] = [{"name": f"t{i}", "task": {"dataset": "and"}} for i in range(1000)]
+    msg = refused(write(tmp_path, yaml.safe_dump(gates_scenario)))
+    assert "tasks: 1000 tasks × " in msg and "more than the 20000 a scenario may expand to" in msg
+
+
+def test_a_sweep_over_a_large_scenario_is_bounded(tmp_path, gates_scenario):
+    from rulelab.run.sweep import load_sweep
+
+    gates_scenario["task"]["dataset"] = {"name": "table", "inputs": [[0, 1]] * 4000, "labels": [0, 1] * 2000}
+    gates_scenario["network"]["layers"] = [2, 1]
+    gates_scenario["sweep"] = {"grid": {"rules[0].lr": [0.1 * k for k in range(1, 101)],
+                                        "train.epochs": list(range(1, 11))}}
+    with pytest.raises(ScenarioError, match=r"sweep: 1000 points × \d+ values of the scenario = .* more than the "
+                                            r"5×10\^6 a sweep may hold"):
+        load_sweep(write(tmp_path, yaml.safe_dump(gates_scenario)))
+
+
 @pytest.mark.parametrize("make_text,expected", [
     (lambda base: "a: &x [*x]\n" + base, "an alias refers to a collection that contains it"),
     (lambda base: "deep: " + "[" * 200 + "]" * 200 + "\n" + base, "nested more than 32 levels deep"),
-    (lambda base: "# " + "x" * (2 << 20) + "\n" + base, "the file is larger than 1.05 MB"),
-    (lambda base: "values: [" + ",".join(["0"] * 60_000) + "]\n" + base, "more than 50000 values"),
+    (lambda base: "# " + "x" * (2 << 20) + "\n" + base, "the file is larger than 1 MB"),
+    (lambda base: "values: [" + ",".join(["0"] * 60_000) + "]\n" + base, "more than 20000 values"),
 ])
 def test_oversized_documents(tmp_path, gates_text, make_text, expected):
     assert expected in refused(write(tmp_path, make_text(gates_text)))

@@ -38,7 +38,8 @@ from rulelab.run.executors import collect
 from rulelab.scenario import (KeyPathError, Scenario, ScenarioError, parse_key_path, pydantic_problems,
                                 read_with_overrides, set_key_path, validate_scenario)
 from rulelab.scenario.errors import clip_text, show
-from rulelab.scenario.limits import INT64_MAX, MAX_RUNS, MAX_SWEEP_POINTS, format_count
+from rulelab.scenario.limits import (INT64_MAX, MAX_RUNS, MAX_SWEEP_POINTS, MAX_SWEEP_VALUES, count_values,
+                                     format_count)
 
 
 # Strict, as the scenario's own schema: a boolean is not a count, numbers are finite.
@@ -141,6 +142,11 @@ def load_sweep(path: str | Path, overrides: tuple[str, ...] = (), seed: int | No
                                           "rules[…] or network only") for k in outside])
     keys = list(config.grid)
     combos = _grid_points(config, keys, source)
+    size = count_values(raw, MAX_SWEEP_VALUES)
+    if size * len(combos) > MAX_SWEEP_VALUES:  # every point is a copy of the scenario
+        raise ScenarioError(source, [("sweep", f"{len(combos)} points × {size} values of the scenario = "
+                                               f"{format_count(size * len(combos))} values, more than the "
+                                               f"{format_count(MAX_SWEEP_VALUES)} a sweep may hold")])
     points = []
     for index, values in enumerate(combos):
         settings = dict(zip(keys, values))

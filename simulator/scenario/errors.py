@@ -105,26 +105,30 @@ def pydantic_problems(exc: ValidationError, prefix: tuple[Any, ...], model: type
                       given: Any = None) -> list[tuple[str, str]]:
     """One (key path, message) per distinct path; ``given`` is the input that was validated."""
     found: dict[str, tuple[str, bool]] = {}
-    for err in exc.errors():
-        loc = _key_path(err["loc"], given, last_is_key=err["type"] == "missing")
+    enclosing: set[str] = set()  # every path that holds another problem's path
+    # Lean errors (no input, context or URL: the input is read off ``given``): a list of many bad
+    # values makes as many errors, and each of these dicts costs memory.
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        loc, value = _key_path(err["loc"], given, last_is_key=err["type"] == "missing")
         path = format_key_path(prefix + loc)
         if path not in found:
-            found[path] = (_describe_error(err, loc, model), err["type"] in _BRANCH_MISMATCHES)
+            found[path] = (_describe_error(err, loc, value, model), err["type"] in _BRANCH_MISMATCHES)
+            enclosing.update(format_key_path(prefix + loc[:k]) for k in range(len(loc)))
     # A value that fits one branch of a union except for a nested key fails the other branches as a
     # whole: `init: {scheme: uniform, scale: .inf}` is not one of 'zeros', 'uniform', … either.  The
     # nested problem is the one to fix; the whole-value mismatch is noise.
-    return [(path, message) for path, (message, mismatch) in found.items()
-            if not (mismatch and any(other.startswith((path + ".", path + "[")) for other in found))]
+    return [(path, message) for path, (message, mismatch) in found.items() if not (mismatch and path in enclosing)]
 
 
 _BRANCH_MISMATCHES = {"literal_error", "string_type", "dict_type", "list_type", "model_type", "int_type",
                       "float_type", "bool_type", "model_attributes_type"}
 
 
-def _key_path(loc: tuple[Any, ...], given: Any, last_is_key: bool) -> tuple[Any, ...]:
+def _key_path(loc: tuple[Any, ...], given: Any, last_is_key: bool) -> tuple[tuple[Any, ...], Any]:
     """pydantic's location without the tags it adds for each branch of a union ('str', 'InitConfig',
-    "literal['zeros', …]").  Which tokens are keys is read off the input itself, walked along the
-    location: a tag is never a key of the mapping it is found in (a name such as `Repeats` may be)."""
+    "literal['zeros', …]"), and the value found there.  Which tokens are keys is read off the input
+    itself, walked along the location: a tag is never a key of the mapping it is found in (a name
+    such as `Repeats` may be)."""
     path: list[Any] = []
     node = given
     for i, token in enumerate(loc):
@@ -137,12 +141,11 @@ def _key_path(loc: tuple[Any, ...], given: Any, last_is_key: bool) -> tuple[Any,
         elif isinstance(node, dict) and i == len(loc) - 1 and last_is_key:
             path.append(token)  # a required key that is missing
         # otherwise a union tag, or a step the input cannot show: leave it out
-    return tuple(path)
+    return tuple(path), node
 
 
-def _describe_error(err: dict[str, Any], loc: tuple[Any, ...], model: type[BaseModel]) -> str:
+def _describe_error(err: dict[str, Any], loc: tuple[Any, ...], given: Any, model: type[BaseModel]) -> str:
     kind = err["type"]
-    given = err.get("input")
     if kind == "extra_forbidden":
         owner = _model_at(model, loc)
         known = list(owner.model_fields) if owner else []
@@ -154,7 +157,7 @@ def _describe_error(err: dict[str, Any], loc: tuple[Any, ...], model: type[BaseM
     if kind == "missing":
         return "missing; this key is required"
     if kind == "literal_error":
-        expected = err.get("ctx", {}).get("expected", "")
+        expected = err["msg"].removeprefix("Input should be ")  # "'a', 'b' or 'c'"
         choices = re.findall(r"'([^']*)'", expected)
         return f"got {show(given)}; expected one of {expected}{did_you_mean(given, choices)}"
     if kind == "finite_number":

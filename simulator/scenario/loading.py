@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from rulelab.scenario.errors import ScenarioError, clip_text, did_you_mean, pydantic_problems, show
 from rulelab.scenario.keypaths import KeyPathError, format_key_path, parse_key_path, set_key_path
-from rulelab.scenario.limits import INT64_MAX, INT64_MIN, format_count
+from rulelab.scenario.limits import INT64_MAX, INT64_MIN, MAX_EXPANDED_VALUES, count_values, format_count
 from rulelab.scenario.resolve import Resolver, Scenario
 from rulelab.scenario.schema import ScenarioModel
 from rulelab.scenario.yaml_reader import (YAMLInputError, decode_scenario_bytes, parse_yaml,
@@ -115,6 +115,13 @@ def split_tasks(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, A
         raise ScenarioError(source, [("tasks", "expected a non-empty list of {name, task, network?, train?}")])
     problems, out, names = [], [], set()
     base = {k: v for k, v in raw.items() if k != "tasks"}
+    # Each task is a copy of the shared part: a long list of tasks over a large shared part expands
+    # like an alias bomb.
+    size = count_values(base, MAX_EXPANDED_VALUES)
+    if size * len(entries) > MAX_EXPANDED_VALUES:
+        raise ScenarioError(source, [("tasks", f"{len(entries)} tasks × {size} values shared by each = "
+                                               f"{format_count(size * len(entries))} values, more than the "
+                                               f"{MAX_EXPANDED_VALUES} a scenario may expand to")])
     for i, entry in enumerate(entries):
         where = f"tasks[{i}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or "task" not in entry:

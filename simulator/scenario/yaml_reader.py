@@ -92,7 +92,7 @@ def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-class ScenarioDumper(yaml.SafeDumper):
+class ScenarioDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml's emitter: fast on long text
     """Writes what ScenarioLoader reads back unchanged: a text that looks like an exponent float
     (a run named `1e5`) is quoted, since the loader reads `1e5` as a number."""
 
