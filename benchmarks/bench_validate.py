@@ -125,7 +125,7 @@ def measure(path: Path, args: list[str]) -> tuple[float, float, int, str]:
 def main() -> None:
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
-    print(f"\n| input | exit | peak MB | seconds | message |\n|---|---|---|---|---|")
+    print("\n| input | exit | peak MB | seconds | message |\n|---|---|---|---|---|")
     worst_mb = worst_s = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for what, path, args in cases(Path(tmp)):

@@ -9,9 +9,7 @@ traceback is printed.
 
 from __future__ import annotations
 
-import copy
 import itertools
-import os
 import subprocess
 import sys
 import time
@@ -23,8 +21,7 @@ import yaml
 from click.testing import CliRunner
 
 from rulelab.cli import main
-from rulelab.scenario import ScenarioError, load_scenario, read_yaml
-from tests.conftest import ROOT
+from rulelab.scenario import ScenarioError, read_yaml
 
 
 @pytest.fixture
