@@ -351,7 +351,7 @@ def test_huge_networks_and_populations(tmp_path, gates_scenario):
 
 
 @pytest.mark.parametrize("shape", ["gates", "blobs", "moons", "parity", "random_patterns", "letters", "gaussian",
-                                   "table", "digits"])
+                                   "table", "digits", "playground"])
 def test_dataset_shapes_match_the_generated_data(shape):
     """Validation describes a dataset from its options: the description must be what `make` builds."""
     from rulelab.data.datasets import DATASETS, DataShape
@@ -368,6 +368,9 @@ def test_dataset_shapes_match_the_generated_data(shape):
         "table": [("table", {"inputs": [[0, 1], [1, 0.5]], "targets": [[1.0], [2.0]]}),
                   ("table", {"inputs": [[1, -1], [-1, -1]], "labels": [2, 0]})],
         "digits": [("digits", {"scale": False})],
+        "playground": [("playground_xor", {"n_samples": 30, "features": ["x1", "x1_squared", "sin_x2"]}),
+                       ("playground_spiral", {}), ("playground_plane", {"n_samples": 40, "features": ["x2"]}),
+                       ("playground_multi_gauss", {"n_samples": 7})],
     }[shape]
     for name, options in cases:
         info = DATASETS[name]
