@@ -23,6 +23,56 @@ EXIT_INTERRUPTED = 130
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
+class RulelabGroup(click.Group):
+    """The command group, with a last resort: whatever the input, no command ends in a traceback.
+
+    Bad input is reported by each command (exit 2).  Anything that escapes is a bug in rulelab:
+    a short message, where to report it, exit 1; ``rulelab --debug …`` shows the traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own: usage errors (exit 2) and exits
+        except KeyboardInterrupt:  # outside a run (a run keeps what finished and exits 130 itself)
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(internal_error_message(exc), err=True)
+            ctx.exit(EXIT_FAILURE)
+
+
+def internal_error_message(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return ("error: rulelab ran out of memory; the scenario asks for more than this machine has "
+                "(fewer samples, smaller layers or fewer seeds)")
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 200 else text[:199] + "…"
+    what = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return (f"error: internal error ({what})\n"
+            f"This is a bug in rulelab, not a problem with your input: please report it {_report_where()}, "
+            "with the command and the scenario file.\n"
+            "Run the same command as `rulelab --debug …` to see the traceback.")
+
+
+def _report_where() -> str:
+    """The issue tracker named in the package metadata (Project-URL), if any."""
+    from importlib import metadata
+
+    try:
+        urls = metadata.metadata("rulelab").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        urls = []
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() in ("issues", "bug tracker", "tracker", "bugs"):
+            return f"at {url.strip()}"
+    return "to the rulelab developers (an issue in the project's repository)"
+
+
 def _console(stderr: bool = False):
     from rich.console import Console
 
@@ -66,9 +116,10 @@ def _load(path: str, overrides: tuple[str, ...], seed: int | None, repeats: int 
         _bad_input(exc.format())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RulelabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rulelab")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="On an internal error, show the traceback (for a bug report).")
+def main(debug: bool) -> None:
     """rulelab — compare learning rules on one compiled network core.
 
     Describe an experiment in a scenario YAML file (task, network, budget, the
@@ -78,11 +129,12 @@ def main() -> None:
 
     Every command has --help; exit codes: 0 success, 2 bad input, 1 failure, 130 interrupted.
     """
+    del debug  # read by RulelabGroup.invoke
 
 
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-                  help="Run directory to write (default: runs/<scenario name>, numbered if taken).")
+                  help="Run directory to write (default: runs/<file name without .yaml>, numbered if taken).")
     @click.option("--quiet", is_flag=True, help="No progress display.")
     @click.option("--no-plots", is_flag=True, help="Skip the figures and report.html.")
     @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
@@ -167,10 +219,9 @@ def _run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: i
     if not no_plots:
         from rulelab.output.plots import load_run
         from rulelab.output.report import write_combined_report
+        from rulelab.scenario import read_yaml
 
-        import yaml
-
-        raw = yaml.safe_load(Path(scenario).read_text())
+        raw = read_yaml(Path(scenario))  # read and validated above
         runs = [(name, load_run(out / name)) for name, _ in scenarios]
         report = write_combined_report(out, runs, str(raw.get("name", base_name)), str(raw.get("description", "")))
         click.echo(f"combined report: {report}")
@@ -179,13 +230,13 @@ def _run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: i
 
 
 def _declares_sweep(path: str) -> bool:
-    import yaml
+    from rulelab.scenario import ScenarioError, read_yaml
 
     try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(raw, dict) and raw.get("sweep") is not None
+        raw = read_yaml(Path(path))
+    except ScenarioError:
+        return False  # loading the scenario reports it
+    return raw.get("sweep") is not None
 
 
 def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins: tuple[str, ...], out: Path,
@@ -312,12 +363,10 @@ def _num(value: Any) -> str:
 def validate(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
              plugins: tuple[str, ...]) -> None:
     """Check SCENARIO without running it; print the scenario as it would run."""
-    import yaml
-
     for name, spec in _load(scenario, overrides, seed, repeats, plugins):
         where = f" task {name}" if name else ""
-        click.echo(f"{scenario}{where}: valid ({len(spec.rules)} rules × {len(spec.seeds)} seeds)")
-        click.echo(yaml.safe_dump(spec.resolved, sort_keys=False, allow_unicode=True))
+        click.echo(f"{scenario}{where}: valid ({len(spec.rules)} rules × {spec.repeats} seeds)")
+        click.echo(spec.as_yaml())
 
 
 @main.command("rules")

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal, get_args, get_origin
 
 import numpy as np
 from numba import types
-from pydantic import BaseModel, ConfigDict, Field  # noqa: F401  (Field re-exported for rule authors)
+from pydantic import BaseModel, ConfigDict, Field, field_validator  # noqa: F401  (Field re-exported for rule authors)
 
 from rulelab.core.network import Network
 
@@ -60,14 +60,31 @@ class Needs:
         return ", ".join(parts) if parts else "inputs only"
 
 
+# Kernels receive hyperparameters as float64: integers beyond 2^53 would arrive changed.
+MAX_EXACT_INTEGER = 2 ** 53
+
+
 class HyperParameters(BaseModel):
     """Base class of a rule's hyperparameters: declare fields with defaults and constraints.
 
     Floats, ints and bools pack as themselves; a ``Literal[...]`` choice packs as
-    the index of the chosen value, so kernels receive plain numbers.
+    the index of the chosen value, so kernels receive plain numbers.  Validation is
+    strict: a boolean is not a number, ``"0.1"`` is not 0.1, numbers must be finite,
+    and integers must be exact in float64 (|n| ≤ 2^53).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True,
+                              allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _exact_in_float64(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_EXACT_INTEGER:
+            from rulelab.scenario.limits import format_count
+
+            raise ValueError(f"got {format_count(value)}; expected at most 2^53 in size (hyperparameters reach "
+                             "the kernels as float64)")
+        return value
 
     def pack(self) -> np.ndarray:
         """The values in declaration order, as the float64 vector ``hp`` kernels receive."""

@@ -1,17 +1,23 @@
 """Built-in datasets (all offline: generated from a seed or shipped with rulelab).
 
 Each dataset declares its options as a pydantic model, so scenario files are
-validated with the same messages as everything else, and a generator
-``make(options, rng, base_dir) -> Dataset``.
+validated with the same messages as everything else, a generator
+``make(options, rng, base_dir) -> Dataset`` and, for generated data, its
+``shape(options) -> DataShape``: validation learns the sizes from the options
+without generating anything (``n_samples: 10000000000`` is refused, not built).
+User data files (CSV, NPZ) are read; every value must be a finite number.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
+import zipfile
+from array import array
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Annotated, Callable, Iterator, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -35,8 +41,51 @@ class Dataset:
         return int(self.X.shape[1])
 
 
+# Feature values shown when a dataset has no more distinct values than this (0/1, ±1 patterns).
+FEW_VALUES = 5
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What validation needs to know of a dataset, known without generating it: its sizes, whether
+    it has labels or targets, and its distinct feature values when there are few (None: real-valued)."""
+
+    n_rows: int
+    n_features: int
+    n_classes: int = 0
+    has_labels: bool = True
+    n_targets: int = 0  # columns of real-valued targets (regression); 0: none
+    image_shape: tuple[int, int] | None = None
+    values: tuple[float, ...] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Memory of the generated arrays: float64 features and targets, int64 labels."""
+        return 8 * self.n_rows * (self.n_features + self.n_targets + (1 if self.has_labels else 0))
+
+    @property
+    def bipolar(self) -> bool:
+        return self.values is not None and set(self.values) <= {-1.0, 1.0}
+
+    @classmethod
+    def of(cls, data: Dataset) -> "DataShape":
+        distinct = np.unique(data.X)
+        values = tuple(float(v) for v in distinct) if len(distinct) <= FEW_VALUES else None
+        return cls(int(data.X.shape[0]), data.n_features, data.n_classes, data.y is not None,
+                   0 if data.targets is None else int(data.targets.shape[1]), data.image_shape, values)
+
+
+class DatasetProblem(ValueError):
+    """Data that cannot be made or read; ``key`` is the dataset option it is about (None: the data)."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
 class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a boolean is not a number, "3" is not 3; numbers are finite.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class GateOptions(Options):
@@ -80,13 +129,14 @@ class RandomPatternOptions(Options):
 class TableOptions(Options):
     inputs: list[list[float]] = Field(min_length=1, description="rows of input values")
     targets: list[list[float]] | None = Field(None, description="rows of real-valued targets (regression)")
-    labels: list[int] | None = Field(None, description="class labels 0, 1, … (classification)")
+    labels: list[Annotated[int, Field(ge=0)]] | None = Field(None, description="class labels 0, 1, … (classification)")
 
 
 class GaussianOptions(Options):
     n_samples: int = Field(1000, ge=2)
-    variances: list[float] = Field([4.0, 2.0, 1.0, 0.5, 0.25], min_length=1,
-                                   description="variance along each principal axis (the dimension is their count)")
+    variances: list[Annotated[float, Field(ge=0)]] = Field(
+        [4.0, 2.0, 1.0, 0.5, 0.25], min_length=1,
+        description="variance along each principal axis (the dimension is their count)")
 
 
 FeatureName = Literal["x1", "x2", "x1_squared", "x2_squared", "x1_times_x2", "sin_x1", "sin_x2"]
@@ -117,7 +167,7 @@ class PlaygroundRegressionOptions(PlaygroundOptions):
 class CsvOptions(Options):
     path: str = Field(description="CSV file; relative paths are relative to the scenario file")
     label_column: str | int = Field(-1, description="column name or index of the label")
-    delimiter: str = ","
+    delimiter: str = Field(",", min_length=1)
 
 
 class NpzOptions(Options):
@@ -213,18 +263,39 @@ def make_random_patterns(opts: RandomPatternOptions, rng: np.random.Generator, b
     return Dataset(X, y, opts.n_classes)
 
 
-def make_table(opts: TableOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
-    X = np.asarray(opts.inputs, dtype=np.float64)
-    n = X.shape[0]
-    if X.ndim != 2:
-        raise ValueError("inputs: every row needs the same number of values")
-    targets = None if opts.targets is None else np.asarray(opts.targets, dtype=np.float64)
-    if targets is not None and (targets.ndim != 2 or targets.shape[0] != n):
-        raise ValueError(f"targets: expected {n} rows of equal length, like inputs")
+def _table_shape(opts: TableOptions) -> DataShape:
+    """Sizes of a table, checked row by row: np.asarray of ragged rows would fail with no row named."""
+    n, width = len(opts.inputs), len(opts.inputs[0])
+    _equal_rows(opts.inputs, "inputs")
+    n_targets = 0
+    if opts.targets is not None:
+        if len(opts.targets) != n:
+            raise DatasetProblem(f"got {len(opts.targets)} rows; expected {n}, one per input row", "targets")
+        _equal_rows(opts.targets, "targets")
+        n_targets = len(opts.targets[0])
     if opts.labels is not None and len(opts.labels) != n:
-        raise ValueError(f"labels: expected {n} labels, one per input row")
-    if targets is None and opts.labels is None:
-        raise ValueError("give targets (regression) or labels (classification)")
+        raise DatasetProblem(f"got {len(opts.labels)} labels; expected {n}, one per input row", "labels")
+    if opts.targets is None and opts.labels is None:
+        raise DatasetProblem("give targets (regression) or labels (classification)")
+    n_classes = 0 if opts.labels is None else max(opts.labels) + 1
+    distinct = sorted({float(v) for row in opts.inputs for v in row})
+    values = tuple(distinct) if len(distinct) <= FEW_VALUES else None
+    return DataShape(n, width, n_classes, opts.labels is not None, n_targets, values=values)
+
+
+def _equal_rows(rows: list[list[float]], key: str) -> None:
+    width = len(rows[0])
+    if width == 0:
+        raise DatasetProblem("got an empty row; expected at least one value", f"{key}[0]")
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise DatasetProblem(f"got {len(row)} values; expected {width}, like {key}[0]", f"{key}[{i}]")
+
+
+def make_table(opts: TableOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    _table_shape(opts)
+    X = np.asarray(opts.inputs, dtype=np.float64)
+    targets = None if opts.targets is None else np.asarray(opts.targets, dtype=np.float64)
     y = None if opts.labels is None else np.asarray(opts.labels, dtype=np.int64)
     n_classes = 0 if y is None else int(y.max()) + 1
     return Dataset(X, y, n_classes, targets=targets)
@@ -263,16 +334,25 @@ class LetterOptions(Options):
     letters: str = Field("ACHLTX", min_length=1, description="which letters, e.g. ACHLTX (from ACEHLTXO)")
 
 
-def make_letters(opts: LetterOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
-    unknown = sorted(set(opts.letters) - set(LETTERS))
+def _check_letters(letters: str) -> None:
+    unknown = sorted(set(letters) - set(LETTERS))
     if unknown:
-        raise ValueError(f"no bitmap for {', '.join(unknown)}; available letters: {''.join(LETTERS)}")
+        shown = ", ".join(repr(c) for c in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        raise DatasetProblem(f"no bitmap for {shown}; available letters: {''.join(LETTERS)}", "letters")
+
+
+def make_letters(opts: LetterOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    _check_letters(opts.letters)
     X = np.array([[1.0 if c == "#" else -1.0 for row in LETTERS[ch] for c in row] for ch in opts.letters])
     return Dataset(X, np.arange(len(X), dtype=np.int64), len(X), image_shape=(10, 10))
 
 
 def _resolve(path: str, base_dir: Path) -> Path:
-    p = Path(path).expanduser()
+    try:
+        p = Path(path).expanduser()
+    except RuntimeError:  # ~name of a user with no home directory here
+        raise DatasetProblem(f"got {path[:60]!r}; there is no home directory for {path.split('/')[0][:40]!r}",
+                             "path") from None
     return p if p.is_absolute() else base_dir / p
 
 
@@ -281,22 +361,86 @@ def _labels_to_ints(raw: np.ndarray) -> tuple[np.ndarray, int]:
     return y.astype(np.int64), len(classes)
 
 
+MAX_CSV_LINE = 16_000_000  # bytes: a row of a million features fits
+
+
+def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of each line with data: '#' starts a comment, blank lines are skipped
+    (as numpy's genfromtxt, which this replaces, did).  Lines are read one at a time, as bytes,
+    so that a line that is not UTF-8 is named."""
+    if not path.is_file() and path.exists():
+        raise DatasetProblem(f"{path}: not a regular file")
+    with open(path, "rb") as fh:
+        # Lines are read with a cap: a file with no line breaks (or /dev/zero) is not read whole.
+        for number, raw in enumerate(iter(lambda: fh.readline(MAX_CSV_LINE + 1), b""), start=1):
+            if len(raw) > MAX_CSV_LINE:
+                raise DatasetProblem(f"{path}: line {number} is longer than {MAX_CSV_LINE // 1_000_000} MB; "
+                                     "expected CSV text")
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise DatasetProblem(f"{path}: line {number} is not UTF-8 text; save the file as UTF-8") from None
+            text = line.split("#", 1)[0].rstrip("\r\n")
+            if text.strip():
+                yield number, text.split(delimiter)
+
+
 def make_csv(opts: CsvOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
     path = _resolve(opts.path, base_dir)
-    with open(path, newline="") as fh:
-        first = fh.readline().strip().split(opts.delimiter)
-    has_header = any(not _is_number(cell) for cell in first)
-    table = np.genfromtxt(path, delimiter=opts.delimiter, dtype=str, skip_header=1 if has_header else 0)
-    table = np.atleast_2d(table)
-    col = opts.label_column
-    if isinstance(col, str):
-        if not has_header or col not in first:
-            raise ValueError(f"{path}: no column named {col!r} (columns: {first})")
-        col = first.index(col)
-    col = col % table.shape[1]
-    features = np.delete(table, col, axis=1).astype(np.float64)
-    y, n_classes = _labels_to_ints(table[:, col])
-    return Dataset(features, y, n_classes)
+    rows = _csv_rows(path, opts.delimiter)
+    first = next(rows, None)
+    if first is None:
+        raise DatasetProblem(f"{path}: no data (the file is empty or holds only comments)")
+    header = first[1] if any(not _is_number(cell) for cell in first[1]) else None
+    width = len(first[1])
+    col = _label_index(opts.label_column, header, width, path)
+    features: array = array("d")
+    labels: list[str] = []
+    for number, cells in (rows if header is not None else _chain_first(first, rows)):
+        if len(cells) != width:
+            raise DatasetProblem(f"{path}: line {number} has {len(cells)} values; expected {width}, like line "
+                                 f"{first[0]}")
+        for j, cell in enumerate(cells):
+            if j != col:
+                features.append(_finite_number(cell, path, number, j))
+        labels.append(cells[col])
+    if not labels:
+        raise DatasetProblem(f"{path}: no data rows, only a header")
+    if width < 2:
+        raise DatasetProblem(f"{path}: only one column; expected feature columns and a label column")
+    X = np.frombuffer(features, dtype=np.float64).reshape(len(labels), width - 1).copy()
+    y, n_classes = _labels_to_ints(np.asarray(labels))
+    return Dataset(X, y, n_classes)
+
+
+def _chain_first(first: tuple[int, list[str]], rest: Iterator[tuple[int, list[str]]]):
+    yield first
+    yield from rest
+
+
+def _label_index(column: str | int, header: list[str] | None, width: int, path: Path) -> int:
+    if isinstance(column, str):
+        if header is None or column not in header:
+            names = ", ".join(repr(c) for c in (header or [])[:10]) + (" …" if header and len(header) > 10 else "")
+            raise DatasetProblem(f"{path}: no column named {column[:60]!r} (columns: {names or 'no header line'})",
+                                 "label_column")
+        return header.index(column)
+    if not -width <= column < width:
+        raise DatasetProblem(f"got {column}; {path} has {width} columns (0 … {width - 1}, or −1 for the last)",
+                             "label_column")
+    return column % width
+
+
+def _finite_number(cell: str, path: Path, line: int, column: int) -> float:
+    try:
+        value = float(cell)
+    except ValueError:
+        raise DatasetProblem(f"{path}: line {line}, column {column + 1}: got {cell[:40]!r}; expected a number") \
+            from None
+    if not math.isfinite(value):
+        raise DatasetProblem(f"{path}: line {line}, column {column + 1}: got {cell.strip()[:40]!r}; "
+                             "expected a finite number")
+    return value
 
 
 def _is_number(text: str) -> bool:
@@ -309,12 +453,38 @@ def _is_number(text: str) -> bool:
 
 def make_npz(opts: NpzOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
     path = _resolve(opts.path, base_dir)
-    with np.load(path) as data:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DatasetProblem(f"{path}: not an NPZ file ({str(exc)[:100]})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DatasetProblem(f"{path}: a single array (.npy), not an NPZ archive of X and y; "
+                             "save with numpy.savez(path, X=…, y=…)")
+    with archive as data:
         for key in (opts.x_key, opts.y_key):
-            if key not in data:
-                raise ValueError(f"{path}: no array named {key!r} (arrays: {sorted(data.files)})")
-        X = np.asarray(data[opts.x_key], dtype=np.float64).reshape(len(data[opts.x_key]), -1)
-        y, n_classes = _labels_to_ints(np.asarray(data[opts.y_key]).ravel())
+            if key not in data.files:
+                names = ", ".join(repr(k) for k in sorted(data.files)[:10])
+                raise DatasetProblem(f"{path}: no array named {key[:60]!r} (arrays: {names})")
+        shapes = {key: _npz_shape(data, key, path) for key in (opts.x_key, opts.y_key)}
+        x_shape, y_shape = shapes[opts.x_key], shapes[opts.y_key]
+        if len(x_shape) == 0 or x_shape[0] == 0:
+            raise DatasetProblem(f"{path}: {opts.x_key} holds no rows (shape {x_shape})")
+        n_values = math.prod(x_shape)
+        _check_fits_memory(8 * n_values, f"{path}: {opts.x_key} of shape {x_shape} would take")
+        if math.prod(y_shape) != x_shape[0]:
+            raise DatasetProblem(f"{path}: {opts.y_key} has {math.prod(y_shape)} values; expected one label per "
+                                 f"row of {opts.x_key} ({x_shape[0]})")
+        try:
+            X = np.asarray(data[opts.x_key], dtype=np.float64).reshape(x_shape[0], -1)
+            labels = np.asarray(data[opts.y_key]).ravel()
+        except (ValueError, TypeError, OSError, zipfile.BadZipFile) as exc:
+            raise DatasetProblem(f"{path}: cannot read the arrays ({str(exc)[:100]})") from None
+    bad = np.argwhere(~np.isfinite(X))
+    if len(bad):
+        row, column = (int(i) for i in bad[0])
+        raise DatasetProblem(f"{path}: {opts.x_key} row {row}, value {column}: got {X[row, column]}; "
+                             "expected finite numbers")
+    y, n_classes = _labels_to_ints(labels)
     return Dataset(X, y, n_classes)
 
 
@@ -340,55 +510,112 @@ def _playground_regression(name: str):
     return make
 
 
+def _npz_shape(data: np.lib.npyio.NpzFile, key: str, path: Path) -> tuple[int, ...]:
+    """An array's shape from its header, before its data is read (an archive may be a zip bomb)."""
+    try:
+        with data.zip.open(f"{key}.npy") as member:
+            version = np.lib.format.read_magic(member)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(member)
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        raise DatasetProblem(f"{path}: {key} is not a readable array ({str(exc)[:100]})") from None
+    if dtype.hasobject:
+        raise DatasetProblem(f"{path}: {key} holds Python objects; expected numbers")
+    return tuple(int(n) for n in shape)
+
+
+def _check_fits_memory(nbytes: int, what: str) -> None:
+    from rulelab.scenario.limits import format_bytes, memory_bytes
+
+    if nbytes > memory_bytes():
+        raise DatasetProblem(f"{what} {format_bytes(nbytes)} as float64; this machine has "
+                             f"{format_bytes(memory_bytes())} of memory")
+
+
+def _encoding_values(encoding: str) -> tuple[float, ...]:
+    return (-1.0, 1.0) if encoding == "bipolar" else (0.0, 1.0)
+
+
+def _letters_shape(opts: LetterOptions) -> DataShape:
+    _check_letters(opts.letters)
+    n = len(opts.letters)
+    return DataShape(n, 100, n, image_shape=(10, 10), values=(-1.0, 1.0))
+
+
+def _playground_shape(opts: PlaygroundOptions) -> DataShape:
+    return DataShape(opts.n_samples, len(opts.features), 2)
+
+
+def _playground_regression_shape(opts: PlaygroundOptions) -> DataShape:
+    return DataShape(opts.n_samples, len(opts.features), 0, has_labels=False, n_targets=1)
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
     description: str
     Options: type[Options]
     make: Callable[[Options, np.random.Generator, Path], Dataset]
+    # Sizes from the options alone, for validation (None: the data must be read to know them).
+    shape: Callable[[Options], DataShape] | None = None
+
+    def describe(self, options: Options, base_dir: Path) -> DataShape:
+        """The dataset's shape: computed for generated data (nothing is allocated), read for files."""
+        if self.shape is not None:
+            return self.shape(options)
+        return DataShape.of(self.make(options, np.random.default_rng(0), base_dir))
+
+
+_GATE_SHAPE = lambda o: DataShape(4, 2, 2, values=_encoding_values(o.encoding))  # noqa: E731
+_PLANE_SHAPE = lambda o: DataShape(o.n_samples, 2, 2)  # noqa: E731
 
 
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in [
         DatasetInfo("and", "logical AND of two inputs (4 samples, linearly separable)", GateOptions,
-                    _gate(np.logical_and)),
+                    _gate(np.logical_and), _GATE_SHAPE),
         DatasetInfo("or", "logical OR of two inputs (4 samples, linearly separable)", GateOptions,
-                    _gate(np.logical_or)),
+                    _gate(np.logical_or), _GATE_SHAPE),
         DatasetInfo("nand", "logical NAND of two inputs (4 samples, linearly separable)", GateOptions,
-                    _gate(lambda a, b: ~(a & b))),
+                    _gate(lambda a, b: ~(a & b)), _GATE_SHAPE),
         DatasetInfo("xor", "exclusive OR of two inputs (4 samples, not linearly separable)", GateOptions,
-                    _gate(np.logical_xor)),
+                    _gate(np.logical_xor), _GATE_SHAPE),
         DatasetInfo("parity", "n-bit parity: all 2^n patterns, label = number of ones mod 2", ParityOptions,
-                    make_parity),
-        DatasetInfo("blobs", "isotropic Gaussian blobs, one class per blob", BlobOptions, make_blobs),
-        DatasetInfo("moons", "two interleaving half circles with Gaussian noise", NoisyOptions, make_moons),
+                    make_parity, lambda o: DataShape(2 ** o.n_bits, o.n_bits, 2, values=_encoding_values(o.encoding))),
+        DatasetInfo("blobs", "isotropic Gaussian blobs, one class per blob", BlobOptions, make_blobs,
+                    lambda o: DataShape(o.n_samples, o.n_features, o.centers)),
+        DatasetInfo("moons", "two interleaving half circles with Gaussian noise", NoisyOptions, make_moons,
+                    _PLANE_SHAPE),
         DatasetInfo("circles", "a small circle inside a large one, with Gaussian noise", CircleOptions,
-                    make_circles),
+                    make_circles, _PLANE_SHAPE),
         DatasetInfo("spiral", "two interleaved spirals (TensorFlow Playground), with noise", NoisyOptions,
-                    make_spiral),
+                    make_spiral, _PLANE_SHAPE),
         DatasetInfo("digits", "8×8 handwritten digits, 1797 samples, 10 classes (UCI, CC BY 4.0)",
-                    DigitsOptions, make_digits),
+                    DigitsOptions, make_digits, lambda o: DataShape(1797, 64, 10, image_shape=(8, 8))),
         DatasetInfo("random_patterns", "random binary or bipolar patterns with random labels",
-                    RandomPatternOptions, make_random_patterns),
+                    RandomPatternOptions, make_random_patterns,
+                    lambda o: DataShape(o.n_patterns, o.length, o.n_classes, values=_encoding_values(o.encoding))),
         DatasetInfo("letters", "10x10 bipolar letter bitmaps (A C E H L T X O) for associative recall",
-                    LetterOptions, make_letters),
+                    LetterOptions, make_letters, _letters_shape),
         DatasetInfo("gaussian", "zero-mean Gaussian with given variances along seeded principal axes (no labels)",
-                    GaussianOptions, make_gaussian),
+                    GaussianOptions, make_gaussian,
+                    lambda o: DataShape(o.n_samples, len(o.variances), 0, has_labels=False)),
         DatasetInfo("playground_xor", "TensorFlow Playground's exclusive or: four noisy quadrants of [−5, 5]²",
-                    PlaygroundOptions, _playground_classification("xor")),
+                    PlaygroundOptions, _playground_classification("xor"), _playground_shape),
         DatasetInfo("playground_gauss", "TensorFlow Playground's two Gaussian clusters (wider with noise)",
-                    PlaygroundOptions, _playground_classification("gauss")),
+                    PlaygroundOptions, _playground_classification("gauss"), _playground_shape),
         DatasetInfo("playground_circle", "TensorFlow Playground's circle: a disc inside a ring, noisy labels",
-                    PlaygroundOptions, _playground_classification("circle")),
+                    PlaygroundOptions, _playground_classification("circle"), _playground_shape),
         DatasetInfo("playground_spiral", "TensorFlow Playground's two spirals, jittered points",
-                    PlaygroundOptions, _playground_classification("spiral")),
+                    PlaygroundOptions, _playground_classification("spiral"), _playground_shape),
         DatasetInfo("playground_plane", "TensorFlow Playground's regression plane: target (x1 + x2)/10",
-                    PlaygroundRegressionOptions, _playground_regression("plane")),
+                    PlaygroundRegressionOptions, _playground_regression("plane"), _playground_regression_shape),
         DatasetInfo("playground_multi_gauss", "TensorFlow Playground's regression: six bumps of alternating sign",
-                    PlaygroundRegressionOptions, _playground_regression("multi_gauss")),
+                    PlaygroundRegressionOptions, _playground_regression("multi_gauss"), _playground_regression_shape),
         DatasetInfo("table", "values written in the scenario: inputs with targets or labels", TableOptions,
-                    make_table),
+                    make_table, _table_shape),
         DatasetInfo("csv", "your own data: a CSV file with feature columns and a label column", CsvOptions,
                     make_csv),
         DatasetInfo("npz", "your own data: an NPZ file with arrays X (features) and y (labels)", NpzOptions,

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
-import yaml
 
 from rulelab.run.record import CONVERGED, DIVERGED, FAILED, INTERRUPTED, NOT_CONVERGED, RunRecord
 from rulelab.scenario import Scenario
@@ -62,7 +61,7 @@ class RunWriter:
         self.command = command
         self.started = _now()
         self.records: list[RunRecord] = []
-        text = yaml.safe_dump(scenario.resolved, sort_keys=False, allow_unicode=True)
+        text = scenario.as_yaml()
         if resume and (self.out_dir / "runs.csv").is_file():
             if (self.out_dir / "scenario.yaml").read_text() != text:
                 raise ResumeError(f"{self.out_dir} holds a run of a different scenario (or other settings); "

@@ -25,6 +25,7 @@ import copy
 import csv
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -36,22 +37,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rulelab.run.executors import collect
 from rulelab.scenario import (KeyPathError, Scenario, ScenarioError, parse_key_path, pydantic_problems,
                                 read_with_overrides, set_key_path, validate_scenario)
+from rulelab.scenario.errors import clip_text, show
+from rulelab.scenario.limits import (INT64_MAX, MAX_RUNS, MAX_SWEEP_POINTS, MAX_SWEEP_VALUES, count_values,
+                                     format_count)
+
+
+# Strict, as the scenario's own schema: a boolean is not a count, numbers are finite.
+_STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class RandomConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
     samples: int = Field(ge=1, description="points drawn from the grid, without replacement")
     seed: int = Field(0, ge=0)
 
 
 class SelectConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
     fresh_repeats: int = Field(5, ge=1, description="seeds for the final comparison of the best settings")
     validation_fraction: float = Field(0.2, gt=0, lt=1, description="training rows held out to choose settings")
 
 
 class SweepConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
     grid: dict[str, list[Any]] = Field(min_length=1, description="key path → the values to try")
     random: RandomConfig | None = None
     select: SelectConfig | None = None
@@ -122,22 +130,23 @@ def load_sweep(path: str | Path, overrides: tuple[str, ...] = (), seed: int | No
     try:
         config = SweepConfig.model_validate(block)
     except ValidationError as exc:
-        raise ScenarioError(source, pydantic_problems(exc, ("sweep",), SweepConfig)) from None
+        raise ScenarioError(source, pydantic_problems(exc, ("sweep",), SweepConfig, given=block)) from None
     empty = [k for k, values in config.grid.items() if not values]
     if empty:
         raise ScenarioError(source, [(f"sweep.grid.{k}", "empty list; give at least one value") for k in empty])
-    if config.select is not None:
-        raw.setdefault("task", {})["validation_fraction"] = config.select.validation_fraction
+    if config.select is not None and isinstance(raw.setdefault("task", {}), dict):  # else: validation says so
+        raw["task"]["validation_fraction"] = config.select.validation_fraction
         outside = [k for k in config.grid if not k.startswith(("rules[", "network."))]
         if outside:
             raise ScenarioError(source, [(f"sweep.grid.{k}", "select tunes each rule separately: sweep keys under "
                                           "rules[…] or network only") for k in outside])
     keys = list(config.grid)
-    combos = list(itertools.product(*(config.grid[k] for k in keys)))
-    if config.random is not None and config.random.samples < len(combos):
-        rng = np.random.default_rng(config.random.seed)
-        chosen = sorted(rng.choice(len(combos), config.random.samples, replace=False).tolist())
-        combos = [combos[i] for i in chosen]
+    combos = _grid_points(config, keys, source)
+    size = count_values(raw, MAX_SWEEP_VALUES)
+    if size * len(combos) > MAX_SWEEP_VALUES:  # every point is a copy of the scenario
+        raise ScenarioError(source, [("sweep", f"{len(combos)} points × {size} values of the scenario = "
+                                               f"{format_count(size * len(combos))} values, more than the "
+                                               f"{format_count(MAX_SWEEP_VALUES)} a sweep may hold")])
     points = []
     for index, values in enumerate(combos):
         settings = dict(zip(keys, values))
@@ -147,10 +156,45 @@ def load_sweep(path: str | Path, overrides: tuple[str, ...] = (), seed: int | No
         try:
             scenario = validate_scenario(point_raw, source, path.parent, extra_plugins=plugins)
         except ScenarioError as exc:
-            where = ", ".join(f"{k}={v!r}" for k, v in settings.items())
+            where = ", ".join(f"{clip_text(k)}={show(v)}" for k, v in settings.items())
             raise ScenarioError(source, [(p, f"{m} (sweep point {where})") for p, m in exc.problems]) from None
         points.append(Point(index, settings, scenario))
+    runs = sum(len(p.scenario.rules) * p.scenario.repeats for p in points)
+    if runs > MAX_RUNS:
+        raise ScenarioError(source, [("sweep", f"{len(points)} points × their rules and seeds = {format_count(runs)} "
+                                               f"runs, more than the {format_count(MAX_RUNS)} a sweep can hold")])
     return Sweep(source, config, points, raw, keys)
+
+
+def _grid_points(config: SweepConfig, keys: list[str], source: str) -> list[tuple[Any, ...]]:
+    """The grid's points (or the seeded sample of them), counted before any is made: a few keys with
+    a few hundred values each are more points than memory holds."""
+    sizes = [len(config.grid[k]) for k in keys]
+    n_points = math.prod(sizes)
+    sampled = config.random is not None and config.random.samples < n_points
+    wanted = config.random.samples if sampled else n_points
+    if wanted > MAX_SWEEP_POINTS:
+        shape = " × ".join(str(n) for n in sizes)
+        raise ScenarioError(source, [("sweep", f"{shape} = {format_count(wanted)} points; at most "
+                                               f"{format_count(MAX_SWEEP_POINTS)} (every point is a whole scenario; "
+                                               "sample the grid with random: {samples: N})")])
+    if not sampled:
+        return list(itertools.product(*(config.grid[k] for k in keys)))
+    if n_points > INT64_MAX:
+        raise ScenarioError(source, [("sweep.grid", f"{format_count(n_points)} points are more than a seeded "
+                                                    "sample can be drawn from (at most 2^63)")])
+    rng = np.random.default_rng(config.random.seed)
+    chosen = sorted(rng.choice(n_points, config.random.samples, replace=False).tolist())
+    return [_grid_point(config, keys, sizes, i) for i in chosen]
+
+
+def _grid_point(config: SweepConfig, keys: list[str], sizes: list[int], index: int) -> tuple[Any, ...]:
+    """Point ``index`` of itertools.product over the grid (the last key varies fastest), without the others."""
+    digits = []
+    for size in reversed(sizes):
+        index, digit = divmod(index, size)
+        digits.append(digit)
+    return tuple(config.grid[k][d] for k, d in zip(keys, reversed(digits)))
 
 
 # ------------------------------------------------------------------ executors

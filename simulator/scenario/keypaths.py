@@ -27,19 +27,30 @@ def parse_key_path(path: str) -> list[str | int]:
     return tokens
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def format_key_path(tokens: list[str | int] | tuple[Any, ...]) -> str:
+    """['rules', 0, 'lr'] → ``rules[0].lr``; a key that is not a plain name is quoted: ``task['my key']``."""
     out = ""
     for t in tokens:
-        out += f"[{t}]" if isinstance(t, int) else (f".{t}" if out else str(t))
+        if isinstance(t, int):
+            out += f"[{t}]"
+        elif isinstance(t, str) and len(t) <= 40 and _NAME.fullmatch(t):
+            out += f".{t}" if out else t
+        else:
+            text = str(t)
+            out += f"[{text if len(text) <= 40 else text[:39] + '…'!r}]"
     return out
 
 
 class KeyPathError(ValueError):
     """A key path that cannot be set: ``kind`` is not_list, out_of_range, not_mapping or missing."""
 
-    def __init__(self, where: str, kind: str, size: int = 0):
+    def __init__(self, where: str, kind: str, size: int = 0, siblings: tuple[str, ...] = ()):
         super().__init__(f"{where}: {kind}")
         self.where, self.kind, self.size = where, kind, size
+        self.siblings = siblings  # the keys that do exist there (for did-you-mean)
 
 
 def set_key_path(raw: dict[str, Any], tokens: list[str | int], value: Any, create_missing: bool) -> None:
@@ -58,8 +69,9 @@ def set_key_path(raw: dict[str, Any], tokens: list[str | int], value: Any, creat
             node[token] = value
             return
         if isinstance(token, str) and token not in node:
-            if not create_missing:
-                raise KeyPathError(where, "missing")
+            # A missing mapping is created (--set train.stop.train_accuracy=1); a missing list cannot be.
+            if not create_missing or isinstance(tokens[i + 1], int):
+                raise KeyPathError(where, "missing", siblings=tuple(k for k in node if isinstance(k, str)))
             node[token] = {}
         node = node[token]
 

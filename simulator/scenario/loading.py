@@ -10,10 +10,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from rulelab.scenario.errors import ScenarioError, did_you_mean, pydantic_problems
-from rulelab.scenario.keypaths import KeyPathError, parse_key_path, set_key_path
+from rulelab.scenario.errors import ScenarioError, clip_text, did_you_mean, pydantic_problems, show
+from rulelab.scenario.keypaths import KeyPathError, format_key_path, parse_key_path, set_key_path
+from rulelab.scenario.limits import INT64_MAX, INT64_MIN, MAX_EXPANDED_VALUES, count_values, format_count
 from rulelab.scenario.resolve import Resolver, Scenario
 from rulelab.scenario.schema import ScenarioModel
+from rulelab.scenario.yaml_reader import (YAMLInputError, decode_scenario_bytes, parse_yaml,
+                                          read_scenario_bytes)
 
 
 def apply_override(raw: dict[str, Any], assignment: str) -> None:
@@ -24,15 +27,20 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     path = path.strip()
     try:
         tokens = parse_key_path(path)
-        value = yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ScenarioError("--set", [(path, str(exc))]) from None
+    except ValueError as exc:
+        raise ScenarioError("--set", [(clip_text(path), str(exc))]) from None
+    try:
+        value = parse_yaml(text)
+    except (YAMLInputError, yaml.YAMLError) as exc:
+        raise ScenarioError("--set", [(path, f"in the value: {yaml_problem(exc)}")]) from None
     try:
         set_key_path(raw, tokens, value, create_missing=True)
     except KeyPathError as exc:
+        last = exc.where.rsplit(".", 1)[-1]
         words = {"not_list": "is not a list, so it cannot be indexed",
                  "out_of_range": f"index out of range (the list has {exc.size} items)",
-                 "not_mapping": "its parent is not a mapping"}[exc.kind]
+                 "not_mapping": "its parent is not a mapping",
+                 "missing": f"no such list in the scenario{did_you_mean(last, exc.siblings)}"}[exc.kind]
         raise ScenarioError("--set", [(exc.where, words)]) from None
 
 
@@ -41,22 +49,32 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    """A scenario file as a raw mapping; every way a file can be unreadable is a ScenarioError."""
     try:
-        text = path.read_text()
+        raw = parse_yaml(decode_scenario_bytes(read_scenario_bytes(path)))
     except FileNotFoundError:
         raise ScenarioError(str(path), [("", "file not found")]) from None
+    except IsADirectoryError:
+        raise ScenarioError(str(path), [("", "is a directory; expected a scenario file")]) from None
     except OSError as exc:
-        raise ScenarioError(str(path), [("", f"cannot read: {exc.strerror}")]) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(str(path), [("", f"not valid YAML: {where}{problem}")]) from None
+        raise ScenarioError(str(path), [("", f"cannot read: {exc.strerror or exc}")]) from None
+    except (YAMLInputError, yaml.YAMLError) as exc:
+        raise ScenarioError(str(path), [("", yaml_problem(exc))]) from None
     if not isinstance(raw, dict):
         raise ScenarioError(str(path), [("", f"expected a mapping of keys at the top, got {type(raw).__name__}")])
     return raw
+
+
+def yaml_problem(exc: Exception) -> str:
+    """What is wrong with a YAML text, with its line and column when known."""
+    if isinstance(exc, YAMLInputError):
+        return exc.describe()
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None and isinstance(exc, yaml.reader.ReaderError):
+        return f"not valid YAML: {exc.reason}"  # a control character, with its position in the text
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"not valid YAML: {where}{problem}"
 
 
 TASK_ENTRY_KEYS = ("name", "description", "task", "network", "train")
@@ -97,6 +115,13 @@ def split_tasks(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, A
         raise ScenarioError(source, [("tasks", "expected a non-empty list of {name, task, network?, train?}")])
     problems, out, names = [], [], set()
     base = {k: v for k, v in raw.items() if k != "tasks"}
+    # Each task is a copy of the shared part: a long list of tasks over a large shared part expands
+    # like an alias bomb.
+    size = count_values(base, MAX_EXPANDED_VALUES)
+    if size * len(entries) > MAX_EXPANDED_VALUES:
+        raise ScenarioError(source, [("tasks", f"{len(entries)} tasks × {size} values shared by each = "
+                                               f"{format_count(size * len(entries))} values, more than the "
+                                               f"{MAX_EXPANDED_VALUES} a scenario may expand to")])
     for i, entry in enumerate(entries):
         where = f"tasks[{i}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or "task" not in entry:
@@ -104,10 +129,10 @@ def split_tasks(raw: dict[str, Any], source: str) -> list[tuple[str, dict[str, A
             continue
         unknown = [k for k in entry if k not in TASK_ENTRY_KEYS]
         for key in unknown:
-            problems.append((f"{where}.{key}", f"unknown key '{key}'{did_you_mean(key, TASK_ENTRY_KEYS)} "
-                                               f"(expected one of: {', '.join(TASK_ENTRY_KEYS)})"))
+            problems.append((f"{where}.{clip_text(key)}", f"unknown key {show(key)}{did_you_mean(key, TASK_ENTRY_KEYS)} "
+                                                          f"(expected one of: {', '.join(TASK_ENTRY_KEYS)})"))
         if entry["name"] in names or not re.fullmatch(r"[A-Za-z0-9_.-]+", entry["name"]):
-            problems.append((f"{where}.name", f"got {entry['name']!r}; expected a unique name of letters, "
+            problems.append((f"{where}.name", f"got {show(entry['name'])}; expected a unique name of letters, "
                                               "digits, '-', '_' or '.'"))
         names.add(entry["name"])
         merged = copy.deepcopy(base)
@@ -157,12 +182,29 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
 def validate_scenario(raw: dict[str, Any], source: str = "<scenario>", base_dir: Path = Path("."),
                       extra_plugins: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Validate a raw scenario dict; every problem found is reported at once."""
+    problems = integers_beyond_64_bits(raw)
     try:
         model = ScenarioModel.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(source, pydantic_problems(exc, (), ScenarioModel)) from None
+        reported = {path for path, _ in problems}
+        problems += [p for p in pydantic_problems(exc, (), ScenarioModel, given=raw) if p[0] not in reported]
+    if problems:
+        raise ScenarioError(source, problems)
     return Resolver(model, raw, source, base_dir, extra_plugins).resolve()
 
 
-
-
+def integers_beyond_64_bits(raw: Any) -> list[tuple[str, str]]:
+    """Every integer of the file, wherever it is, reaches NumPy or compiled code as a 64-bit value:
+    refuse larger ones up front (an OverflowError deep in a run is no message)."""
+    problems = []
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), raw)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((path + (key,), value) for key, value in node.items() if isinstance(key, str))
+        elif isinstance(node, list):
+            stack.extend((path + (i,), value) for i, value in enumerate(node))
+        elif isinstance(node, int) and not isinstance(node, bool) and not INT64_MIN <= node <= INT64_MAX:
+            problems.append((format_key_path(path), f"got {format_count(node)}; expected a whole number that "
+                             f"fits 64 bits (at most {format_count(INT64_MAX)})"))
+    return sorted(problems)

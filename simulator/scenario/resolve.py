@@ -12,10 +12,11 @@ import numpy as np
 from pydantic import ValidationError
 
 from rulelab.core.network import Network, tie_problem
-from rulelab.data.datasets import DATASETS, Dataset
+from rulelab.data.datasets import DATASETS, Dataset, DatasetProblem, DataShape
 from rulelab.rule import Rule
-from rulelab.scenario.errors import ScenarioError, did_you_mean, pydantic_problems
+from rulelab.scenario.errors import ScenarioError, clip_text, did_you_mean, pydantic_problems, show
 from rulelab.scenario.keypaths import parse_key_path
+from rulelab.scenario.limits import INT64_MAX, MAX_RUNS, format_bytes, format_count, memory_bytes
 from rulelab.scenario.schema import (INPUT_KINDS, _NO_SPLIT_DATASETS, InitConfig, NetworkConfig, ScenarioModel,
                                      TaskConfig, TrainConfig)
 
@@ -69,6 +70,12 @@ class Scenario:
     weights_from: Path | None = None
     image_shape: tuple[int, int] | None = None
 
+    def as_yaml(self) -> str:
+        """The scenario as run, as a run directory saves it (scenario.yaml): it validates to the same."""
+        from rulelab.scenario.yaml_reader import dump_yaml
+
+        return dump_yaml(self.resolved)
+
     @property
     def seeds(self) -> list[int]:
         """One seed per repeat, shared by every rule so that comparisons are paired."""
@@ -98,19 +105,17 @@ class Resolver:
         from rulelab.registry import RegistryError, available_rules
 
         m = self.model
+        self._check_run_count()
         dataset_name, dataset_options = self._dataset()
-        if self.problems:
+        data = self._data_shape(dataset_name, dataset_options) if not self.problems else None
+        if data is None:
             raise self.fail()
-        try:
-            data = DATASETS[dataset_name].make(dataset_options, np.random.default_rng(m.seed), self.base_dir)
-        except (OSError, ValueError) as exc:
-            raise ScenarioError(self.source, [("task.dataset", f"cannot load: {exc}")]) from None
         try:
             registry = available_rules(list(m.plugins) + list(self.extra_plugins), self.base_dir)
         except RegistryError as exc:
             raise ScenarioError(self.source, [("plugins", str(exc))]) from None
         test_fraction, dataset_options = self._test_fraction(dataset_name, dataset_options)
-        if m.task.stratify and data.y is None:
+        if m.task.stratify and not data.has_labels:
             self.problems.append(("task.stratify", "a stratified split needs class labels; this dataset has none"))
         loss = m.task.loss or ("cross_entropy" if _output_activation(m.network) == "softmax" else "squared")
         if m.task.corruption is not None and m.task.kind != "autoencoding":
@@ -162,6 +167,51 @@ class Resolver:
         no_split = dataset_name in _NO_SPLIT_DATASETS or task.kind in ("association", "unsupervised")
         return (0.0 if no_split else 0.25), dataset_options
 
+    def _check_run_count(self) -> None:
+        """Every rule runs on every seed: refuse counts no machine can run, before a seed list is made."""
+        m = self.model
+        runs = len(m.rules) * m.repeats
+        if runs > MAX_RUNS:
+            rules = f"{len(m.rules)} rule" + ("s" if len(m.rules) > 1 else "")
+            self.problems.append(("repeats", f"got {format_count(m.repeats)}; {rules} × "
+                                  f"{format_count(m.repeats)} seeds = {format_count(runs)} runs, more than the "
+                                  f"{format_count(MAX_RUNS)} one comparison can hold (each run keeps its record "
+                                  "and curves)"))
+        if m.seed + m.repeats - 1 > INT64_MAX:
+            self.problems.append(("seed", f"got {format_count(m.seed)}; seed + repeats − 1 must fit 64 bits "
+                                  f"(at most {INT64_MAX})"))
+
+    def _data_shape(self, name: str, options: Any) -> DataShape | None:
+        """The dataset's sizes, learnt without generating it; None (and a problem) if it cannot be made."""
+        try:
+            shape = DATASETS[name].describe(options, self.base_dir)
+        except DatasetProblem as exc:
+            self.problems.append((f"task.dataset.{exc.key}" if exc.key else "task.dataset", str(exc)))
+            return None
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            self.problems.append(("task.dataset", f"cannot read{where}: {exc.strerror or exc}"))
+            return None
+        except ValueError as exc:
+            self.problems.append(("task.dataset", f"cannot load: {clip_text(str(exc), 200)}"))
+            return None
+        targets = f" and {shape.n_targets} targets" if shape.n_targets else ""
+        if not self._fits_memory("task.dataset", shape.nbytes, f"the dataset would take {{}} "
+                                 f"({format_count(shape.n_rows)} rows × {format_count(shape.n_features)} "
+                                 f"features{targets}, float64)"):
+            return None
+        return shape
+
+    def _fits_memory(self, path: str, nbytes: int, what: str) -> bool:
+        """Whether ``nbytes`` fit this machine's memory; if not, a problem saying what would be allocated
+        (``what`` has a {} where the size goes)."""
+        limit = memory_bytes()
+        if nbytes <= limit:
+            return True
+        self.problems.append((path, what.format(format_bytes(nbytes)) +
+                              f"; this machine has {format_bytes(limit)} of memory"))
+        return False
+
     @staticmethod
     def _default_metrics(task: TaskConfig, test_fraction: float) -> tuple[str, ...]:
         if task.kind == "unsupervised":
@@ -179,10 +229,10 @@ class Resolver:
                 names.append("test_denoising_loss")
         return tuple(names)
 
-    def _check_input_task(self, data: Dataset) -> None:
+    def _check_input_task(self, data: DataShape) -> None:
         task = self.model.task
         if task.weights_from is not None and self.weights_path() is None:
-            self.problems.append(("task.weights_from", f"no weights.npz in {task.weights_from!r} "
+            self.problems.append(("task.weights_from", f"no weights.npz in {show(task.weights_from)} "
                                   "(give the directory of a previous rulelab run)"))
         if task.kind not in INPUT_KINDS:
             return
@@ -198,7 +248,8 @@ class Resolver:
             size = sizes[1:][opt.layer]
             bad = [u for u in (opt.units or []) if not 0 <= u < size]
             if bad:
-                self.problems.append(("task.optimise.units", f"got {bad}; layer {opt.layer} has units 0 … {size - 1}"))
+                self.problems.append(("task.optimise.units", f"got {show(bad)}; layer {opt.layer} has units "
+                                      f"0 … {size - 1}"))
             activation = self._layer_activation(opt.layer)
             if opt.maximise == "a" and activation in ("step", "sign"):
                 self.problems.append(("task.optimise.maximise", f"got a, but layer {opt.layer} uses {activation}: "
@@ -217,11 +268,14 @@ class Resolver:
         """The weights.npz named by task.weights_from (cwd first, then beside the scenario)."""
         ref = self.model.task.weights_from
         for base in (Path.cwd(), self.base_dir):
-            candidate = (base / ref).expanduser()
-            if candidate.is_dir():
-                candidate = candidate / "weights.npz"
-            if candidate.is_file():
-                return candidate
+            try:
+                candidate = (base / ref).expanduser()
+                if candidate.is_dir():
+                    candidate = candidate / "weights.npz"
+                if candidate.is_file():
+                    return candidate
+            except (RuntimeError, OSError):  # ~user without a home here, a name too long: no weights there
+                continue
         return None
 
     def _dataset(self) -> tuple[str, Any]:
@@ -234,19 +288,23 @@ class Resolver:
             if name is None:
                 self.problems.append(("task.dataset.name", "missing; give the dataset's name"))
                 return "", None
+            if not isinstance(name, str):
+                self.problems.append(("task.dataset.name", f"got {show(name)}; expected a dataset name "
+                                      f"(one of {', '.join(DATASETS)})"))
+                return "", None
         if name not in DATASETS:
             path = "task.dataset" if isinstance(ref, str) else "task.dataset.name"
-            self.problems.append((path, f"unknown dataset {name!r}{did_you_mean(name, list(DATASETS))} "
+            self.problems.append((path, f"unknown dataset {show(name)}{did_you_mean(name, list(DATASETS))} "
                                         f"(available: {', '.join(DATASETS)})"))
             return name, None
         Options = DATASETS[name].Options
         try:
             return name, Options.model_validate(options)
         except ValidationError as exc:
-            self.problems.extend(pydantic_problems(exc, ("task", "dataset"), Options))
+            self.problems.extend(pydantic_problems(exc, ("task", "dataset"), Options, given=options))
             return name, None
 
-    def _rules(self, registry: dict[str, type[Rule]], data: Dataset, kind: str, loss: str) -> list[RuleSpec]:
+    def _rules(self, registry: dict[str, type[Rule]], data: DataShape, kind: str, loss: str) -> list[RuleSpec]:
         specs: list[RuleSpec] = []
         labels_seen: dict[str, int] = {}
         base_network = self.raw.get("network", {})
@@ -273,14 +331,15 @@ class Resolver:
             rule, params = stages[-1].rule, stages[-1].params
             label = entry.label or "+".join(st.rule.name for st in stages)
             if label in labels_seen:
-                self.problems.append((f"{where}.label", f"'{label}' is already used by rules[{labels_seen[label]}]; "
+                self.problems.append((f"{where}.label", f"'{clip_text(label)}' is already used by "
+                                      f"rules[{labels_seen[label]}]; "
                                       "give each entry of the same rule a distinct label"))
             labels_seen[label] = i
             specs.append(RuleSpec(label, rule, params, network, init, tuple(stages)))
         return specs
 
     def _stage(self, registry: dict[str, type[Rule]], item: dict[str, Any], where: str, network: Network | None,
-               data: Dataset, kind: str, loss: str, network_where: str, in_pipeline: bool) -> Stage | None:
+               data: DataShape, kind: str, loss: str, network_where: str, in_pipeline: bool) -> Stage | None:
         """One rule (or one stage of a pipeline): name, hyperparameters, and what it needs."""
         name = item.pop("rule", None)
         epochs = item.pop("epochs", None) if in_pipeline else None
@@ -289,11 +348,11 @@ class Resolver:
             return None
         rule = registry.get(name)
         if rule is None:
-            self.problems.append((f"{where}.rule", f"unknown rule {name!r}{did_you_mean(name, list(registry))} "
+            self.problems.append((f"{where}.rule", f"unknown rule {show(name)}{did_you_mean(name, list(registry))} "
                                                    f"(available: {', '.join(registry)})"))
             return None
         if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0):
-            self.problems.append((f"{where}.epochs", f"got {epochs!r}; expected a whole number ≥ 0"))
+            self.problems.append((f"{where}.epochs", f"got {show(epochs)}; expected a whole number ≥ 0"))
             return None
         try:
             rule.Params()
@@ -306,7 +365,7 @@ class Resolver:
         try:
             params = rule.Params.model_validate(item)
         except ValidationError as exc:
-            self.problems.extend(pydantic_problems(exc, tuple(parse_key_path(where)), rule.Params))
+            self.problems.extend(pydantic_problems(exc, tuple(parse_key_path(where)), rule.Params, given=item))
             return None
         if getattr(params, "loss", None) == "task":
             # Gradient rules descend the task's loss unless told otherwise.
@@ -323,12 +382,26 @@ class Resolver:
                        "train a tied autoencoder with a gradient rule (backprop, feedback_alignment, …)")
         if problem:
             self.problems.append((network_where, problem))
-        if rule.needs.labels and data.y is None and data.targets is None and kind != "autoencoding":
+        else:
+            self._rule_fits_memory(rule, params, network, where)
+        if rule.needs.labels and not data.has_labels and not data.n_targets and kind != "autoencoding":
             self.problems.append((f"{where}.rule", f"rule '{rule.name}' needs labels but the dataset has none"))
         return Stage(rule, params, epochs)
 
+    def _rule_fits_memory(self, rule: type[Rule], params: Any, network: Network, where: str) -> None:
+        """One run holds the parameters, the rule's state and, for a population rule, every member."""
+        itemsize = network.np_dtype.itemsize
+        members = getattr(params, "population", 0) if rule.kind == "population" else 0
+        state = rule(params).state_size(network)
+        total = itemsize * (network.n_params * (1 + members) + state)
+        parts = f"{format_count(network.n_params)} parameters"
+        parts += f" × {format_count(1 + members)} (population)" if members else ""
+        parts += f" + {format_count(state)} of rule state" if state else ""
+        self._fits_memory(where, total, f"one run of rule '{rule.name}' would take {{}} ({parts}, "
+                                        f"{network.dtype})")
+
     def _network(self, base: dict[str, Any], override: dict[str, Any] | None, where: str,
-                 data: Dataset, kind: str) -> tuple[Network | None, InitConfig | None]:
+                 data: DataShape, kind: str) -> tuple[Network | None, InitConfig | None]:
         merged = copy.deepcopy(base) if isinstance(base, dict) else {}
         if override:
             merged.update(copy.deepcopy(override))
@@ -341,7 +414,8 @@ class Resolver:
             cfg = NetworkConfig.model_validate(merged)
         except ValidationError as exc:
             if override:
-                self.problems.extend(pydantic_problems(exc, tuple(parse_key_path(where)), NetworkConfig))
+                self.problems.extend(pydantic_problems(exc, tuple(parse_key_path(where)), NetworkConfig,
+                                                       given=merged))
             return None, None
         path = where if override else "network"
         n_layers = len(cfg.layers) - 1
@@ -358,6 +432,12 @@ class Resolver:
             return None, None
         if not self._sizes_fit(cfg, acts, path, data, kind):
             return None, None
+        # Sizes in Python integers, before a layout table of 64-bit integers is built from them.
+        n_params = sum((n_in + 1) * n_out for n_in, n_out in zip(cfg.layers[:-1], cfg.layers[1:]))
+        itemsize = 4 if cfg.dtype == "float32" else 8
+        if not self._fits_memory(f"{path}.layers", n_params * itemsize,
+                                 f"{format_count(n_params)} parameters would take {{}} ({cfg.dtype})"):
+            return None, None
         init = cfg.init if isinstance(cfg.init, InitConfig) else InitConfig(scheme=cfg.init)
         if init.scheme == "given" and not self._given_fits(init, cfg.layers, f"{path}.init.layers"):
             return None, None
@@ -368,7 +448,7 @@ class Resolver:
                 return None, None
         return Network(tuple(cfg.layers), acts, cfg.leaky_slope, cfg.dtype, cfg.tied), init
 
-    def _sizes_fit(self, cfg: NetworkConfig, acts: tuple[str, ...], path: str, data: Dataset, kind: str) -> bool:
+    def _sizes_fit(self, cfg: NetworkConfig, acts: tuple[str, ...], path: str, data: DataShape, kind: str) -> bool:
         ok = True
         for j, size in enumerate(cfg.layers):
             if size < 1:
@@ -386,13 +466,13 @@ class Resolver:
                 ok = False
             return ok
         if kind == "regression":
-            if data.targets is None:
+            if not data.n_targets:
                 self.problems.append(("task.kind", "regression needs a dataset with real-valued targets "
                                       "(e.g. dataset: {name: table, inputs: …, targets: …})"))
                 return False
-            if cfg.layers[-1] != data.targets.shape[1]:
+            if cfg.layers[-1] != data.n_targets:
                 self.problems.append((f"{path}.layers[{len(cfg.layers) - 1}]",
-                                      f"got {cfg.layers[-1]} outputs; the targets have {data.targets.shape[1]} columns"))
+                                      f"got {cfg.layers[-1]} outputs; the targets have {data.n_targets} columns"))
                 ok = False
         if kind == "unsupervised":
             return ok
@@ -400,7 +480,7 @@ class Resolver:
             return ok and self._patterns_fit(cfg, data)
         if kind in INPUT_KINDS:
             kind = "classification"
-        if kind == "classification" and data.y is None:
+        if kind == "classification" and not data.has_labels:
             self.problems.append(("task.kind", "classification needs labels; this dataset has only targets "
                                   "(use kind: regression)"))
             return False
@@ -417,16 +497,16 @@ class Resolver:
                 ok = False
         return ok
 
-    def _patterns_fit(self, cfg: NetworkConfig, data: Dataset) -> bool:
-        values = np.unique(data.X)
-        if not set(values.tolist()) <= {-1.0, 1.0}:
-            shown = ", ".join(f"{v:g}" for v in values[:5]) + (" …" if len(values) > 5 else "")
-            self.problems.append(("task.dataset", f"Hopfield patterns must be bipolar (±1); got values {shown} "
+    def _patterns_fit(self, cfg: NetworkConfig, data: DataShape) -> bool:
+        if not data.bipolar:
+            shown = ("values " + ", ".join(f"{v:g}" for v in data.values) if data.values is not None
+                     else "real-valued features")
+            self.problems.append(("task.dataset", f"Hopfield patterns must be bipolar (±1); got {shown} "
                                   "(random_patterns with encoding: bipolar, or letters)"))
             return False
         return True
 
-    def _check_association(self, specs: list[RuleSpec], data: Dataset) -> None:
+    def _check_association(self, specs: list[RuleSpec], data: DataShape) -> None:
         a = self.model.task.association
         for k, f in enumerate(a.flip_fractions):
             if not 0.0 <= f <= 1.0:
@@ -451,11 +531,22 @@ class Resolver:
                 self.problems.append((f"rules[{i}].{key}", message))
                 continue
             n_units = spec.network.sizes[0]
-            counts = [max(1, round(load * n_units)) for load in a.loads] if a.loads else [data.X.shape[0]]
-            problem = rule.capacity_problem(max(counts), n_units)
+            # round(α N) patterns per load, in Python integers: a load of 1e300 is finite, α N may not be.
+            counts = [max(1, round(load * n_units)) if math.isfinite(load * n_units) else None for load in a.loads or []]
+            if None in counts:
+                k = counts.index(None)
+                self.problems.append((f"task.association.loads[{k}]", f"got {a.loads[k]:g}; load × {n_units} units "
+                                      "is beyond any number of patterns"))
+                return
+            p = max(counts) if counts else data.n_rows
+            problem = rule.capacity_problem(p, n_units)
             if problem:
                 where = "task.association.loads" if a.loads else "task.dataset"
                 self.problems.append((where, f"rules[{i}] ({spec.rule.name}): {problem}"))
+            recall = 8 * (p * n_units + 2 * a.probes * n_units + a.probes * (a.max_sweeps + 1))
+            self._fits_memory("task.association", recall, f"storing {format_count(p)} patterns and recalling "
+                              f"{format_count(a.probes)} cues over up to {format_count(a.max_sweeps)} sweeps would "
+                              "take {}")
 
     def _check_per_unit(self, a: Any, n: int) -> None:
         """Thresholds T_i and inputs I_i: one number for all units, or exactly one per unit."""
@@ -485,7 +576,14 @@ class Resolver:
             self.problems.append((path, f"got {got} layers of weights; expected {len(sizes) - 1}"))
             return False
         for layer, spec in enumerate(init.layers):
-            n_w = int(np.asarray(spec.weights, dtype=float).size)
+            rows = [row for row in spec.weights if isinstance(row, list)]
+            ragged = next((r for r, row in enumerate(rows) if len(row) != len(rows[0])), None)
+            if ragged is not None:
+                self.problems.append((f"{path}[{layer}].weights[{ragged}]", f"got {len(rows[ragged])} weights; "
+                                      f"expected {len(rows[0])}, like weights[0] (one row of {sizes[layer]} "
+                                      f"weights per unit)"))
+                return False
+            n_w = sum(len(row) for row in rows) if rows else len(spec.weights)
             if n_w != sizes[layer] * sizes[layer + 1]:
                 self.problems.append((f"{path}[{layer}].weights", f"got {n_w} weights; expected "
                                       f"{sizes[layer + 1]}×{sizes[layer]} = {sizes[layer] * sizes[layer + 1]}"))

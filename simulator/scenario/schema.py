@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rulelab.scenario.errors import show
 
 ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
 METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "validation_accuracy", "validation_loss",
@@ -15,8 +17,13 @@ INPUT_KINDS = ("activation_maximisation", "adversarial")  # trained as classific
 _NO_SPLIT_DATASETS = {"and", "or", "nand", "xor", "parity", "table"}
 
 
+# Strict: a boolean is not a number (`repeats: yes`, `layers: [2, true]`), "3" is not 3, and numbers
+# are finite (`lr: .inf` is a typo, not a setting: no key of a scenario takes an infinity or a NaN).
+STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
 
 class GivenLayer(Model):
@@ -87,6 +94,14 @@ class TaskConfig(Model):
     kind: Literal["classification", "regression", "autoencoding", "activation_maximisation",
                   "adversarial", "unsupervised", "association"] = "classification"
     dataset: str | dict[str, Any]
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _name_or_mapping(cls, value: Any) -> Any:
+        if not isinstance(value, (str, dict)):
+            raise ValueError(f"got {show(value)}; expected a dataset name, or a mapping {{name: NAME, option: "
+                             "value, …} (rulelab datasets lists them)")
+        return value
     corruption: CorruptionConfig | None = Field(
         None, description="autoencoding: corrupt the inputs, keep the clean pattern as target (denoising)")
     optimise: OptimiseConfig = OptimiseConfig()
@@ -146,12 +161,12 @@ class TrainConfig(Model):
 
 
 class RuleEntry(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(STRICT, extra="allow")  # the extra keys are the rule's hyperparameters
     rule: str | None = Field(None, description="the rule's name (or give stages)")
     label: str | None = None
     network: dict[str, Any] | None = None
     stages: list[dict[str, Any]] | None = Field(
-        None, description="train in stages on the same weights, e.g. a Hebbian layer then a readout")
+        None, min_length=1, description="train in stages on the same weights, e.g. a Hebbian layer then a readout")
 
 
 class ScenarioModel(Model):
