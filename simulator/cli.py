@@ -137,6 +137,7 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
                   help="Run directory to write (default: runs/<file name without .yaml>, numbered if taken).")
     @click.option("--quiet", is_flag=True, help="No progress display.")
     @click.option("--no-plots", is_flag=True, help="Skip the figures and report.html.")
+    @click.option("--svg", is_flag=True, help="Also write every figure as SVG (vector) beside its PNG.")
     @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
                   help="Independent (rule, seed) runs in this many worker processes.")
     @click.option("--resume", is_flag=True,
@@ -153,13 +154,13 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @scenario_options
 @run_options
 def run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
-        plugins: tuple[str, ...], out_dir: str | None, quiet: bool, no_plots: bool, jobs: int,
+        plugins: tuple[str, ...], out_dir: str | None, quiet: bool, no_plots: bool, svg: bool, jobs: int,
         resume: bool) -> None:
     """Run every rule of SCENARIO for every seed; write the run directory, figures and report.html.
 
     `rulelab compare` is the same command.
     """
-    _run(scenario, overrides, seed, repeats, plugins, out_dir, quiet, no_plots, jobs, resume)
+    _run(scenario, overrides, seed, repeats, plugins, out_dir, quiet, no_plots, jobs, resume, svg)
 
 
 @main.command()
@@ -167,15 +168,16 @@ def run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: in
 @scenario_options
 @run_options
 def compare(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
-            plugins: tuple[str, ...], out_dir: str | None, quiet: bool, no_plots: bool, jobs: int,
+            plugins: tuple[str, ...], out_dir: str | None, quiet: bool, no_plots: bool, svg: bool, jobs: int,
             resume: bool) -> None:
     """The same as `rulelab run`: every rule × seed, summary with statistics, figures, report."""
-    _run(scenario, overrides, seed, repeats, plugins, out_dir, quiet, no_plots, jobs, resume)
+    _run(scenario, overrides, seed, repeats, plugins, out_dir, quiet, no_plots, jobs, resume, svg)
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-def plot(run_dir: str) -> None:
+@click.option("--svg", is_flag=True, help="Also write every figure as SVG (vector) beside its PNG.")
+def plot(run_dir: str, svg: bool) -> None:
     """Rebuild the figures and report.html of a saved run directory (nothing is re-run)."""
     from rulelab.output.plots import PlotError, plot_run
 
@@ -183,12 +185,12 @@ def plot(run_dir: str) -> None:
     tasks = sorted(p.parent for p in root.glob("*/scenario.yaml")) if not (root / "scenario.yaml").exists() else []
     try:
         if not tasks:
-            result = plot_run(root)
+            result = plot_run(root, svg=svg)
             click.echo(f"{len(result.figures)} figures and report: {root / 'report.html'}")
             return
         from rulelab.output.report import write_combined_report
 
-        runs = [(p.name, plot_run(p)) for p in tasks]
+        runs = [(p.name, plot_run(p, svg=svg)) for p in tasks]
     except PlotError as exc:
         _bad_input(str(exc))
     report = write_combined_report(root, runs, root.name, "")
@@ -197,7 +199,7 @@ def plot(run_dir: str) -> None:
 
 def _run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
          plugins: tuple[str, ...], out_dir: str | None, quiet: bool, no_plots: bool, jobs: int = 1,
-         resume: bool = False) -> None:
+         resume: bool = False, svg: bool = False) -> None:
     if _declares_sweep(scenario):
         _bad_input(f"{scenario}: sweep: this scenario declares a sweep; run it with `rulelab sweep {scenario}`")
     scenarios = _load(scenario, overrides, seed, repeats, plugins)
@@ -207,23 +209,26 @@ def _run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: i
     else:
         out = Path("runs") / base_name if resume else _fresh_dir(Path("runs") / base_name)
     if len(scenarios) == 1 and not scenarios[0][0]:
-        failed = _run_one_comparison(scenarios[0][1], scenario, overrides, plugins, out, quiet, no_plots, jobs,
-                                     resume)
+        failed, _ = _run_one_comparison(scenarios[0][1], scenario, overrides, plugins, out, quiet, no_plots, jobs,
+                                        resume, svg)
         click.echo(f"results: {out}")
         sys.exit(EXIT_FAILURE if failed else 0)
     any_failed = False
+    plotted = []
     for name, spec in scenarios:
         click.echo(f"— task {name} —")
-        any_failed |= _run_one_comparison(spec, scenario, overrides, plugins, out / name, quiet, no_plots, jobs,
-                                          resume)
-    if not no_plots:
-        from rulelab.output.plots import load_run
+        failed, run = _run_one_comparison(spec, scenario, overrides, plugins, out / name, quiet, no_plots, jobs,
+                                          resume, svg)
+        any_failed |= failed
+        if run is not None:
+            plotted.append((name, run))
+    if plotted:
         from rulelab.output.report import write_combined_report
         from rulelab.scenario import read_yaml
 
         raw = read_yaml(Path(scenario))  # read and validated above
-        runs = [(name, load_run(out / name)) for name, _ in scenarios]
-        report = write_combined_report(out, runs, str(raw.get("name", base_name)), str(raw.get("description", "")))
+        report = write_combined_report(out, plotted, str(raw.get("name", base_name)),
+                                       str(raw.get("description", "")))
         click.echo(f"combined report: {report}")
     click.echo(f"results: {out}")
     sys.exit(EXIT_FAILURE if any_failed else 0)
@@ -240,8 +245,8 @@ def _declares_sweep(path: str) -> bool:
 
 
 def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins: tuple[str, ...], out: Path,
-                        quiet: bool, no_plots: bool, jobs: int, resume: bool) -> bool:
-    """Run one comparison into ``out``; True when every run failed."""
+                        quiet: bool, no_plots: bool, jobs: int, resume: bool, svg: bool = False):
+    """Run one comparison into ``out``; (True when every run failed, the plotted run or None)."""
     from rulelab.output.results import ResumeError, RunWriter
     from rulelab.run.interrupts import deferred_interrupts
     from rulelab.run.runner import run_parallel, run_scenario
@@ -281,17 +286,20 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
     if spec.task.kind == "association":
         _print_run_notes(writer.records)
     failed = [r for r in writer.records if r.status == "failed"]
-    if not no_plots:
-        try:
-            from rulelab.output.plots import plot_run
+    all_failed = bool(failed) and len(failed) == len(writer.records)
+    if no_plots:
+        return all_failed, None
+    try:
+        from rulelab.output.plots import plot_run
 
-            figures = plot_run(out).figures
-            click.echo(f"figures: {len(figures)} in {out / 'figures'}; report: {out / 'report.html'}")
-        except Exception as exc:  # the results are on disk; a figure bug must not hide them
-            click.echo(f"error: the figures could not be made ({type(exc).__name__}: {exc}); the results are "
-                       f"saved — retry with: rulelab plot {out}", err=True)
-            return True
-    return bool(failed) and len(failed) == len(writer.records)
+        # The records and the validated scenario are in memory: the figures reuse them.
+        plotted = plot_run(out, records=writer.records, scenario=spec, svg=svg)
+        click.echo(f"figures: {len(plotted.figures)} in {out / 'figures'}; report: {out / 'report.html'}")
+    except Exception as exc:  # the results are on disk; a figure bug must not hide them
+        click.echo(f"error: the figures could not be made ({type(exc).__name__}: {exc}); the results are "
+                   f"saved — retry with: rulelab plot {out}", err=True)
+        return True, None
+    return all_failed, plotted
 
 
 def _rerun_command(command: str, scenario: str, overrides: tuple[str, ...], seed: int, repeats: int,

@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit, typeof, types
 
 from rulelab.core.clock import monotonic_ns
+from rulelab.core.jit import ByDtype
 from rulelab.core.layers import evaluate_into
 from rulelab.rule import kernel_signature
 
@@ -235,6 +236,7 @@ def _initial_row(params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, 
 
 
 def _signatures(dtype: str) -> tuple[types.Signature, types.Signature]:
+    """The explicit signatures of :func:`run_epochs` and :func:`initial_row` for parameters of ``dtype``."""
     f = types.float32 if dtype == "float32" else types.float64
     vec, mat = types.Array(f, 1, "C"), types.Array(f, 2, "C")
     i64vec, i64mat, f64vec, f64mat = (types.Array(types.int64, 1, "C"), types.Array(types.int64, 2, "C"),
@@ -249,11 +251,10 @@ def _signatures(dtype: str) -> tuple[types.Signature, types.Signature]:
     return run_sig, initial_sig
 
 
-# Both dtypes as explicit signatures of one dispatcher: one cache index, no lazy compilation,
-# and a kernel of the wrong arity fails with a signature mismatch.
-_SIGNATURES = {dtype: _signatures(dtype) for dtype in ("float64", "float32")}
-run_epochs = njit([_SIGNATURES["float64"][0], _SIGNATURES["float32"][0]], cache=True)(_run_epochs)
-initial_row = njit([_SIGNATURES["float64"][1], _SIGNATURES["float32"][1]], cache=True)(_initial_row)
+# Explicit signatures (a kernel of the wrong arity fails with a signature mismatch), made per
+# dtype on first use: importing the engine loads nothing.
+run_epochs = ByDtype(_run_epochs, lambda dtype: _signatures(dtype)[0], dtype_argument=1)
+initial_row = ByDtype(_initial_row, lambda dtype: _signatures(dtype)[1], dtype_argument=0)
 
 
 def _engine_signature(dtype: str) -> types.Signature:
@@ -274,7 +275,7 @@ def _train_epoch(update, params, layout, act_args, state, hp, X, Y, batch_size):
     return total
 
 
-_train_epoch_compiled = njit([_engine_signature("float64"), _engine_signature("float32")], cache=True)(_train_epoch)
+_train_epoch_compiled = ByDtype(_train_epoch, _engine_signature, dtype_argument=1)
 
 
 def train_epoch(update, params: np.ndarray, layout: np.ndarray, act_args: np.ndarray,

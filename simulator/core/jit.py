@@ -46,3 +46,34 @@ def configure_cache() -> Path:
 
 
 CACHE_DIR = configure_cache()
+
+
+class ByDtype:
+    """A compiled function with one explicit signature per parameter dtype, made on its first call for that dtype.
+
+    Explicit signatures make engines that take first-class functions cacheable (see
+    :mod:`rulelab.core.engine`), but they are compiled — or loaded from the cache — when
+    the decorator runs.  Deferring that to the first call keeps ``import`` cheap, and a
+    float64 run never loads the float32 engine.
+    """
+
+    def __init__(self, py_func, signature_for, dtype_argument: int, **options):
+        self.py_func = py_func
+        self.signature_for = signature_for
+        self.dtype_argument = dtype_argument
+        self.options = options
+        self.dispatchers: dict[str, object] = {}
+        self.__doc__ = py_func.__doc__
+        self.__name__ = py_func.__name__
+
+    def for_dtype(self, dtype: str):
+        dispatcher = self.dispatchers.get(dtype)
+        if dispatcher is None:
+            from numba import njit
+
+            dispatcher = njit([self.signature_for(dtype)], cache=True, **self.options)(self.py_func)
+            self.dispatchers[dtype] = dispatcher
+        return dispatcher
+
+    def __call__(self, *args):
+        return self.for_dtype(args[self.dtype_argument].dtype.name)(*args)

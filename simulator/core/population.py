@@ -29,6 +29,7 @@ from numba import njit, prange, typeof, types
 
 from rulelab.core import kernels as K
 from rulelab.core.clock import monotonic_ns
+from rulelab.core.jit import ByDtype
 from rulelab.core.engine import (BUDGET_SPENT, C_EARLY, C_LOSS, C_SHUFFLE, CFG_SLOTS, CRITERION_MET,
                                  EVALUATION_SETS, F_THRESHOLD, FORWARD_PASSES, R_CRITERION_EPOCH,
                                  R_CRITERION_FORWARD, R_EPOCH, R_FORWARD, R_SAMPLES, R_STATUS, R_WALL, RUNNING,
@@ -492,8 +493,7 @@ def _generations_signature(dtype: str) -> types.Signature:
                        i64vec, types.int64, f64mat, vec, vec)
 
 
-run_generations = njit([_generations_signature("float64"), _generations_signature("float32")],
-                       cache=True, error_model="numpy")(_run_generations)
+run_generations = ByDtype(_run_generations, _generations_signature, dtype_argument=2, error_model="numpy")
 
 
 # ------------------------------------------------------------------ the rule base class

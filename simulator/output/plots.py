@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 REQUIRED = ("scenario.yaml", "metrics.csv", "summary.csv")
+REGION_GRID = 160  # points per axis of a decision-region image
 CURVE_METRIC_LABELS = {
     "test_accuracy": "test accuracy (fraction correct)",
     "train_accuracy": "training accuracy (fraction correct)",
@@ -44,6 +45,9 @@ class Run:
     summary: list[dict[str, str]]
     figures: list[Path] = field(default_factory=list)
     objects: dict[str, Any] = field(default_factory=dict)  # figure name → matplotlib Figure (for tests)
+    svg: bool = False  # also write each figure as SVG
+    scenario: Any = None  # the validated scenario, when the caller has it (or once validated)
+    data: dict[int, Any] = field(default_factory=dict)  # prepared data per seed, made once
 
     @property
     def name(self) -> str:
@@ -59,8 +63,11 @@ class Run:
         return self.metrics.get((label, metric), {})
 
 
-def load_run(path: str | Path) -> Run:
-    """Read a run directory; a missing file is a :class:`PlotError` naming it."""
+def load_run(path: str | Path, records=None, scenario=None) -> Run:
+    """Read a run directory; a missing file is a :class:`PlotError` naming it.
+
+    A caller that has just run it passes its ``records`` and ``scenario``: the metrics then
+    come from the records' tables instead of parsing metrics.csv again."""
     import yaml
 
     path = Path(path)
@@ -71,30 +78,67 @@ def load_run(path: str | Path) -> Run:
             raise PlotError(f"{path}: missing {name} — is this a complete rulelab run directory?")
     resolved = yaml.safe_load((path / "scenario.yaml").read_text())
     labels = [r.get("label") or r.get("rule", "?") for r in resolved.get("rules", [])]
-    metrics: dict[tuple[str, str], dict[int, dict[int, float]]] = {}
-    with open(path / "metrics.csv", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or not {"rule", "seed", "epoch", "metric", "value"} <= set(reader.fieldnames):
-            raise PlotError(f"{path / 'metrics.csv'}: expected columns rule,seed,epoch,metric,value")
-        for row in reader:
-            key = (row["rule"], row["metric"])
-            metrics.setdefault(key, {}).setdefault(int(row["seed"]), {})[int(row["epoch"])] = float(row["value"])
+    metrics = _metrics_from_records(records) if records is not None else _read_metrics(path / "metrics.csv")
     with open(path / "summary.csv", newline="") as fh:
         summary = list(csv.DictReader(fh))
-    for label in {rule for rule, _ in metrics}:
+    for label in sorted({rule for rule, _ in metrics}):
         if label not in labels:
             labels.append(label)
-    return Run(path, resolved, labels, metrics, summary)
+    return Run(path, resolved, labels, metrics, summary, scenario=scenario)
+
+
+Metrics = dict[tuple[str, str], dict[int, dict[int, float]]]
+
+
+def _read_metrics(path: Path) -> Metrics:
+    metrics: Metrics = {}
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or not {"rule", "seed", "epoch", "metric", "value"} <= set(header):
+            raise PlotError(f"{path}: expected columns rule,seed,epoch,metric,value")
+        r, s, e, m, v = (header.index(k) for k in ("rule", "seed", "epoch", "metric", "value"))
+        for row in reader:
+            metrics.setdefault((row[r], row[m]), {}).setdefault(int(row[s]), {})[int(row[e])] = float(row[v])
+    return metrics
+
+
+def _metrics_from_records(records) -> Metrics:
+    metrics: Metrics = {}
+    for record in records:
+        for block in record.blocks:
+            epochs = block.epochs.tolist()
+            for c, name in enumerate(block.names):
+                series = metrics.setdefault((record.label, name), {}).setdefault(record.seed, {})
+                series.update(zip(epochs, block.values[:, c].tolist()))
+        for epoch, name, value in record.rows:
+            metrics.setdefault((record.label, name), {}).setdefault(record.seed, {})[epoch] = float(value)
+    return metrics
 
 
 # ------------------------------------------------------------------ helpers
 
 
+def _fixed_margins(fig) -> None:
+    """Margins in inches for every figure: one draw per file.
+
+    matplotlib's tight layout measures every label first (half the time of a figure, measured);
+    bbox_inches="tight" draws twice.  Axis labels, tick labels and titles here are short and
+    of fixed size, so fixed margins fit them."""
+    width, height = fig.get_size_inches()
+    top = 0.75 if fig._suptitle is not None else 0.4
+    fig.subplots_adjust(left=min(0.75 / width, 0.3), right=1 - min(0.2 / width, 0.1),
+                        bottom=min(0.6 / height, 0.3), top=1 - min(top / height, 0.3), wspace=0.3, hspace=0.45)
+
+
 def _save(fig, run: Run, name: str) -> Path:
     out = run.path / "figures" / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out.with_suffix(".png"), dpi=110, bbox_inches="tight")
-    fig.savefig(out.with_suffix(".svg"), bbox_inches="tight")
+    if fig.get_layout_engine() is None:
+        _fixed_margins(fig)
+    fig.savefig(out.with_suffix(".png"), dpi=110)
+    if run.svg:  # vector copies on request (rulelab plot --svg): they cost as much again to write
+        fig.savefig(out.with_suffix(".svg"))
     plt.close(fig)
     run.figures.append(out.with_suffix(".png"))
     run.objects[name] = fig
@@ -107,27 +151,28 @@ def mean_band(per_seed: dict[int, dict[int, float]]) -> tuple[np.ndarray, np.nda
     A seed that stopped early (converged or diverged) keeps its last value, so every
     epoch averages over all seeds.
     """
-    from scipy import stats
+    from rulelab.output.stats import t_quantiles
 
-    epochs = sorted({e for series in per_seed.values() for e in series})
-    if not epochs:
+    if not per_seed or not any(per_seed.values()):
         return (np.zeros(0),) * 4
-    table = []
-    for series in per_seed.values():
-        last = np.nan
-        row = []
-        for e in epochs:
-            last = series.get(e, last)
-            row.append(last)
-        table.append(row)
-    values = np.array(table, dtype=float)
+    epochs = np.unique(np.concatenate([np.fromiter(series, dtype=np.int64) for series in per_seed.values()]))
+    values = np.full((len(per_seed), len(epochs)), np.nan)
+    for i, series in enumerate(per_seed.values()):
+        if not series:
+            continue
+        own = np.fromiter(series, dtype=np.int64)
+        order = np.argsort(own)
+        own, vals = own[order], np.fromiter(series.values(), dtype=float)[order]
+        # The value at each epoch is the seed's latest value at or before it (stopped seeds keep theirs).
+        at = np.searchsorted(own, epochs, side="right") - 1
+        values[i] = np.where(at >= 0, vals[np.maximum(at, 0)], np.nan)
     with np.errstate(invalid="ignore"):
         mean = np.nanmean(values, axis=0)
         n = np.sum(np.isfinite(values), axis=0)
         sem = np.nanstd(values, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)) if values.shape[0] > 1 \
             else np.zeros(len(epochs))
-        half = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sem, 0.0)
-    return np.array(epochs), mean, mean - half, mean + half
+        half = np.where(n > 1, t_quantiles(0.975, np.maximum(n - 1, 1)) * sem, 0.0)
+    return epochs, mean, mean - half, mean + half
 
 
 def _x_axis(run: Run, label: str, axis: str, epochs: np.ndarray) -> np.ndarray:
@@ -140,11 +185,33 @@ def _x_axis(run: Run, label: str, axis: str, epochs: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ figures
 
 
+def _axis_informative(run: Run, axis: str) -> bool:
+    """Whether curves against this x axis show something the per-epoch curves do not.
+
+    Forward passes: only when rules pay different amounts per epoch (a population pays
+    members × rows), else the figure repeats the per-epoch one.  Wall time: only when the
+    scenario budgets wall time; otherwise the summary's wall seconds say it without a figure
+    of timing noise."""
+    if axis == "epoch":
+        return True
+    if axis == "wall_seconds":
+        budget = (run.resolved.get("train") or {}).get("budget") or {}
+        return isinstance(budget, dict) and budget.get("wall_seconds") is not None
+    costs = set()
+    for label in run.labels:
+        for per_seed in run.series(label, "forward_passes").values():
+            epochs = sorted(per_seed)
+            if len(epochs) > 1:
+                costs.add(round((per_seed[epochs[-1]] - per_seed[epochs[0]]) / (epochs[-1] - epochs[0]), 6))
+    return len(costs) > 1
+
+
+
 def learning_curves(run: Run, axis: str = "epoch") -> list[Path]:
     """The main metric (and the loss) per rule: mean line and 95 % band over seeds, against epochs,
     forward passes or wall time."""
     metrics = [m for m in ("test_accuracy", "train_accuracy", "test_loss", "train_loss") if run.has(m)]
-    if not metrics:
+    if not metrics or not _axis_informative(run, axis):
         return []
     primary = [m for m in metrics if "accuracy" in m][:1] + [m for m in metrics if "loss" in m][:1]
     xlabel = {"epoch": "epoch", "forward_passes": "forward passes (samples × members)",
@@ -167,7 +234,8 @@ def learning_curves(run: Run, axis: str = "epoch") -> list[Path]:
         ax.set_ylabel(CURVE_METRIC_LABELS[metric])
         ax.set_title(f"{metric.replace('_', ' ')} against {xlabel.split(' (')[0]}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        # A fixed place: matplotlib's "best" tries every position against every point drawn.
+        ax.legend(fontsize=8, loc="lower right" if "accuracy" in metric else "upper right")
     fig.suptitle(f"{run.name}: learning curves (mean and 95 % CI over seeds)")
     name = {"epoch": "learning-curves", "forward_passes": "learning-curves-forward-passes",
             "wall_seconds": "learning-curves-wall-time"}[axis]
@@ -227,7 +295,6 @@ def pc_angle_curves(run: Run) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"{run.name}: convergence to the principal components (mean and 95 % CI over seeds)")
-    fig.tight_layout()
     return [_save(fig, run, "pc-angles")]
 
 
@@ -320,26 +387,37 @@ def _recall_images(run: Run) -> list[Path]:
 
 
 def _scenario(run: Run):
+    """The run's validated scenario (validated once; None when the saved file no longer validates)."""
     from rulelab.scenario import ScenarioError, validate_scenario
 
-    try:
-        return validate_scenario(dict(run.resolved), str(run.path / "scenario.yaml"), run.path)
-    except ScenarioError:
-        return None
+    if run.scenario is None:
+        try:
+            run.scenario = validate_scenario(dict(run.resolved), str(run.path / "scenario.yaml"), run.path)
+        except ScenarioError:
+            run.scenario = False
+    return run.scenario or None
+
+
+def _prepared(run: Run, scenario, seed: int):
+    """The seed's data split, prepared once per run."""
+    from rulelab.build import prepare_data
+
+    if seed not in run.data:
+        run.data[seed] = prepare_data(scenario, seed)
+    return run.data[seed]
 
 
 def decision_boundaries(run: Run) -> list[Path]:
     """Two-input classification: one panel per rule (first seed), same axes, with the training data."""
     from rulelab.core import kernels as K
     from rulelab.core.network import target_range
-    from rulelab.build import prepare_data
 
     scenario = _scenario(run)
     weights_file = run.path / "weights.npz"
     if scenario is None or not weights_file.is_file() or scenario.task.kind != "classification":
         return []
     seed = scenario.seeds[0]
-    data = prepare_data(scenario, seed)
+    data = _prepared(run, scenario, seed)
     split = data.split
     # Derived input features (x1², sin x1, …): draw in the plane of the points they came from.
     X = split.coordinates_train if split.coordinates_train is not None else split.X_train
@@ -348,7 +426,7 @@ def decision_boundaries(run: Run) -> list[Path]:
         return []
     pad = 0.15 * (X.max(axis=0) - X.min(axis=0) + 1e-9)
     lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
-    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 160), np.linspace(lo[1], hi[1], 160))
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], REGION_GRID), np.linspace(lo[1], hi[1], REGION_GRID))
     grid = np.column_stack([gx.ravel(), gy.ravel()])
     if split.coordinates_train is not None:
         from rulelab.data.playground import derived_features
@@ -374,15 +452,16 @@ def decision_boundaries(run: Run) -> list[Path]:
             off, on = target_range(net.output_activation)
             pred = K.predict_all(params, net.layout, net.act_args, np.ascontiguousarray(grid_inputs),
                                  (off + on) / 2)
-            ax.contourf(gx, gy, pred.reshape(gx.shape), levels=np.arange(data.n_classes + 1) - 0.5,
-                        cmap="coolwarm", alpha=0.35)
+            # One raster of the predicted classes (contour polygons took seconds to draw).
+            ax.imshow(pred.reshape(gx.shape), origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]), aspect="auto",
+                      cmap="coolwarm", vmin=-0.5, vmax=max(data.n_classes, 2) - 0.5, alpha=0.35,
+                      interpolation="nearest")
             ax.scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", edgecolors="k", s=18, linewidths=0.4)
             ax.set_xlabel("x₁")
             ax.set_ylabel("x₂")
     for ax in list(axes.flat)[len(specs):]:
         ax.set_axis_off()
     fig.suptitle(f"{run.name}: decision regions after training (seed {seed}), training points")
-    fig.tight_layout()
     return [_save(fig, run, "decision-boundaries")]
 
 
@@ -464,7 +543,6 @@ def image_grid(images: np.ndarray, shape: tuple[int, int], titles: Sequence[str]
             ax.set_title(titles[k], fontsize=8)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
     return fig
 
 
@@ -485,11 +563,15 @@ FIGURE_KINDS = (
 )
 
 
-def plot_run(path: str | Path) -> Run:
-    """Every figure that applies to this run, then the HTML report; returns the run with its figures."""
+def plot_run(path: str | Path, records=None, scenario=None, svg: bool = False) -> Run:
+    """Every figure that applies to this run, then the HTML report; returns the run with its figures.
+
+    ``records`` and ``scenario``, when the caller has them in memory, save reading and
+    validating them again (see :func:`load_run`)."""
     from rulelab.output.report import write_report
 
-    run = load_run(path)
+    run = load_run(path, records, scenario)
+    run.svg = svg
     for _, make in FIGURE_KINDS:
         make(run)
     write_report(run)

@@ -226,7 +226,7 @@ def main_metric(scenario: Scenario) -> str:
 
 def mean_ci95(values: Iterable[float]) -> tuple[float, float, float]:
     """(mean, sample std, half-width of the 95 % Student-t confidence interval)."""
-    from scipy import stats
+    from rulelab.output.stats import t_quantile
 
     x = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
     if x.size == 0:
@@ -234,7 +234,7 @@ def mean_ci95(values: Iterable[float]) -> tuple[float, float, float]:
     if x.size == 1:
         return float(x[0]), 0.0, float("nan")
     std = float(x.std(ddof=1))
-    half = float(stats.t.ppf(0.975, x.size - 1) * std / math.sqrt(x.size))
+    half = float(t_quantile(0.975, x.size - 1) * std / math.sqrt(x.size))
     return float(x.mean()), std, half
 
 
@@ -282,7 +282,7 @@ def paired_test(reference: dict[int, float], other: dict[int, float]) -> tuple[f
     Pairs are seeds both runs finished with a finite value; the p-value is NaN with
     fewer than two pairs, and 1 when every difference is zero.
     """
-    from scipy import stats
+    from rulelab.output.stats import paired_t_test
 
     seeds = sorted(s for s in reference if s in other
                    and math.isfinite(reference[s]) and math.isfinite(other[s]))
@@ -293,8 +293,7 @@ def paired_test(reference: dict[int, float], other: dict[int, float]) -> tuple[f
         return float(diff.mean()), float("nan"), len(seeds)
     if np.all(diff == diff[0]):
         return float(diff.mean()), 1.0 if diff[0] == 0 else 0.0, len(seeds)
-    return float(diff.mean()), float(stats.ttest_rel([other[s] for s in seeds],
-                                                     [reference[s] for s in seeds]).pvalue), len(seeds)
+    return float(diff.mean()), paired_t_test([other[s] for s in seeds], [reference[s] for s in seeds]), len(seeds)
 
 
 def _versus_reference(scenario: Scenario, records: list[RunRecord], label: str, main: str) -> dict[str, Any]:

@@ -41,18 +41,26 @@ def failure_message(spec_rule, label: str, exc: Exception) -> str:
 
 
 _THREADPOOLS = None
+_WORKERS_STARTED = False
 
 
-def single_threaded_blas():
+def single_threaded_blas(parallel: bool = True):
     """BLAS at one thread for the duration: training loops parallelise the outer loop instead
-    (population members), and small products slow down with more BLAS threads."""
-    global _THREADPOOLS
+    (population members, recall probes), and small products slow down with more BLAS threads.
+
+    With ``parallel``, the compiled code's worker threads are started first — before the limit,
+    or the limit misses the workers' BLAS calls.  Online runs never use them, and starting
+    them costs about half a second (measured): they pass ``parallel=False``."""
+    global _THREADPOOLS, _WORKERS_STARTED
     from threadpoolctl import ThreadpoolController
 
-    if _THREADPOOLS is None:  # inspecting the loaded libraries is the slow part: do it once
+    if parallel and not _WORKERS_STARTED:
         from rulelab.core.population import start_parallel_threads
 
-        start_parallel_threads()  # before the first limit, or the limit misses the workers' BLAS calls
+        start_parallel_threads()
+        _WORKERS_STARTED = True
+        _THREADPOOLS = None  # inspect again: the workers' libraries are loaded now
+    if _THREADPOOLS is None:  # inspecting the loaded libraries is the slow part: do it once
         _THREADPOOLS = ThreadpoolController()
     return _THREADPOOLS.limit(limits=1, user_api="blas")
 
@@ -75,7 +83,7 @@ def run_plan(plan: Plan, progress: Progress | None = None, record: RunRecord | N
     record = record or RunRecord(plan.label, plan.rule_name, plan.family, plan.seed)
     progress = progress or (lambda epochs: None)
     try:
-        with single_threaded_blas():
+        with single_threaded_blas(parallel=plan.kind != "online"):
             _dispatch(plan, record, progress)
     except (Interrupted, KeyboardInterrupt):
         record.status = INTERRUPTED

@@ -383,7 +383,7 @@ def tuned_scenario(sweep: Sweep, best: list[dict[str, Any]]) -> dict[str, Any]:
 def sweep_figures(out: Path, sweep: Sweep, writer: SweepWriter) -> list[Path]:
     """Sensitivity (the metric against each swept value, per rule, 95 % CI) and, for two-key grids,
     one heatmap per rule."""
-    from scipy import stats
+    from rulelab.output.stats import t_quantile
 
     from rulelab.output.plots import plt
 
@@ -402,7 +402,7 @@ def sweep_figures(out: Path, sweep: Sweep, writer: SweepWriter) -> list[Path]:
                           for p in sweep.points if json.dumps(p.settings[key]) == v for s in p.scenario.seeds]
                 x = np.array([f for f in finals if np.isfinite(f)])
                 m = x.mean() if x.size else np.nan
-                h = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size) if x.size > 1 else 0.0
+                h = t_quantile(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size) if x.size > 1 else 0.0
                 means.append(m)
                 lows.append(m - h)
                 highs.append(m + h)
