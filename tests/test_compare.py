@@ -109,7 +109,17 @@ def test_report_is_self_contained(xor_run):
     assert html.count("<figure") == len(pngs) == 4
     assert html.count("data:image/png;base64,") == 4
     assert "http://" not in html and "https://" not in html  # nothing to fetch
-    assert "<td class=\"rule\">backprop</td>" in html
+    assert "<td class=\"\">backprop</td>" in html
+    # Read like a results section: mean ± CI in one cell, 3 significant digits, p-values in words.
+    import re
+
+    table = html[html.index("<table>"):html.index("</table>")]
+    cells = re.findall(r"<td class=\"\">([^<]*)</td>", table)
+    assert any(re.fullmatch(r"[0-9.]+ ± [0-9.]+", c) for c in cells)
+    for number in re.findall(r"(?<![\w.])\d+\.\d+", table):
+        assert len(number.replace(".", "").lstrip("0")) <= 3, number  # no 0.9166666 in the report
+    assert "p = 0.0<" not in table and "p = 0<" not in table
+    assert "figcaption><b>learning curves.</b> Accuracy and loss after every epoch" in html
 
 
 def test_report_renders_in_headless_chromium(xor_run, tmp_path):

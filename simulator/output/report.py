@@ -11,12 +11,14 @@ import yaml
 from rulelab.output.plots import Run
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1280px; padding: 0 1rem; color: #222; }
 h1 { margin-bottom: 0.2rem; } .muted { color: #666; }
-table { border-collapse: collapse; font-size: 0.85rem; margin: 1rem 0; }
-th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
-td.note { text-align: left; max-width: 22rem; }
+table { border-collapse: collapse; font-size: 0.82rem; margin: 1rem 0; width: 100%; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.45rem; text-align: right; white-space: nowrap; }
+th { background: #f3f3f3; white-space: normal; vertical-align: bottom; }
+td:first-child, th:first-child, td:nth-child(2), th:nth-child(2) { text-align: left; }
+td.note, th.note { text-align: left; white-space: normal; min-width: 9rem; line-height: 1.35; }
+.wide { overflow-x: auto; }
 figure { margin: 1.5rem 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9rem; }
 pre { background: #f7f7f7; padding: 0.8rem; overflow-x: auto; font-size: 0.8rem; }
@@ -34,36 +36,144 @@ window.addEventListener("load", function () {
 });
 </script>"""
 
-SUMMARY_COLUMNS = ("rule", "family", "mean", "ci95", "best", "worst", "converged", "diverged",
-                   "epochs_to_criterion", "forward_passes_to_criterion", "wall_seconds", "difference",
-                   "p_value", "note")
+# (header, how a summary row is shown) in the order of the table.
+def _people(value: object, digits: int = 3) -> str:
+    """A number as a person reads it: 3 significant digits, no trailing noise; '' stays ''."""
+    number = _number(value)
+    if number is None:
+        return html.escape(str(value)) if value not in (None, "") else "—"
+    if number == 0:
+        return "0"
+    return f"{number:.{digits}g}"
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def _whole(value: object) -> str:
+    """Counts (epochs, forward passes): whole numbers with thousands separators."""
+    number = _number(value)
+    return "—" if number is None else f"{round(number):,}".replace(",", "\u2009")
+
+
+def _p_value(value: object) -> str:
+    number = _number(value)
+    if number is None:
+        return "—"
+    return "p < 0.0001" if number < 1e-4 else f"p = {number:.2g}"
+
+
+def _mean_ci(row: dict) -> str:
+    mean, half = _number(row.get("mean")), _number(row.get("ci95"))
+    if mean is None:
+        return "—"
+    return f"{mean:.3g} ± {half:.2g}" if half is not None else f"{mean:.3g}"
+
+
+def _verdict(row: dict) -> str:
+    """The paired test in words: better / worse / no significant difference, with its p-value."""
+    if row.get("vs_reference") == "reference" or _number(row.get("p_value")) is None:
+        return "—"
+    words = str(row.get("comparison") or "")
+    word = "better" if words.startswith("better") else "worse" if words.startswith("worse") else "no difference"
+    return f"{word}<br><small>{_p_value(row.get('p_value'))}</small>"
+
+
+def _difference(row: dict) -> str:
+    if row.get("vs_reference") == "reference":
+        return "reference"
+    number = _number(row.get("difference"))
+    return "—" if number is None else f"{number:+.3g}"
+
+
+COLUMNS = (
+    ("rule", lambda r: html.escape(str(r.get("rule", "")))),
+    ("family", lambda r: html.escape(str(r.get("family", "")))),
+    ("mean ± 95 % CI", _mean_ci),
+    ("best", lambda r: _people(r.get("best"))),
+    ("worst", lambda r: _people(r.get("worst"))),
+    ("converged", lambda r: html.escape(str(r.get("converged", "")))),
+    ("diverged", lambda r: html.escape(str(r.get("diverged", "")))),
+    ("epochs to criterion", lambda r: _whole(r.get("epochs_to_criterion"))),
+    ("forward passes to criterion", lambda r: _whole(r.get("forward_passes_to_criterion"))),
+    ("wall s", lambda r: _people(r.get("wall_seconds"))),
+    ("Δ vs reference", _difference),
+    ("paired test", lambda r: _verdict(r)),
+    ("note", lambda r: html.escape(str(r.get("problems", r.get("note")) or "")).replace("; ", ";<br>")),
+)
 
 
 def _summary_table(run: Run) -> str:
     if not run.summary:
         return "<p>No finished runs.</p>"
-    columns = [c for c in SUMMARY_COLUMNS if c in run.summary[0]]
-    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in columns)
+    head = "".join(f'<th class="{"note" if name == "note" else ""}">{html.escape(name)}</th>' for name, _ in COLUMNS)
     body = []
     for row in run.summary:
-        cells = "".join(f'<td class="{c}">{html.escape(str(row.get(c, "")))}</td>' for c in columns)
+        cells = "".join(f'<td class="{"note" if name == "note" else ""}">{show(row)}</td>' for name, show in COLUMNS)
         body.append(f"<tr>{cells}</tr>")
-    metric = html.escape(run.summary[0].get("metric", ""))
-    return (f"<p>Main metric: <b>{metric}</b> at the end of training; mean ± 95 % CI over seeds; "
-            f"p: paired t-test against the first rule over the same seeds.</p>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    first = run.summary[0]
+    metric = html.escape(str(first.get("metric", "")).replace("_", " "))
+    budget = html.escape(str(first.get("budget", "")))
+    return (f"<p>Each row is one rule over every seed. <b>{metric}</b> at the end of training: mean and "
+            f"95 % confidence interval (Student t) over seeds; best and worst seed. Δ and the paired t-test "
+            f"compare each rule with <b>{html.escape(str(first.get('rule', '')))}</b> on the same seeds "
+            f"(5 % level). Budget: {budget}.</p>"
+            f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
+
+
+# What each figure shows, for its caption (by the start of its file name).
+CAPTIONS = (
+    ("learning-curves-forward-passes", "The same curves against forward passes (samples × members for a "
+     "population): what each rule paid for its progress. Log scale."),
+    ("learning-curves-wall-time", "The same curves against training wall time (evaluation excluded)."),
+    ("learning-curves", "Accuracy and loss after every epoch: the mean over seeds (line) and its 95 % confidence "
+     "interval (band). A seed that stopped early keeps its last value."),
+    ("decision-boundaries", "The class each rule predicts over the input plane after training (first seed), "
+     "with the training points."),
+    ("es-fitness", "Evolution strategies: the best and mean fitness of each generation's population "
+     "(band: ±1 standard deviation within the population)."),
+    ("pc-angles", "Angle between each unit's weight vector and the corresponding principal component of the "
+     "data (0° = found it), and the largest weight norm (bounded rules stay near 1)."),
+    ("overlap-vs-noise", "Overlap m = ξ·v/N between the recalled state and the stored pattern against the "
+     "fraction of the cue's units flipped (1 = perfect recall)."),
+    ("overlap-vs-load", "Overlap after recall against the load α = p/N; the dashed line is the Hebbian "
+     "capacity 0.138 of an infinite network."),
+    ("recall-", "Stored patterns, then for each cue-noise level the corrupted cue and the state recall "
+     "ended in (first seed)."),
+    ("weights-", "First-layer weights of each unit drawn as an image (receptive fields), first seed."),
+    ("activation-maximisation-", "Inputs that maximise each unit, found by gradient ascent with the weights "
+     "fixed."),
+    ("adversarial-", "Test inputs (top) and the smallest perturbations found that change the predicted class "
+     "(bottom): true → predicted class and the size ε of the perturbation."),
+    ("perturbations-", "The perturbations alone (adversarial input minus original), on a symmetric colour "
+     "scale."),
+)
+
+
+def caption(stem: str) -> str:
+    for prefix, text in CAPTIONS:
+        if stem.startswith(prefix):
+            return text
+    return stem.replace("-", " ")
 
 
 def _figure(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     name = path.stem.replace("-", " ")
     return (f'<figure data-figure="{html.escape(path.stem)}"><img alt="{html.escape(name)}" '
-            f'src="data:image/png;base64,{data}"><figcaption>{html.escape(name)}</figcaption></figure>')
+            f'src="data:image/png;base64,{data}"><figcaption><b>{html.escape(name)}.</b> '
+            f'{html.escape(caption(path.stem))}</figcaption></figure>')
 
 
 def write_report(run: Run) -> Path:
     """Write ``report.html`` in the run directory, figures embedded; returns its path."""
-    figures = sorted(set(run.figures)) or sorted((run.path / "figures").glob("*.png"))
+    figures = list(dict.fromkeys(run.figures)) or sorted((run.path / "figures").glob("*.png"))
     description = html.escape(str(run.resolved.get("description", "")).strip())
     scenario_text = html.escape(yaml.safe_dump(run.resolved, sort_keys=False, allow_unicode=True))
     page = f"""<!DOCTYPE html>
@@ -86,7 +196,7 @@ def write_combined_report(out: Path, runs: list[tuple[str, Run]], title: str, de
     """One page for a file with several tasks: each task's summary and figures, in order."""
     sections = []
     for name, run in runs:
-        figures = sorted(set(run.figures)) or sorted((run.path / "figures").glob("*.png"))
+        figures = list(dict.fromkeys(run.figures)) or sorted((run.path / "figures").glob("*.png"))
         sections.append(f"<h2>Task: {html.escape(name)}</h2>{_summary_table(run)}"
                         f"{''.join(_figure(p) for p in figures)}")
     page = f"""<!DOCTYPE html>

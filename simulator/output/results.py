@@ -271,7 +271,9 @@ def summarize(scenario: Scenario, records: list[RunRecord]) -> list[dict[str, An
         row["forward_passes"] = _r(np.mean([r.forward_passes for r in runs]))
         row["wall_seconds"] = _r(np.mean([r.wall_seconds for r in runs]), 4)
         row.update(_versus_reference(scenario, records, spec.label, main))
-        row["note"] = "; ".join(filter(None, [_note(scenario, runs), _comparison_words(row, main)]))
+        row["problems"] = _note(scenario, runs)
+        row["comparison"] = _comparison_words(row, main)
+        row["note"] = "; ".join(filter(None, [row["problems"], row["comparison"]]))
         rows.append(row)
     return rows
 
