@@ -14,7 +14,7 @@ class CompetitiveParams(H.HebbianParams):
     leak: float = Field(0.0, ge=0, le=1, description="losers move by η·leak towards the input (no dead units)")
 
 
-@njit(cache=True, fastmath=K.FAST)
+@njit(cache=True, fastmath=K.FAST, **K.NO_REFCOUNT)
 def competitive_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """j* = argmin_j ‖x − w_j‖,  Δw_{j*} = η (x − w_{j*}), losers Δw_j = η·leak (x − w_j)
     (Rumelhart & Zipser 1985); returns Σ ‖x − w_{j*}‖²."""

@@ -13,7 +13,7 @@ class DeltaParams(HyperParameters):
     lr: float = Field(0.1, gt=0, description="learning rate η (α in the notes)")
 
 
-@njit(cache=True, fastmath=K.FAST)
+@njit(cache=True, fastmath=K.FAST, **K.NO_REFCOUNT)
 def delta_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δ = (t − o)·g′(in),  w ← w + η Δ x  (Widrow & Hoff 1960); returns Σ ½(t − o)²."""
     out = layout.shape[0] - 1
@@ -29,7 +29,8 @@ def delta_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     acc = 2 * n_units
     n = n_out * (n_in + 1)
     if not online:
-        state[acc:acc + n] = 0.0
+        for i in range(n):  # element by element: the kernel allocates nothing (NO_REFCOUNT)
+            state[acc + i] = 0.0
     scale = hp[0] / (hi - lo)
     sse = 0.0
     for s in range(lo, hi):
@@ -48,7 +49,8 @@ def delta_update(params, layout, act_args, state, hp, X, Y, lo, hi):
                 K.row_add(state, acc + j * n_in, step, x)
                 state[acc + n_out * n_in + j] += step
     if not online:
-        params[w_off:w_off + n] += state[acc:acc + n]
+        for i in range(n):
+            params[w_off + i] += state[acc + i]
     return sse
 
 

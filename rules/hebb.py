@@ -18,7 +18,7 @@ class HebbParams(H.HebbianParams):
         "none", description="normalize: rescale each unit's weights to unit length after every update")
 
 
-@njit(cache=True, fastmath=K.FAST)
+@njit(cache=True, fastmath=K.FAST, **K.NO_REFCOUNT)
 def hebb_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw_ij = η (y_i x_j − λ w_ij)  (Hebb 1949), optionally w_i ← w_i / ‖w_i‖; returns Σ y²."""
     eta, layer, decay, normalize = hp[0], np.int64(hp[1]), hp[2], hp[3] == 1.0
@@ -35,7 +35,8 @@ def hebb_update(params, layout, act_args, state, hp, X, Y, lo, hi):
             if normalize:
                 norm = np.sqrt(K.row_dot(params, w_off + j * n_in, w))
                 if norm > 0.0:
-                    w /= norm
+                    for i in range(n_in):
+                        w[i] /= norm
             energy += y[j] * y[j]
     return energy
 

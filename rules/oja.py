@@ -14,7 +14,7 @@ class OjaParams(H.HebbianParams):
     pass
 
 
-@njit(cache=True, fastmath=K.FAST)
+@njit(cache=True, fastmath=K.FAST, **K.NO_REFCOUNT)
 def oja_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw = η y (x − y w)  (Oja 1982): each unit tends to the unit-length first principal component."""
     eta, layer = hp[0], np.int64(hp[1])

@@ -15,7 +15,7 @@ class SangerParams(H.HebbianParams):
     pass
 
 
-@njit(cache=True, fastmath=K.FAST)
+@njit(cache=True, fastmath=K.FAST, **K.NO_REFCOUNT)
 def sanger_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw_j = η y_j (x − Σ_{k≤j} y_k w_k)  (Sanger 1989): unit j tends to the j-th principal component."""
     eta, layer = hp[0], np.int64(hp[1])

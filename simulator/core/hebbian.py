@@ -14,7 +14,7 @@ class HebbianParams(HyperParameters):
     layer: int = Field(0, ge=0, description="the layer this rule trains (0: the first)")
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def layer_input(params, layout, act_args, state, x, layer):
     """The input of ``layer`` for sample x (earlier layers run forward into ``state`` buffers)."""
     if layer == 0:
@@ -24,7 +24,7 @@ def layer_input(params, layout, act_args, state, x, layer):
     return K.forward_to(params, layout, act_args, x, state[:n_units], state[n_units:2 * n_units], layer)
 
 
-@njit(cache=True, fastmath=K.FAST)
+@njit(cache=True, fastmath=K.FAST, inline="always")
 def layer_output(params, layout, act_args, layer, x, y):
     """y = g(W x) for the trained layer — Hebbian layers use no bias."""
     w_off, n_in = layout[layer, K.W_OFF], layout[layer, K.N_IN]

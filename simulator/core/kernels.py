@@ -21,7 +21,7 @@ from rulelab.core.layers import (add_step, evaluate, forward, forward_to, layer_
 from rulelab.core.layout import (A_OFF, ACT, B_OFF, DENSE, G0, KIND, LAYOUT_COLUMNS, N_IN, N_OUT, TIE, W_OFF, bias,
                                  layer_buffer, n_params, n_units, weights)
 from rulelab.core.losses import CROSS_ENTROPY, HINGE, LOSS_CODES, SQUARED, output_delta, predict_class, sample_loss
-from rulelab.core.rows import FAST, row_add, row_dot
+from rulelab.core.rows import FAST, NO_REFCOUNT, row_add, row_dot
 
 __all__ = [
     "ACTIVATION_CODES", "ACTIVATION_NAMES", "LEAKY_RELU", "LINEAR", "NON_DIFFERENTIABLE", "RELU", "SIGMOID", "SIGN",
@@ -29,5 +29,5 @@ __all__ = [
     "add_step", "evaluate", "forward", "forward_to", "layer_forward", "output_input", "predict_all",
     "send_error_down", "A_OFF", "ACT", "B_OFF", "DENSE", "G0", "KIND", "LAYOUT_COLUMNS", "N_IN", "N_OUT", "TIE",
     "W_OFF", "bias", "layer_buffer", "n_params", "n_units", "weights", "CROSS_ENTROPY", "HINGE", "LOSS_CODES",
-    "SQUARED", "output_delta", "predict_class", "sample_loss", "FAST", "row_add", "row_dot",
+    "SQUARED", "output_delta", "predict_class", "sample_loss", "FAST", "NO_REFCOUNT", "row_add", "row_dot",
 ]

@@ -33,7 +33,7 @@ from rulelab.core.jit import ByDtype
 from rulelab.core.engine import (BUDGET_SPENT, C_EARLY, C_LOSS, C_SHUFFLE, CFG_SLOTS, CRITERION_MET,
                                  EVALUATION_SETS, F_THRESHOLD, FORWARD_PASSES, R_CRITERION_EPOCH,
                                  R_CRITERION_FORWARD, R_EPOCH, R_FORWARD, R_SAMPLES, R_STATUS, R_WALL, RUNNING,
-                                 WALL_SECONDS, criterion_met, divergence, measure, rows_within_budget)
+                                 WALL_SECONDS, criterion_met, divergence, measure, rows_within_budget, visiting_order)
 from rulelab.core.layers import forward_rows, member_next_dense, members_first_dense
 from rulelab.core.vecmath import exp_inplace, sigmoid_inplace, tanh_inplace
 from rulelab.rule import Field, HyperParameters, Needs, Rule
@@ -348,8 +348,10 @@ def centered_ranks_into(fitness, out):
 def _gather(X, T, labels, order, lo, take, Xb, Tb, Lb):
     for k in range(take):
         r = order[lo + k]
-        Xb[k] = X[r]
-        Tb[k] = T[r]
+        for j in range(X.shape[1]):
+            Xb[k, j] = X[r, j]
+        for j in range(T.shape[1]):
+            Tb[k, j] = T[r, j]
         if labels.shape[0] > 0:
             Lb[k] = labels[r]
 
@@ -389,8 +391,10 @@ def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, label
     P = population.shape[0]
     n_params = population.shape[1]
     written = 0
+    order = np.arange(n)
     for _ in range(epochs):
-        order = shuffle_rng.permutation(n) if cfg[C_SHUFFLE] != 0 else np.arange(n)
+        if cfg[C_SHUFFLE] != 0:
+            visiting_order(shuffle_rng, order)
         start = monotonic_ns()
         first_spent = -1
         for lo in range(0, n, batch):

@@ -143,10 +143,10 @@ def format_values(values: np.ndarray) -> list[str]:
     flat = np.asarray(values, dtype=np.float64).ravel()
     with np.errstate(invalid="ignore"):
         whole = np.isfinite(flat) & (flat == np.trunc(flat)) & (np.abs(flat) < 1e15)
-    out = list(map(repr, flat.tolist()))
-    for i in np.flatnonzero(whole).tolist():
-        out[i] = str(int(flat[i]))
-    return out
+    out = np.empty(flat.size, dtype=object)
+    out[whole] = list(map(str, flat[whole].astype(np.int64).tolist()))
+    out[~whole] = list(map(repr, flat[~whole].tolist()))
+    return out.tolist()
 
 
 def _csv_prefix(fields: list[Any]) -> str:

@@ -34,6 +34,7 @@ class _Buffers:
         net = plan.network
         X, Y, _ = plan.sets.train
         self.Xe, self.Ye = np.empty_like(X), np.empty_like(Y)
+        self.order = np.empty(X.shape[0], dtype=np.int64)
         self.z = np.empty(net.n_units, dtype=net.np_dtype)
         self.a = np.empty(net.n_units, dtype=net.np_dtype)
         self.snap_len = net.sizes[0] * net.sizes[1] if plan.components is not None else 0
@@ -58,12 +59,17 @@ def fill_from_snapshots(plan: Plan, block: MetricBlock, snaps: np.ndarray) -> No
 def _initial_block(plan: Plan, params: np.ndarray, run: np.ndarray, buffers: _Buffers) -> tuple[MetricBlock, bool]:
     """Epoch 0: the evaluation before training; whether a stop criterion is met already."""
     net = plan.network
+    stage = plan.stages[0]
     names, codes = _codes(plan.columns + [("wall_seconds", E.WALL_SECONDS), ("forward_passes", E.FORWARD_PASSES)])
     cfg, fcfg = plan.settings(0)
     values = np.zeros((1, len(codes)))
     snaps = buffers.snapshots(1, net.np_dtype)
-    met = E.initial_row(params, net.layout, net.act_args, *_sets(plan), cfg, fcfg, run, codes, values[0], snaps,
-                        buffers.z, buffers.a)
+    X, Y, _ = plan.sets.train
+    E.run_epochs(stage.kernel, params, net.layout, net.act_args, stage.state, stage.hp, X, Y, buffers.Xe, buffers.Ye,
+                 buffers.order, plan.shuffle_rng, plan.noise_rng, *_sets(plan), codes, cfg, fcfg, run, 0, values,
+                 snaps, buffers.z, buffers.a)
+    met = run[E.R_STATUS] == E.CRITERION_MET
+    run[E.R_STATUS] = E.RUNNING
     block = MetricBlock(np.zeros(1, dtype=np.int64), names, values)
     fill_from_snapshots(plan, block, snaps)
     return block, bool(met)
@@ -98,7 +104,8 @@ def _run_stage(plan: Plan, index: int, params: np.ndarray, run: np.ndarray, buff
         first = int(run[E.R_EPOCH]) + 1
         started = time.perf_counter()
         written = int(E.run_epochs(stage.kernel, params, net.layout, net.act_args, stage.state, stage.hp, X, Y,
-                                   buffers.Xe, buffers.Ye, plan.shuffle_rng, plan.noise_rng, *_sets(plan), codes,
+                                   buffers.Xe, buffers.Ye, buffers.order, plan.shuffle_rng, plan.noise_rng,
+                                   *_sets(plan), codes,
                                    cfg, fcfg, run, n, values, snaps, buffers.z, buffers.a))
         elapsed = time.perf_counter() - started
         if written:
