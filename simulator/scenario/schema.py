@@ -40,7 +40,9 @@ class InitConfig(Model):
 
 
 class NetworkConfig(Model):
-    layers: list[int] = Field(min_length=2)
+    layers: list[int | list[int] | dict[str, Any]] = Field(
+        min_length=2, description="the input (a size or a shape [C, L] / [C, H, W]), then each layer: a size "
+                                  "(dense) or a mapping with a kind (see rulelab.scenario.layers)")
     activation: ActivationName = "sigmoid"
     output_activation: ActivationName | None = None
     activations: list[ActivationName] | None = None
