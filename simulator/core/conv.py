@@ -236,23 +236,41 @@ def local_add_step(target, layout, layer, scale, d, x):
 
 @njit(cache=True)
 def columns(layout, layer, inp):
-    """Col[(c, i, j), b·P + p] = inp[b, c, r·SH + i − PH, q·SW + j − PW] (0 outside): the patch matrix (im2col)."""
-    positions = layout[layer, H_OUT] * layout[layer, W_OUT]
-    k_size = layout[layer, C_IN] * layout[layer, KH] * layout[layer, KW]
-    col = np.empty((k_size, inp.shape[0] * positions), dtype=inp.dtype)
-    for b in range(inp.shape[0]):
-        fill_columns(layout, layer, inp[b], col, b * positions)
+    """Col[(c, i, j), b·P + p] = inp[b, c, r·SH + i − PH, q·SW + j − PW] (0 outside): the patch matrix (im2col).
+
+    Taps outside, samples inside: each tap's valid rows and columns are worked out once, and
+    the copies run along rows of positions."""
+    cin, hin, win, cout, hout, wout, kh, kw, sh, sw, ph, pw = geometry(layout, layer)
+    batch = inp.shape[0]
+    positions = hout * wout
+    col = np.zeros((cin * kh * kw, batch * positions), dtype=inp.dtype)
+    for c in range(cin):
+        for i in range(kh):
+            r_lo, r_hi = valid_range(i, ph, sh, hin, hout)
+            for j in range(kw):
+                q_lo, q_hi = valid_range(j, pw, sw, win, wout)
+                row = col[(c * kh + i) * kw + j]
+                for b in range(batch):
+                    x = inp[b]
+                    for r in range(r_lo, r_hi):
+                        src = (c * hin + r * sh + i - ph) * win + j - pw
+                        dst = b * positions + r * wout
+                        if sw == 1:
+                            row[dst + q_lo:dst + q_hi] = x[src + q_lo:src + q_hi]
+                        else:
+                            for q in range(q_lo, q_hi):
+                                row[dst + q] = x[src + q * sw]
     return col
 
 
 @njit(cache=True)
-def conv_forward_rows(W, bias, layout, layer, inp):
-    """Z[b, (o, p)] = (W · Col)[o, b·P + p] + bias[o]: a minibatch of a conv layer in one BLAS product."""
-    batch = inp.shape[0]
+def conv_forward_rows(W, bias, layout, layer, col, batch):
+    """Z[b, (o, p)] = (W · Col)[o, b·P + p] + bias[o]: a minibatch of a conv layer in one BLAS product
+    (``col``: the patch matrix of its input, :func:`columns`)."""
     cout = layout[layer, C_OUT]
     positions = layout[layer, H_OUT] * layout[layer, W_OUT]
-    product = np.dot(W, columns(layout, layer, inp))  # C_OUT × B·P
-    Z = np.empty((batch, cout * positions), dtype=inp.dtype)
+    product = np.dot(W, col)  # C_OUT × B·P
+    Z = np.empty((batch, cout * positions), dtype=col.dtype)
     for b in range(batch):  # back to samples as rows, channel-major, with the bias added on the way
         for o in range(cout):
             src = product[o, b * positions:(b + 1) * positions]
@@ -277,22 +295,35 @@ def channel_major(D, cout, positions):
 @njit(cache=True)
 def conv_error_rows(W, layout, layer, D):
     """E = col2im(Wᵀ · Dc): each patch's error summed back onto the input positions it came from."""
+    cin, hin, win, cout, hout, wout, kh, kw, sh, sw, ph, pw = geometry(layout, layer)
     batch = D.shape[0]
-    positions = layout[layer, H_OUT] * layout[layer, W_OUT]
-    patches = np.dot(W.T, channel_major(D, layout[layer, C_OUT], positions))  # K × B·P
-    E = np.zeros((batch, layout[layer, N_IN]), dtype=D.dtype)
-    for b in range(batch):
-        add_columns_into(layout, layer, patches, b * positions, E[b])
+    positions = hout * wout
+    patches = np.dot(W.T, channel_major(D, cout, positions))  # K × B·P
+    E = np.zeros((batch, cin * hin * win), dtype=D.dtype)
+    for c in range(cin):  # taps outside, samples inside (as in columns)
+        for i in range(kh):
+            r_lo, r_hi = valid_range(i, ph, sh, hin, hout)
+            for j in range(kw):
+                q_lo, q_hi = valid_range(j, pw, sw, win, wout)
+                row = patches[(c * kh + i) * kw + j]
+                for b in range(batch):
+                    e = E[b]
+                    for r in range(r_lo, r_hi):
+                        dst = (c * hin + r * sh + i - ph) * win + j - pw
+                        src = b * positions + r * wout
+                        for q in range(q_lo, q_hi):
+                            e[dst + q * sw] += row[src + q]
     return E
 
 
 @njit(cache=True)
-def conv_add_step_rows(W_target, b_target, layout, layer, D, prev_a, alpha, accumulate):
-    """W ← alpha · Dc · Colᵀ (+ W), b[o] ← alpha · Σ_{b,p} D[b, o, p] (+ b): one in-place GEMM for the kernels."""
+def conv_add_step_rows(W_target, b_target, layout, layer, D, col, alpha, accumulate):
+    """W ← alpha · Dc · Colᵀ (+ W), b[o] ← alpha · Σ_{b,p} D[b, o, p] (+ b): one in-place GEMM for the kernels
+    (``col``: the patch matrix of the layer's input, as the forward pass built it)."""
     cout = layout[layer, C_OUT]
     positions = layout[layer, H_OUT] * layout[layer, W_OUT]
     Dc = channel_major(D, cout, positions)
-    add_product(W_target, Dc, columns(layout, layer, prev_a).T, alpha, 1.0 if accumulate else 0.0)
+    add_product(W_target, Dc, col.T, alpha, 1.0 if accumulate else 0.0)
     for o in range(cout):
         total = 0.0
         for p in range(Dc.shape[1]):

@@ -282,4 +282,7 @@ def train_epoch(update, params: np.ndarray, layout: np.ndarray, act_args: np.nda
                 state: np.ndarray, hp: np.ndarray, X: np.ndarray, Y: np.ndarray,
                 batch_size: int) -> float:
     """One epoch of an online rule over (X, Y), already in the order to visit (tests, the contract kit)."""
+    from rulelab.core.memory import keep_freed_memory
+
+    keep_freed_memory()
     return float(_train_epoch_compiled(update, params, layout, act_args, state, hp, X, Y, int(batch_size)))

@@ -36,7 +36,7 @@ from numba import njit
 
 from rulelab.core import kernels as K
 from rulelab.core.activations import times_derivative
-from rulelab.core.layers import add_step, add_step_rows, error_rows_through, error_through, forward_rows_seeded
+from rulelab.core.layers import add_step, add_step_rows_kept, error_rows_through, error_through, forward_rows_kept
 from rulelab.core.losses import output_delta
 from rulelab.core.network import LAYER_KINDS, Network
 from rulelab.core.pooling import NO_DROPOUT, dropout_seed
@@ -336,11 +336,13 @@ def batch_backward(params, layout, act_args, state, Xb, Yb, loss_code, mode, tar
     # negligible next to the matrix products).
     Zs = []
     As = []
+    Cols = []  # conv layers' patch matrices, built once for the forward pass and the weight step
     inp = Xb
     for l in range(last + 1):
-        Z, A = forward_rows_seeded(params, layout, act_args, l, inp, key, step)
+        Z, A, col = forward_rows_kept(params, layout, act_args, l, inp, key, step)
         Zs.append(Z)
         As.append(A)
+        Cols.append(col)
         inp = A
     out_code = layout[last, K.ACT]
     D = np.empty_like(Zs[last])
@@ -356,7 +358,7 @@ def batch_backward(params, layout, act_args, state, Xb, Yb, loss_code, mode, tar
         if l > 0:  # the error for the layer below, before this layer's weights change
             E = _error_below(params, layout, act_args, l, mode, fb, D, D_last, As[l - 1], Zs[l], key, step)
         prev_a = Xb if l == 0 else As[l - 1]
-        add_step_rows(target, layout, l, D, prev_a, alpha, accumulate)
+        add_step_rows_kept(target, layout, l, D, prev_a, Cols[l], alpha, accumulate)
         if l == 0:
             break
         times_derivative(layout[l - 1, K.ACT], act_args[l - 1], Zs[l - 1], As[l - 1], E)

@@ -30,8 +30,8 @@ from numba import njit
 from rulelab.core import jit  # noqa: F401  (sets the kernel cache directory before any @njit below)
 from rulelab.core.activations import activate_into, activate_rows
 from rulelab.core.blas import add_product
-from rulelab.core.conv import (conv_add_step, conv_add_step_rows, conv_error_down, conv_error_rows, conv_forward,
-                               conv_forward_rows, local_add_step, local_error_down, local_forward)
+from rulelab.core.conv import (columns, conv_add_step, conv_add_step_rows, conv_error_down, conv_error_rows,
+                               conv_forward, conv_forward_rows, local_add_step, local_error_down, local_forward)
 from rulelab.core.layout import (ACT, AVG_POOL, B_OFF, C_OUT, CONV, DENSE, DROPOUT, FLATTEN, KIND, L2_POOL, LOCAL,
                                  MAX_POOL, N_IN, N_OUT, W_OFF, bias, kernel_size, layer_buffer, n_units, weight_rows,
                                  weights)
@@ -199,14 +199,17 @@ def _dense_forward_rows(params, layout, act_args, layer, inp):
 
 
 @njit(cache=True)
-def forward_rows_seeded(params, layout, act_args, layer, inp, key, step):
-    """(Z, A) of one layer for a minibatch, whatever its kind; row r's dropout mask is seeded by (key, step, r)
-    (key = NO_DROPOUT: evaluation)."""
+def forward_rows_kept(params, layout, act_args, layer, inp, key, step):
+    """(Z, A, Col) of one layer for a minibatch, whatever its kind: Col is a conv layer's patch matrix (kept for
+    its weight step), empty for other kinds; row r's dropout mask is seeded by (key, step, r)."""
     kind = layout[layer, KIND]
+    col = np.empty((0, 0), dtype=inp.dtype)
     if kind == DENSE:
         Z = _dense_forward_rows(params, layout, act_args, layer, inp)
     elif kind == CONV:
-        Z = conv_forward_rows(weight_rows(params, layout, layer), bias(params, layout, layer), layout, layer, inp)
+        col = columns(layout, layer, inp)
+        Z = conv_forward_rows(weight_rows(params, layout, layer), bias(params, layout, layer), layout, layer, col,
+                              inp.shape[0])
     else:
         Z = np.empty((inp.shape[0], layout[layer, N_OUT]), dtype=inp.dtype)
         for r in range(inp.shape[0]):
@@ -223,6 +226,14 @@ def forward_rows_seeded(params, layout, act_args, layer, inp, key, step):
                 Z[r] = np.nan
     A = np.empty_like(Z)
     activate_rows(layout[layer, ACT], act_args[layer] if kind != DROPOUT else 0.0, Z, A)
+    return Z, A, col
+
+
+@njit(cache=True)
+def forward_rows_seeded(params, layout, act_args, layer, inp, key, step):
+    """(Z, A) of one layer for a minibatch, whatever its kind; row r's dropout mask is seeded by (key, step, r)
+    (key = NO_DROPOUT: evaluation)."""
+    Z, A, _ = forward_rows_kept(params, layout, act_args, layer, inp, key, step)
     return Z, A
 
 
@@ -261,23 +272,30 @@ def error_rows_through(matrix, base, layout, act_args, layer, D, inp, out, key, 
 
 
 @njit(cache=True)
-def add_step_rows(target, layout, layer, D, prev_a, alpha, accumulate):
-    """target[θ_l] ← alpha · ∂E/∂θ_l (+ target if ``accumulate``): W ← alpha Dᵀ A_prev (+W), b ← alpha Σ_rows D (+b).
-
-    One in-place GEMM (a conv layer: its deltas by channel times the patch matrix): with
-    target = params, alpha = −η this is the SGD step itself.  Nothing for kinds without parameters."""
+def add_step_rows_kept(target, layout, layer, D, prev_a, col, alpha, accumulate):
+    """:func:`add_step_rows` with a conv layer's patch matrix ``col`` kept from the forward pass."""
     kind = layout[layer, KIND]
     if kind == DENSE:
         add_product(weights(target, layout, layer), D.T, prev_a, alpha, 1.0 if accumulate else 0.0)
         _add_column_sums(bias(target, layout, layer), D, alpha, accumulate)
     elif kind == CONV:
         conv_add_step_rows(weight_rows(target, layout, layer), bias(target, layout, layer), layout, layer, D,
-                           prev_a, alpha, accumulate)
+                           col, alpha, accumulate)
     elif kind == LOCAL:
         if not accumulate:
             target[layout[layer, W_OFF]:layout[layer, B_OFF] + layout[layer, N_OUT]] = 0.0
         for r in range(D.shape[0]):
             local_add_step(target, layout, layer, alpha, D[r], prev_a[r])
+
+
+@njit(cache=True)
+def add_step_rows(target, layout, layer, D, prev_a, alpha, accumulate):
+    """target[θ_l] ← alpha · ∂E/∂θ_l (+ target if ``accumulate``): W ← alpha Dᵀ A_prev (+W), b ← alpha Σ_rows D (+b).
+
+    One in-place GEMM (a conv layer: its deltas by channel times the patch matrix): with
+    target = params, alpha = −η this is the SGD step itself.  Nothing for kinds without parameters."""
+    col = columns(layout, layer, prev_a) if layout[layer, KIND] == CONV else np.empty((0, 0), dtype=prev_a.dtype)
+    add_step_rows_kept(target, layout, layer, D, prev_a, col, alpha, accumulate)
 
 
 @njit(cache=True)
@@ -295,12 +313,47 @@ def _add_column_sums(target, D, alpha, accumulate):
 # ------------------------------------------------------------------ evaluation
 
 
+EVALUATION_ROWS = 256  # rows per BLAS pass when a net with conv (or other shaped) layers is evaluated
+
+
+@njit(cache=True, inline="always")
+def dense_only(layout):
+    for layer in range(layout.shape[0]):
+        if layout[layer, KIND] != DENSE:
+            return False
+    return True
+
+
+@njit(cache=True)
+def evaluate_rows(params, layout, act_args, X, T, labels, loss_code, threshold):
+    """:func:`evaluate_into` in minibatches of EVALUATION_ROWS rows through the batch forward pass (conv layers
+    as one BLAS product each): for shaped nets, where a sample at a time would dominate a run."""
+    out_code = layout[layout.shape[0] - 1, ACT]
+    total = 0.0
+    correct = 0
+    has_labels = labels.shape[0] == X.shape[0]
+    for lo in range(0, X.shape[0], EVALUATION_ROWS):
+        hi = min(lo + EVALUATION_ROWS, X.shape[0])
+        A = np.ascontiguousarray(X[lo:hi])
+        for layer in range(layout.shape[0]):
+            _, A = forward_rows(params, layout, act_args, layer, A)
+        for r in range(hi - lo):
+            if T.shape[1] > 0:
+                total += sample_loss(loss_code, A[r], T[lo + r], out_code)
+            if has_labels and predict_class(A[r], threshold) == labels[lo + r]:
+                correct += 1
+    return total / max(X.shape[0], 1), correct
+
+
 @njit(cache=True, inline="always")
 def evaluate_into(params, layout, act_args, X, T, labels, loss_code, threshold, z_buf, a_buf):
     """(mean loss over (X, T), samples whose predicted class equals ``labels``), with caller buffers.
 
     ``labels`` may be empty (regression, unsupervised): the count is then 0; ``T`` with no
-    columns skips the loss."""
+    columns skips the loss.  Dense nets go a sample at a time; nets with other layer kinds
+    in minibatches (:func:`evaluate_rows`)."""
+    if not dense_only(layout):
+        return evaluate_rows(params, layout, act_args, X, T, labels, loss_code, threshold)
     out_code = layout[layout.shape[0] - 1, ACT]
     total = 0.0
     correct = 0

@@ -362,7 +362,7 @@ def build_layout(sizes: Sequence[int], activations: Sequence[str], tied: bool = 
     return dense_layout(list(sizes), [code_of(name) for name in activations], tied)
 
 
-INIT_SCHEMES = ("zeros", "uniform", "normal", "glorot", "he", "given")
+INIT_SCHEMES = ("zeros", "uniform", "normal", "glorot", "he", "pytorch", "given")
 
 
 def init_params(
@@ -378,7 +378,9 @@ def init_params(
 
     Schemes: ``zeros``; ``uniform`` on [−scale, scale]; ``normal`` with std
     ``sigma``; ``glorot`` (uniform ±√(6/(n_in+n_out))); ``he`` (normal with std
-    √(2/n_in)); ``given`` (explicit per-layer ``weights`` and ``bias``).
+    √(2/n_in)); ``pytorch`` (uniform ±1/√n_in, PyTorch's default for its Linear and
+    Conv layers — biases too with ``bias_init='same'``); ``given`` (explicit per-layer
+    ``weights`` and ``bias``).
     Biases are zero unless ``bias_init='same'`` (drawn like the weights).
     Layers are drawn in order from one generator, so a seed fixes every value.  The fans
     of a conv kernel are C_in·KH·KW (in) and C_out·KH·KW (out), as in other libraries;
@@ -425,6 +427,9 @@ def _draw(
         return rng.uniform(-limit, limit, size=shape)
     if scheme == "he":
         return rng.normal(0.0, np.sqrt(2.0 / n_in), size=shape)
+    if scheme == "pytorch":  # torch.nn.Linear and ConvNd's default (kaiming_uniform with a = √5)
+        limit = 1.0 / np.sqrt(n_in)
+        return rng.uniform(-limit, limit, size=shape)
     raise ValueError(f"unknown initialisation scheme {scheme!r}; expected one of {INIT_SCHEMES}")
 
 

@@ -34,34 +34,46 @@ def window(r, stride, pad, kernel, n_in):
     return max(start, 0), min(start + kernel, n_in)
 
 
+@njit(cache=True, fastmath=FAST, inline="always")
+def _max_forward(plane, out, hin, win, hout, wout, kh, kw, sh, sw, ph, pw):
+    for r in range(hout):
+        y_lo, y_hi = window(r, sh, ph, kh, hin)
+        for q in range(wout):
+            x_lo, x_hi = window(q, sw, pw, kw, win)
+            value = plane[y_lo * win + x_lo]
+            for y in range(y_lo, y_hi):
+                for xx in range(x_lo, x_hi):
+                    v = plane[y * win + xx]
+                    if v > value:
+                        value = v
+            out[r * wout + q] = value
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def _sum_forward(plane, out, hin, win, hout, wout, kh, kw, sh, sw, ph, pw, squares):
+    for r in range(hout):
+        y_lo, y_hi = window(r, sh, ph, kh, hin)
+        for q in range(wout):
+            x_lo, x_hi = window(q, sw, pw, kw, win)
+            total = 0.0
+            for y in range(y_lo, y_hi):
+                for xx in range(x_lo, x_hi):
+                    v = plane[y * win + xx]
+                    total += v * v if squares else v
+            out[r * wout + q] = np.sqrt(total) if squares else total / ((y_hi - y_lo) * (x_hi - x_lo))
+
+
 @njit(cache=True, fastmath=FAST)
 def pool_forward(kind, layout, layer, x, z):
     """z[c, r, q] = max, mean or L2 norm of x[c] over window (r, q)."""
     cin, hin, win, cout, hout, wout, kh, kw, sh, sw, ph, pw = geometry(layout, layer)
-    for c in range(cin):
-        plane = c * hin * win
-        for r in range(hout):
-            y_lo, y_hi = window(r, sh, ph, kh, hin)
-            for q in range(wout):
-                x_lo, x_hi = window(q, sw, pw, kw, win)
-                if kind == MAX_POOL:
-                    value = x[plane + y_lo * win + x_lo]
-                    for y in range(y_lo, y_hi):
-                        for xx in range(x_lo, x_hi):
-                            v = x[plane + y * win + xx]
-                            if v > value:
-                                value = v
-                else:
-                    value = 0.0
-                    for y in range(y_lo, y_hi):
-                        for xx in range(x_lo, x_hi):
-                            v = x[plane + y * win + xx]
-                            value += v * v if kind == L2_POOL else v
-                    if kind == L2_POOL:
-                        value = np.sqrt(value)
-                    else:
-                        value = value / ((y_hi - y_lo) * (x_hi - x_lo))
-                z[(c * hout + r) * wout + q] = value
+    for c in range(cin):  # one loop nest per kind: the kind is tested once per channel
+        plane = x[c * hin * win:(c + 1) * hin * win]
+        out = z[c * hout * wout:(c + 1) * hout * wout]
+        if kind == MAX_POOL:
+            _max_forward(plane, out, hin, win, hout, wout, kh, kw, sh, sw, ph, pw)
+        else:
+            _sum_forward(plane, out, hin, win, hout, wout, kh, kw, sh, sw, ph, pw, kind == L2_POOL)
 
 
 @njit(cache=True, fastmath=FAST)
@@ -70,30 +82,34 @@ def pool_error_down(kind, layout, layer, d, e, x, z):
     cin, hin, win, cout, hout, wout, kh, kw, sh, sw, ph, pw = geometry(layout, layer)
     e[:] = 0.0
     for c in range(cin):
-        plane = c * hin * win
+        plane = x[c * hin * win:(c + 1) * hin * win]
+        err = e[c * hin * win:(c + 1) * hin * win]
+        grads = d[c * hout * wout:(c + 1) * hout * wout]
+        outs = z[c * hout * wout:(c + 1) * hout * wout]
         for r in range(hout):
             y_lo, y_hi = window(r, sh, ph, kh, hin)
             for q in range(wout):
                 x_lo, x_hi = window(q, sw, pw, kw, win)
-                out = (c * hout + r) * wout + q
-                g = d[out]
+                g = grads[r * wout + q]
                 if kind == MAX_POOL:
-                    best = plane + y_lo * win + x_lo
+                    best = y_lo * win + x_lo
+                    top = plane[best]
                     for y in range(y_lo, y_hi):
                         for xx in range(x_lo, x_hi):
-                            if x[plane + y * win + xx] > x[best]:
-                                best = plane + y * win + xx
-                    e[best] += g
+                            if plane[y * win + xx] > top:
+                                best = y * win + xx
+                                top = plane[best]
+                    err[best] += g
                 elif kind == AVG_POOL:
                     share = g / ((y_hi - y_lo) * (x_hi - x_lo))
                     for y in range(y_lo, y_hi):
                         for xx in range(x_lo, x_hi):
-                            e[plane + y * win + xx] += share
-                elif z[out] > 0.0:
-                    scale = g / z[out]
+                            err[y * win + xx] += share
+                elif outs[r * wout + q] > 0.0:
+                    scale = g / outs[r * wout + q]
                     for y in range(y_lo, y_hi):
                         for xx in range(x_lo, x_hi):
-                            e[plane + y * win + xx] += scale * x[plane + y * win + xx]
+                            err[y * win + xx] += scale * plane[y * win + xx]
 
 
 # ------------------------------------------------------------------ dropout

@@ -14,6 +14,7 @@ import numpy as np
 from rulelab.build import Plan, StagePlan, pc_angles
 from rulelab.core import engine as E
 from rulelab.core import kernels as K
+from rulelab.core.memory import keep_freed_memory
 from rulelab.run.record import DIVERGED, MetricBlock, RunRecord
 
 CHUNK_SECONDS = 0.1
@@ -150,6 +151,7 @@ def divergence_message(run: np.ndarray) -> str:
 def train_online(plan: Plan, record: RunRecord, progress: Callable[[int], None],
                  interrupted: Callable[[], bool]) -> bool:
     """Train stage after stage on the same weights; False when the run diverged (nothing more to do)."""
+    keep_freed_memory()  # minibatches reuse their freed arrays instead of faulting new pages in
     params = np.ascontiguousarray(plan.params, dtype=plan.network.np_dtype).copy()
     record.params = params
     run = np.zeros(E.RUN_SLOTS)

@@ -32,7 +32,7 @@ class GivenLayer(Model):
 
 
 class InitConfig(Model):
-    scheme: Literal["zeros", "uniform", "normal", "glorot", "he", "given"] = "glorot"
+    scheme: Literal["zeros", "uniform", "normal", "glorot", "he", "pytorch", "given"] = "glorot"
     scale: float = Field(0.5, gt=0, description="half-width of the uniform scheme")
     sigma: float = Field(0.1, gt=0, description="std of the normal scheme")
     bias: Literal["zeros", "same"] = "zeros"
@@ -47,7 +47,7 @@ class NetworkConfig(Model):
     output_activation: ActivationName | None = None
     activations: list[ActivationName] | None = None
     leaky_slope: float = Field(0.01, ge=0)
-    init: InitConfig | Literal["zeros", "uniform", "normal", "glorot", "he"] = "glorot"
+    init: InitConfig | Literal["zeros", "uniform", "normal", "glorot", "he", "pytorch"] = "glorot"
     dtype: Literal["float64", "float32"] = "float64"
     tied: bool = Field(False, description="autoencoders: decoder weights are the encoder's transpose")
 
