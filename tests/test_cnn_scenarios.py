@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 import yaml
@@ -151,8 +153,6 @@ def test_a_small_conv_scenario_runs_every_family_and_draws_its_figures(tmp_path,
     result = CliRunner().invoke(main, ["run", str(write_scenario(raw)), "--out", str(out), "--quiet"],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    import csv
-
     with open(out / "summary.csv") as fh:
         summary = {row["rule"]: float(row["mean"]) for row in csv.DictReader(fh) if row["metric"] == "test_accuracy"}
     assert summary["backprop"] > 0.85 and summary["fa"] > 0.5 and summary["dropout"] > 0.8
@@ -164,3 +164,29 @@ def test_a_small_conv_scenario_runs_every_family_and_draws_its_figures(tmp_path,
         snaps = saved["softhebb+delta/seed0/hebbian_filters"]
         assert snaps.shape == (3, 4 * 9)  # before training and after each of the 2 Hebbian epochs
         assert saved["softhebb+delta/seed0/hebbian_filters_epochs"].tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("kind,metric", [("adversarial", "adversarial_success_rate"),
+                                         ("activation_maximisation", "max_activation_mean")])
+def test_inputs_are_optimised_through_conv_layers(tmp_path, write_scenario, kind, metric):
+    """Activation maximisation and adversarial examples on a CNN: the input gradient runs through the
+    conv and pooling layers (tests/test_layers.py checks it against finite differences)."""
+    from rulelab.cli import main
+
+    raw = scenario(rules=[{"rule": "backprop", "lr": 0.05}])
+    optimise = ({"steps": 30, "units": [0, 3], "lr": 0.5} if kind == "activation_maximisation"
+                else {"steps": 30, "samples": 4, "budget": 0.5})
+    raw["task"] = {"kind": kind, "dataset": "digits", "test_fraction": 0.2, "optimise": optimise}
+    raw["train"] = {"epochs": 2}
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["run", str(write_scenario(raw)), "--out", str(out), "--quiet"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    with open(out / "metrics.csv") as fh:
+        rows = {r["metric"]: float(r["value"]) for r in csv.DictReader(fh)}
+    if kind == "adversarial":
+        assert rows[metric] > 0.5  # small perturbations flip most of a 2-epoch CNN's answers
+    else:
+        assert rows[metric] > rows["start_activation_mean"]  # gradient ascent raised the output units
+    figures = {p.name.split("-seed")[0] for p in (out / "figures").glob("*.png")}
+    assert ("adversarial-backprop" if kind == "adversarial" else "activation-maximisation-backprop") in figures

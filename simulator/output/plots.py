@@ -513,7 +513,6 @@ def _kernel_panels(kernels: np.ndarray, titles: Sequence[str], suptitle: str, co
         if k < len(titles):
             ax.set_title(titles[k], fontsize=8)
     fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
     return fig
 
 
@@ -542,7 +541,6 @@ def conv_filters(run: Run) -> list[Path]:
 def feature_maps(run: Run, max_channels: int = 8) -> list[Path]:
     """One test input through every layer of each rule's net (first seed): the feature maps, channel by
     channel (a signal's channels as rows of one image; dense layers as a strip of units)."""
-    from rulelab.build import prepare_data
     from rulelab.core import kernels as K
     from rulelab.core.network import as_chw
 
@@ -556,7 +554,7 @@ def feature_maps(run: Run, max_channels: int = 8) -> list[Path]:
     if not specs:
         return []
     seed = scenario.seeds[0]
-    split = prepare_data(scenario, seed).split
+    split = _prepared(run, scenario, seed).split
     X, y = (split.X_test, split.y_test) if split.X_test.shape[0] else (split.X_train, split.y_train)
     out = []
     with np.load(weights_file) as saved:
@@ -594,7 +592,6 @@ def _maps_figure(maps: list[tuple[str, np.ndarray]], max_channels: int, suptitle
             if k == 0:
                 axes[row][k].set_title(title, fontsize=8, loc="left")
     fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -100,7 +100,10 @@ def _padding(value: Any, dims: int, where: str, problems: list[tuple[str, str]])
 
 def layer_spec(item: Any, where: str, problems: list[tuple[str, str]]) -> LayerSpec | None:
     """One entry of ``network.layers`` after the input: an integer (dense) or a mapping with a ``kind``."""
-    if isinstance(item, bool) or not isinstance(item, (int, dict)):
+    if isinstance(item, bool):
+        problems.append((where, f"got {show(item)}; expected a number, not a boolean"))
+        return None
+    if not isinstance(item, (int, dict)):
         problems.append((where, f"got {show(item)}; expected a layer size (a whole number) or a mapping "
                                 "such as {kind: conv2d, channels: 8, kernel: 3}"))
         return None
@@ -122,7 +125,7 @@ def layer_spec(item: Any, where: str, problems: list[tuple[str, str]]) -> LayerS
     try:
         cfg = model.model_validate(item)
     except ValidationError as exc:
-        problems.extend(pydantic_problems(exc, tuple(parse_key_path(where)), model))
+        problems.extend(pydantic_problems(exc, tuple(parse_key_path(where)), model, given=item))
         return None
     dims = 1 if kind.endswith("1d") else 2
     if isinstance(cfg, DenseLayer):
@@ -163,7 +166,10 @@ def input_shape(first: Any, where: str, sample_shape: tuple[int, ...] | None, n_
                                     f"{n_features} features"))
             return None
         return shape
-    if isinstance(first, bool) or not isinstance(first, int) or first < 1:
+    if isinstance(first, bool):
+        problems.append((where, f"got {show(first)}; expected a number, not a boolean"))
+        return None
+    if not isinstance(first, int) or first < 1:
         problems.append((where, f"got {show(first)}; expected an input size ≥ 1 or a shape such as [1, 8, 8]"))
         return None
     if first != n_features:

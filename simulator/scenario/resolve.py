@@ -422,7 +422,9 @@ class Resolver:
                                                        given=merged))
             return None, None
         path = where if override else "network"
-        built = self._layers(cfg, path, data)
+        # Layers a rule inherits are reported once, where they are written.
+        layers_path = path if override and "layers" in override else "network"
+        built = self._layers(cfg, path, data, layers_path)
         if built is None:
             return None, None
         shape, specs, acts = built
@@ -432,7 +434,7 @@ class Resolver:
         # Sizes in Python integers, before a layout table of 64-bit integers is built from them.
         n_params = self._n_params(shape, specs)
         itemsize = 4 if cfg.dtype == "float32" else 8
-        if not self._fits_memory(f"{path}.layers", max(n_params, sum(sizes[1:])) * itemsize,
+        if not self._fits_memory(f"{layers_path}.layers", max(n_params, sum(sizes[1:])) * itemsize,
                                  f"{format_count(n_params)} parameters and {format_count(sum(sizes[1:]))} units "
                                  f"would take {{}} ({cfg.dtype})"):
             return None, None
@@ -459,12 +461,13 @@ class Resolver:
             total += sum(n_layer_params(spec, geometry, n_in, math.prod(shape)))
         return total
 
-    def _layers(self, cfg: NetworkConfig, path: str, data: DataShape) \
+    def _layers(self, cfg: NetworkConfig, path: str, data: DataShape, layers_path: str) \
             -> tuple[tuple[int, ...], list[LayerSpec], tuple[str, ...]] | None:
         """The input shape, the layer specs and one activation per layer, or None (problems recorded)."""
         before = len(self.problems)
-        shape = input_shape(cfg.layers[0], f"{path}.layers[0]", data.sample_shape, data.n_features, self.problems)
-        specs = [layer_spec(item, f"{path}.layers[{j}]", self.problems) for j, item in enumerate(cfg.layers[1:], 1)]
+        where = f"{layers_path}.layers"
+        shape = input_shape(cfg.layers[0], f"{where}[0]", data.sample_shape, data.n_features, self.problems)
+        specs = [layer_spec(item, f"{where}[{j}]", self.problems) for j, item in enumerate(cfg.layers[1:], 1)]
         if len(self.problems) > before or shape is None:
             return None
         n_layers = len(specs)

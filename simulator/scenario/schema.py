@@ -40,7 +40,8 @@ class InitConfig(Model):
 
 
 class NetworkConfig(Model):
-    layers: list[int | list[int] | dict[str, Any]] = Field(
+    # Items are checked one by one in rulelab.scenario.layers, where each kind gets its own message.
+    layers: list[Any] = Field(
         min_length=2, description="the input (a size or a shape [C, L] / [C, H, W]), then each layer: a size "
                                   "(dense) or a mapping with a kind (see rulelab.scenario.layers)")
     activation: ActivationName = "sigmoid"
