@@ -13,7 +13,7 @@ class DeltaParams(HyperParameters):
     lr: float = Field(0.1, gt=0, description="learning rate η (α in the notes)")
 
 
-@njit(cache=True, fastmath=K.FAST, **K.NO_REFCOUNT)
+@njit(cache=True, fastmath=K.FAST)
 def delta_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δ = (t − o)·g′(in),  w ← w + η Δ x  (Widrow & Hoff 1960); returns Σ ½(t − o)²."""
     out = layout.shape[0] - 1
@@ -29,7 +29,7 @@ def delta_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     acc = 2 * n_units
     n = n_out * (n_in + 1)
     if not online:
-        for i in range(n):  # element by element: the kernel allocates nothing (NO_REFCOUNT)
+        for i in range(n):  # element by element: no temporary array per sample
             state[acc + i] = 0.0
     scale = hp[0] / (hi - lo)
     sse = 0.0

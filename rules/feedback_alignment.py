@@ -20,7 +20,7 @@ def feedback_alignment_update(params, layout, act_args, state, hp, X, Y, lo, hi)
 
 
 
-@njit(cache=True, **K.NO_REFCOUNT)
+@njit(cache=True)
 def feedback_alignment_sgd_online(params, layout, act_args, state, hp, X, Y, lo, hi):
     """The same update for one row with plain SGD, as a straight-line kernel (the engine's common case)."""
     return G.sgd_online_step(params, layout, act_args, state, hp, X, Y, lo, G.FEEDBACK)

@@ -18,26 +18,30 @@ class HebbParams(H.HebbianParams):
         "none", description="normalize: rescale each unit's weights to unit length after every update")
 
 
-@njit(cache=True, fastmath=K.FAST, **K.NO_REFCOUNT)
+@njit(cache=True, fastmath=K.FAST)
 def hebb_update(params, layout, act_args, state, hp, X, Y, lo, hi):
-    """Δw_ij = η (y_i x_j − λ w_ij)  (Hebb 1949), optionally w_i ← w_i / ‖w_i‖; returns Σ y²."""
+    """Δw_ij = η (y_i x_j − λ w_ij)  (Hebb 1949), optionally w_i ← w_i / ‖w_i‖; x: each patch on a conv layer;
+    returns Σ y²."""
     eta, layer, decay, normalize = hp[0], np.int64(hp[1]), hp[2], hp[3] == 1.0
-    w_off, n_in, n_out = layout[layer, K.W_OFF], layout[layer, K.N_IN], layout[layer, K.N_OUT]
+    w_off, n_in, n_out = layout[layer, K.W_OFF], K.kernel_size(layout, layer), H.n_filters(layout, layer)
     y = state[state.shape[0] - n_out:]
+    buf = H.patch_buffer(layout, state)
     energy = 0.0
     for s in range(lo, hi):
-        x = H.layer_input(params, layout, act_args, state, X[s], layer)
-        H.layer_output(params, layout, act_args, layer, x, y)
-        for j in range(n_out):
-            w = params[w_off + j * n_in:w_off + (j + 1) * n_in]
-            for i in range(n_in):
-                w[i] += eta * (y[j] * x[i] - decay * w[i])
-            if normalize:
-                norm = np.sqrt(K.row_dot(params, w_off + j * n_in, w))
-                if norm > 0.0:
-                    for i in range(n_in):
-                        w[i] /= norm
-            energy += y[j] * y[j]
+        sample = H.layer_input(params, layout, act_args, state, X[s], layer)
+        for p in range(H.n_patches(layout, layer)):
+            x = H.patch(layout, layer, sample, p, buf)
+            H.layer_output(params, layout, act_args, layer, x, y)
+            for j in range(n_out):
+                w = params[w_off + j * n_in:w_off + (j + 1) * n_in]
+                for i in range(n_in):
+                    w[i] += eta * (y[j] * x[i] - decay * w[i])
+                if normalize:
+                    norm = np.sqrt(K.row_dot(params, w_off + j * n_in, w))
+                    if norm > 0.0:
+                        for i in range(n_in):
+                            w[i] /= norm
+                energy += y[j] * y[j]
     return energy
 
 

@@ -14,21 +14,25 @@ class OjaParams(H.HebbianParams):
     pass
 
 
-@njit(cache=True, fastmath=K.FAST, **K.NO_REFCOUNT)
+@njit(cache=True, fastmath=K.FAST)
 def oja_update(params, layout, act_args, state, hp, X, Y, lo, hi):
-    """Δw = η y (x − y w)  (Oja 1982): each unit tends to the unit-length first principal component."""
+    """Δw = η y (x − y w)  (Oja 1982): each unit tends to the unit-length first principal component
+    (of the patches, on a conv layer)."""
     eta, layer = hp[0], np.int64(hp[1])
-    w_off, n_in, n_out = layout[layer, K.W_OFF], layout[layer, K.N_IN], layout[layer, K.N_OUT]
+    w_off, n_in, n_out = layout[layer, K.W_OFF], K.kernel_size(layout, layer), H.n_filters(layout, layer)
     y = state[state.shape[0] - n_out:]
+    buf = H.patch_buffer(layout, state)
     energy = 0.0
     for s in range(lo, hi):
-        x = H.layer_input(params, layout, act_args, state, X[s], layer)
-        H.layer_output(params, layout, act_args, layer, x, y)
-        for j in range(n_out):
-            w = params[w_off + j * n_in:w_off + (j + 1) * n_in]
-            for i in range(n_in):
-                w[i] += eta * y[j] * (x[i] - y[j] * w[i])
-            energy += y[j] * y[j]
+        sample = H.layer_input(params, layout, act_args, state, X[s], layer)
+        for p in range(H.n_patches(layout, layer)):
+            x = H.patch(layout, layer, sample, p, buf)
+            H.layer_output(params, layout, act_args, layer, x, y)
+            for j in range(n_out):
+                w = params[w_off + j * n_in:w_off + (j + 1) * n_in]
+                for i in range(n_in):
+                    w[i] += eta * y[j] * (x[i] - y[j] * w[i])
+                energy += y[j] * y[j]
     return energy
 
 

@@ -13,13 +13,13 @@ class PerceptronParams(HyperParameters):
     lr: float = Field(1.0, gt=0, description="learning rate η")
 
 
-@njit(cache=True, fastmath=K.FAST, **K.NO_REFCOUNT)
+@njit(cache=True, fastmath=K.FAST)
 def perceptron_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """w ← w + η (t − y) x,  y = step(w·x + b)  (Rosenblatt 1958); returns the mistakes made."""
     return _general(params, layout, act_args, state, hp[0], X, Y, lo, hi)
 
 
-@njit(cache=True, fastmath=K.FAST, **K.NO_REFCOUNT)
+@njit(cache=True, fastmath=K.FAST)
 def perceptron_online_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """w ← w + η (t − y) x for one row of a single-layer net: the classic rule, kept straight-line."""
     w_off, b_off, n_in, n_out = layout[0, K.W_OFF], layout[0, K.B_OFF], layout[0, K.N_IN], layout[0, K.N_OUT]
@@ -48,7 +48,7 @@ def _general(params, layout, act_args, state, eta, X, Y, lo, hi):
     acc = 2 * (layout[out, K.A_OFF] + n_out)
     n = n_out * (n_in + 1)
     if not online:
-        for i in range(n):  # element by element: the kernel allocates nothing (NO_REFCOUNT)
+        for i in range(n):  # element by element: no temporary array per sample
             state[acc + i] = 0.0
     mistakes = 0.0
     for s in range(lo, hi):

@@ -15,28 +15,32 @@ class SangerParams(H.HebbianParams):
     pass
 
 
-@njit(cache=True, fastmath=K.FAST, **K.NO_REFCOUNT)
+@njit(cache=True, fastmath=K.FAST)
 def sanger_update(params, layout, act_args, state, hp, X, Y, lo, hi):
-    """Δw_j = η y_j (x − Σ_{k≤j} y_k w_k)  (Sanger 1989): unit j tends to the j-th principal component."""
+    """Δw_j = η y_j (x − Σ_{k≤j} y_k w_k)  (Sanger 1989): unit j tends to the j-th principal component
+    (of the patches, on a conv layer)."""
     eta, layer = hp[0], np.int64(hp[1])
-    w_off, n_in, n_out = layout[layer, K.W_OFF], layout[layer, K.N_IN], layout[layer, K.N_OUT]
+    w_off, n_in, n_out = layout[layer, K.W_OFF], K.kernel_size(layout, layer), H.n_filters(layout, layer)
     y = state[state.shape[0] - n_out:]
+    buf = H.patch_buffer(layout, state)
     # The residual x − Σ_{k<j} y_k w_k, built up unit by unit (old weights: computed before updating w_j).
-    residual = state[2 * (layout[layout.shape[0] - 1, K.A_OFF] + layout[layout.shape[0] - 1, K.N_OUT]):
-                     state.shape[0] - n_out]
+    residual = state[2 * (layout[layout.shape[0] - 1, K.A_OFF] + layout[layout.shape[0] - 1, K.N_OUT])
+                     + buf.shape[0]:state.shape[0] - n_out]
     energy = 0.0
     for s in range(lo, hi):
-        x = H.layer_input(params, layout, act_args, state, X[s], layer)
-        H.layer_output(params, layout, act_args, layer, x, y)
-        for i in range(n_in):
-            residual[i] = x[i]
-        for j in range(n_out):
-            w = params[w_off + j * n_in:w_off + (j + 1) * n_in]
+        sample = H.layer_input(params, layout, act_args, state, X[s], layer)
+        for p in range(H.n_patches(layout, layer)):
+            x = H.patch(layout, layer, sample, p, buf)
+            H.layer_output(params, layout, act_args, layer, x, y)
             for i in range(n_in):
-                residual[i] -= y[j] * w[i]
-            for i in range(n_in):
-                w[i] += eta * y[j] * residual[i]
-            energy += y[j] * y[j]
+                residual[i] = x[i]
+            for j in range(n_out):
+                w = params[w_off + j * n_in:w_off + (j + 1) * n_in]
+                for i in range(n_in):
+                    residual[i] -= y[j] * w[i]
+                for i in range(n_in):
+                    w[i] += eta * y[j] * residual[i]
+                energy += y[j] * y[j]
     return energy
 
 
@@ -53,5 +57,6 @@ class Sanger(H.HebbianRule, Rule):
     update = staticmethod(sanger_update)
 
     def state_size(self, net: Network) -> int:
-        # Forward buffers, a residual of the layer's input size, and the outputs.
-        return 2 * net.n_units + net.sizes[self.params.layer] + net.sizes[self.params.layer + 1]
+        # Forward buffers, the patch buffer, a residual of one presentation's size, and the outputs.
+        n_in, n_out = H.presentation_sizes(net, self.params.layer)
+        return 2 * net.n_units + H.patch_size(net) + n_in + n_out

@@ -227,11 +227,32 @@ class Plan:
         cfg[E.C_STAGE] = stage + 1
         cfg[E.C_LOSS] = self.loss_code
         fcfg[E.F_THRESHOLD] = self.threshold
-        if self.components is not None:  # snapshots of the first layer's weights, for the PC angles
-            row = self.network.layout[0]
-            cfg[E.C_SNAP_OFF] = row[0]
-            cfg[E.C_SNAP_LEN] = row[2] * row[3]
+        cfg[E.C_SNAP_OFF], cfg[E.C_SNAP_LEN] = self.snapshot_range(stage)
         return cfg, fcfg
+
+    def snapshot_range(self, stage: int) -> tuple[int, int]:
+        """(offset, length) of the parameters copied after every epoch of a stage, or (0, 0): the first layer's
+        weights for the PC angles (unsupervised), a conv layer's kernels while a Hebbian rule trains them."""
+        layout = self.network.layout
+        if self.components is not None:
+            row = layout[0]
+            return int(row[0]), int(row[2] * row[3])
+        if self.kind != "online" or not self.stages:
+            return 0, 0
+        layer = self.filter_layer(stage)
+        if layer is None:
+            return 0, 0
+        return int(layout[layer, 0]), int(layout[layer, 1] - layout[layer, 0])
+
+    def filter_layer(self, stage: int) -> int | None:
+        """The conv layer a Hebbian stage trains (its filters are recorded as they form), or None."""
+        rule = self.stages[stage].rule
+        if rule.family != "hebbian":
+            return None
+        layers = rule.trained_layers(self.network)
+        if len(layers) != 1 or not self.network.specs[layers[0]].kind.startswith("conv"):
+            return None
+        return layers[0]
 
 
 def initial_params(scenario: Scenario, spec: RuleSpec, seed: int) -> np.ndarray:

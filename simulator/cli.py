@@ -374,7 +374,25 @@ def validate(scenario: str, overrides: tuple[str, ...], seed: int | None, repeat
     for name, spec in _load(scenario, overrides, seed, repeats, plugins):
         where = f" task {name}" if name else ""
         click.echo(f"{scenario}{where}: valid ({len(spec.rules)} rules × {spec.repeats} seeds)")
+        _print_networks(spec)
         click.echo(spec.as_yaml())
+
+
+def _print_networks(spec) -> None:
+    """Each distinct network of a scenario, layer by layer: output shape and parameter count (as YAML comments,
+    so that the printed scenario stays valid YAML)."""
+    nets: dict[Any, list[str]] = {}
+    for rule in spec.rules:
+        nets.setdefault(rule.network, []).append(rule.label)
+    for net, labels in nets.items():
+        rows = net.summary()
+        width = max(len(r[0]) for r in rows)
+        shape_width = max(len("output shape"), *(len(r[1]) for r in rows))
+        click.echo(f"# network of {', '.join(labels)}:")
+        click.echo(f"#   {'layer':<{width}}  {'output shape':>{shape_width}}  {'parameters':>10}")
+        for words, shape, count in rows:
+            click.echo(f"#   {words:<{width}}  {shape:>{shape_width}}  {count:>10,}")
+        click.echo(f"#   {'total':<{width}}  {'':>{shape_width}}  {net.n_params:>10,}")
 
 
 @main.command("rules")

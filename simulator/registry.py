@@ -32,6 +32,7 @@ _BUILTIN_FALLBACK = {
     "oja": "rulelab.rules.oja:Oja",
     "sanger": "rulelab.rules.sanger:Sanger",
     "competitive": "rulelab.rules.competitive:Competitive",
+    "softhebb": "rulelab.rules.softhebb:SoftHebb",
     "hopfield_hebbian": "rulelab.rules.hopfield_hebbian:HopfieldHebbian",
     "storkey": "rulelab.rules.storkey:Storkey",
     "pseudo_inverse": "rulelab.rules.pseudo_inverse:PseudoInverse",

@@ -143,6 +143,10 @@ class Rule:
     converged_when_signal_zero: ClassVar[bool] = False
     # Whether the rule keeps tied decoder weights (W_l = W_kᵀ) in sync when it updates.
     supports_tied_weights: ClassVar[bool] = False
+    # The layer kinds the rule can train (its trained_layers must be of these kinds; layers it only
+    # runs forward, as fixed features, may be of any kind).  Scenario names: dense, conv1d, conv2d,
+    # local1d, local2d, pool1d, pool2d, flatten, dropout (rulelab.core.network.LAYER_KINDS).
+    layer_kinds: ClassVar[tuple[str, ...]] = ("dense",)
     Params: ClassVar[type[HyperParameters]] = HyperParameters
     update: ClassVar[Any] = None
 
@@ -164,6 +168,23 @@ class Rule:
         case in it compiles to much faster code.  It must give the same numbers.
         """
         return self.update
+
+    def kind_problem(self, net: Network) -> str | None:
+        """Which trained layer is of a kind this rule cannot train, in words, or None (see ``layer_kinds``).
+
+        Checked before :meth:`check_network` by validation, whatever a rule overrides."""
+        for layer in self.trained_layers(net):
+            if not 0 <= layer < net.n_layers:
+                continue  # a layer that does not exist: check_network says so
+            kind = net.specs[layer].kind
+            if kind not in self.layer_kinds:
+                return (f"rule '{self.name}' cannot train {net.describe_layer(layer)}: it trains "
+                        f"{', '.join(self.layer_kinds)} layers only")
+        return None
+
+    def network_problem(self, net: Network) -> str | None:
+        """Every check of this rule against ``net``: layer kinds first, then :meth:`check_network`."""
+        return self.kind_problem(net) or self.check_network(net)
 
     def check_network(self, net: Network) -> str | None:
         """A problem with using this rule on ``net``, in words, or None.

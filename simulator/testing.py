@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 from pydantic import ValidationError
 
-from rulelab.core.network import Network, encode_targets, init_params
+from rulelab.core.network import LayerSpec, Network, encode_targets, init_params
 from rulelab.rule import FAMILIES, HyperParameters, Rule, literal_choices
 
 
@@ -131,6 +131,19 @@ def _usable_network(rule: type[Rule], dtype: str) -> Network:
                                "the kit needs a 4-3-2 net it may train")
 
 
+def _conv_network(rule: type[Rule], dtype: str) -> Network | None:
+    """A small conv net the rule accepts — 1×5×5 images, conv2d 2 × 3×3 (same), max pooling 2, dropout,
+    dense 2 — or None when it declares it cannot train it (its layer kinds or check_network say so)."""
+    instance = rule(rule.Params())
+    specs = (LayerSpec("conv2d", 2, (3, 3), (1, 1), "same"), LayerSpec("pool2d", 0, (2, 2), None),
+             LayerSpec("dropout", rate=0.5), LayerSpec("dense", 2))
+    for hidden, out in CANDIDATE_ACTIVATIONS:
+        net = Network.from_layers((1, 5, 5), specs, (hidden, "linear", "linear", out), dtype=dtype)
+        if instance.network_problem(net) is None:
+            return net
+    return None
+
+
 def _run_update(rule: type[Rule], net: Network, labelled: bool, seed: int = 0, rows: int = 6, batch: int = 1):
     from rulelab.core.engine import train_epoch
 
@@ -235,6 +248,34 @@ def check_declared_needs(rule: type[Rule]) -> None:
             _fail(name, "the rule declares it needs differentiable activations but accepts a step network")
 
 
+def check_conv_networks(rule: type[Rule]) -> None:
+    name = "conv networks"
+    if rule.kind != "online":
+        return
+    for dtype in ("float64", "float32"):
+        net = _conv_network(rule, dtype)
+        if net is None:
+            if any(kind in rule.layer_kinds for kind in ("conv1d", "conv2d")):
+                _fail(name, f"the rule declares it trains {', '.join(rule.layer_kinds)} layers but refused every "
+                            "small conv net (conv2d → pool2d → dropout → dense)")
+            return
+        for batch in (1, 3):
+            try:
+                params, state, signal, before, after = _run_update(rule, net, labelled=True, batch=batch)
+            except Exception as exc:  # noqa: BLE001
+                _fail(name, f"the update failed on a conv net ({dtype}, batch {batch}): {type(exc).__name__}: {exc}")
+            if params.shape != (net.n_params,) or params.dtype != np.dtype(dtype) or state.dtype != np.dtype(dtype):
+                _fail(name, f"shapes or dtypes changed on a conv net ({dtype}, batch {batch})")
+            if not np.all(np.isfinite(params)) or not math.isfinite(signal):
+                _fail(name, f"one small update on a conv net gave non-finite weights or signal ({dtype}, batch {batch})")
+            for (key, old), new in zip(before.items(), after):
+                if not np.array_equal(old, new):
+                    _fail(name, f"the update kernel wrote into {key} on a conv net")
+            again = _run_update(rule, net, labelled=True, batch=batch)
+            if not np.array_equal(again[0], params):
+                _fail(name, f"two updates from the same seed gave different weights on a conv net (batch {batch})")
+
+
 def check_population(rule: type[Rule]) -> None:
     name = "population ask/tell"
     if rule.kind != "population":
@@ -322,6 +363,8 @@ CHECKS: tuple[Check, ...] = (
     Check("does not modify its inputs", "X, Y, layout, act_args and hp unchanged", check_inputs_untouched),
     Check("declared needs", "no labels declared: runs unlabelled; differentiable declared: refuses step",
           check_declared_needs),
+    Check("conv networks", "on a conv → pooling → dropout → dense net it accepts: shapes, dtypes, finite, inputs "
+          "untouched, deterministic", check_conv_networks),
     Check("population ask/tell", "members have the right shape; the same seed gives the same result",
           check_population),
     Check("associative storage", "store() gives a symmetric, zero-diagonal N × N matrix", check_associative),

@@ -343,7 +343,7 @@ def test_huge_datasets_are_not_generated(tmp_path, gates_scenario, monkeypatch):
 def test_huge_networks_and_populations(tmp_path, gates_scenario):
     gates_scenario["network"]["layers"] = [2, 10 ** 9, 10 ** 9, 1]
     msg = refused(write(tmp_path, yaml.safe_dump(gates_scenario)))
-    assert "network.layers: 10^18 parameters would take 8 EB (float64); this machine has" in msg
+    assert "network.layers: 10^18 parameters and 2×10^9 units would take 8 EB (float64); this machine has" in msg
     gates_scenario["network"] = {"layers": [2, 1], "activation": "sigmoid"}
     gates_scenario["rules"] = [{"rule": "openai_es", "population": 10 ** 15}]
     msg = refused(write(tmp_path, yaml.safe_dump(gates_scenario)))

@@ -92,7 +92,7 @@ def visiting_order(rng, order):
 
 @njit(cache=True, inline="always")
 def gather_rows(source, order, out):
-    """out[i] = source[order[i]], element by element (no row views to count references of)."""
+    """out[i] = source[order[i]], element by element (no row views)."""
     for i in range(order.shape[0]):
         r = order[i]
         for j in range(source.shape[1]):
@@ -101,7 +101,7 @@ def gather_rows(source, order, out):
 
 @njit(cache=True, inline="always")
 def copy_rows_in_order(source, out):
-    """out[:] = source, element by element (no array expression: the engine runs without NRT)."""
+    """out[:] = source, element by element (no temporary array)."""
     for i in range(source.shape[0]):
         for j in range(source.shape[1]):
             out[i, j] = source[i, j]
@@ -290,10 +290,11 @@ def _signatures(dtype: str) -> tuple[types.Signature, types.Signature]:
 
 # Explicit signatures (a kernel of the wrong arity fails with a signature mismatch), made per
 # dtype on first use: importing the engine loads nothing.
-# Without Numba's reference counting (_nrt=False): the engine allocates nothing (the caller passes every
-# buffer), and counting the references of every row and layer view cost ~0.4 µs an epoch on XOR (measured).
-run_epochs = ByDtype(_run_epochs, lambda dtype: _signatures(dtype)[0], dtype_argument=1, _nrt=False)
-initial_row = ByDtype(_initial_row, lambda dtype: _signatures(dtype)[1], dtype_argument=0, _nrt=False)
+# With Numba's reference counting: turning it off (_nrt=False) saved ~0.4 µs an epoch on XOR (measured,
+# ~2 % of the XOR workload), but conv layers allocate their patch matrices, and a kernel without reference
+# counting cannot call code that allocates.
+run_epochs = ByDtype(_run_epochs, lambda dtype: _signatures(dtype)[0], dtype_argument=1)
+initial_row = ByDtype(_initial_row, lambda dtype: _signatures(dtype)[1], dtype_argument=0)
 
 
 def _engine_signature(dtype: str) -> types.Signature:
@@ -321,4 +322,7 @@ def train_epoch(update, params: np.ndarray, layout: np.ndarray, act_args: np.nda
                 state: np.ndarray, hp: np.ndarray, X: np.ndarray, Y: np.ndarray,
                 batch_size: int) -> float:
     """One epoch of an online rule over (X, Y), already in the order to visit (tests, the contract kit)."""
+    from rulelab.core.memory import keep_freed_memory
+
+    keep_freed_memory()
     return float(_train_epoch_compiled(update, params, layout, act_args, state, hp, X, Y, int(batch_size)))

@@ -11,6 +11,12 @@ and then δ_{l-1} = e_{l-1} ⊙ g′(z_{l-1}).  Gradients of a minibatch are ave
 then an optimiser (SGD with momentum, or Adam) applies them, optionally with L2
 decay λ Σ W² on the weights and a learning-rate decay η_t = η / (1 + decay · t).
 
+Every layer kind takes part (:mod:`rulelab.core.layers`): the error passes through
+pooling, flatten and dropout as through their derivatives; FEEDBACK gives each layer with
+weights above the first a fixed random B of its weights' shape (a random kernel for a conv
+layer); DIRECT gives each hidden layer with weights a fixed random D_l (its output units ×
+outputs), and layers without weights need none.
+
 State layout (one flat array, same dtype as params):
 
     [0]            update counter t
@@ -18,6 +24,7 @@ State layout (one flat array, same dtype as params):
     grad           one slot per parameter (the minibatch gradient)
     m, v           one slot per parameter each (momentum / Adam moments)
     feedback       the fixed random matrices of FEEDBACK or DIRECT
+    [last]         nets with dropout: the run's mask key (masks hash (key, t, row, unit))
 """
 
 from __future__ import annotations
@@ -29,9 +36,10 @@ from numba import njit
 
 from rulelab.core import kernels as K
 from rulelab.core.activations import times_derivative
-from rulelab.core.layers import add_step, add_step_rows, error_rows, forward_rows, send_error_down
+from rulelab.core.layers import add_step, add_step_rows_kept, error_rows_through, error_through, forward_rows_kept
 from rulelab.core.losses import output_delta
-from rulelab.core.network import Network
+from rulelab.core.network import LAYER_KINDS, Network
+from rulelab.core.pooling import NO_DROPOUT, dropout_seed
 from rulelab.rule import Field, HyperParameters
 
 BACKPROP = 0
@@ -63,35 +71,56 @@ HP_LR, HP_LOSS, HP_OPT, HP_MOMENTUM, HP_BETA1, HP_BETA2, HP_EPS, HP_L2, HP_DECAY
 
 
 def state_size(net: Network, mode: int) -> int:
-    return 1 + 3 * net.n_units + 3 * net.n_params + feedback_size(net, mode)
+    key = 1 if "dropout" in net.kinds else 0
+    return 1 + 3 * net.n_units + 3 * net.n_params + feedback_size(net, mode) + key
+
+
+def _n_weights(net: Network, layer: int) -> int:
+    return int(net.layout[layer, K.B_OFF] - net.layout[layer, K.W_OFF])
 
 
 def feedback_size(net: Network, mode: int) -> int:
     sizes = net.sizes
-    if mode == FEEDBACK:
-        return sum(sizes[l] * sizes[l + 1] for l in range(1, net.n_layers))
-    if mode == DIRECT:
-        return sum(sizes[l + 1] * sizes[-1] for l in range(net.n_layers - 1))
+    if mode == FEEDBACK:  # B_l for every layer with weights above the first
+        return sum(_n_weights(net, l) for l in range(1, net.n_layers))
+    if mode == DIRECT:  # D_l for every hidden layer with weights
+        return sum(sizes[l + 1] * sizes[-1] for l in range(net.n_layers - 1) if net.specs[l].weighted)
     return 0
 
 
 def init_feedback_state(net: Network, mode: int, rng: np.random.Generator, scale: float) -> np.ndarray:
-    """Zero state with the fixed random feedback matrices drawn (uniform ±scale/√fan-in)."""
+    """Zero state with the fixed random feedback matrices drawn (uniform ±scale/√fan-in), then, for a net with
+    dropout, the key of its masks."""
     state = np.zeros(state_size(net, mode), dtype=np.float64)
     start = 1 + 3 * net.n_units + 3 * net.n_params
     off = start
     sizes = net.sizes
     if mode == FEEDBACK:
         for l in range(1, net.n_layers):
-            n = sizes[l] * sizes[l + 1]  # B_l has W_l's shape (n_{l+1} × n_l)
-            state[off:off + n] = rng.uniform(-1, 1, n) * scale / np.sqrt(sizes[l])
+            n = _n_weights(net, l)  # B_l has W_l's shape (n_{l+1} × n_l; a conv layer's kernels)
+            if n == 0:
+                continue
+            state[off:off + n] = rng.uniform(-1, 1, n) * scale / np.sqrt(net.fans(l)[1])
             off += n
     elif mode == DIRECT:
         for l in range(net.n_layers - 1):
+            if not net.specs[l].weighted:
+                continue
             n = sizes[l + 1] * sizes[-1]  # D_l: hidden layer l's units × outputs
             state[off:off + n] = rng.uniform(-1, 1, n) * scale / np.sqrt(sizes[-1])
             off += n
+    if "dropout" in net.kinds:
+        state[-1] = float(rng.integers(0, 1 << 24))  # exact in float32 states too
     return state.astype(net.np_dtype)
+
+
+@njit(cache=True, inline="always")
+def dropout_key(layout, state):
+    """The run's dropout key (the state's last slot), or NO_DROPOUT for a net without dropout."""
+    for l in range(layout.shape[0]):
+        if layout[l, K.KIND] == K.DROPOUT:
+            return np.int64(state[state.shape[0] - 1])
+    return NO_DROPOUT
 
 
 @njit(cache=True, inline="always")
@@ -117,7 +146,9 @@ def accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, targ
     d_buf = state[1 + 2 * n_units:1 + 3 * n_units]
     fb = state[1 + 3 * n_units + 3 * n_params:]
     last = layout.shape[0] - 1
-    out = K.forward(params, layout, act_args, x, z_buf, a_buf)
+    key = dropout_key(layout, state)
+    seed = NO_DROPOUT if key == NO_DROPOUT else dropout_seed(key, np.int64(state[0]), 0)
+    out = K.forward_seeded(params, layout, act_args, x, z_buf, a_buf, seed)
     out_code = layout[last, K.ACT]
     d_last = K.layer_buffer(d_buf, layout, last)
     output_delta(loss_code, out_code, act_args[last], K.layer_buffer(z_buf, layout, last), out, t, d_last)
@@ -125,14 +156,15 @@ def accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, targ
     for l in range(last, -1, -1):
         inp = x if l == 0 else K.layer_buffer(a_buf, layout, l - 1)
         if l > 0:  # the error for the layer below, before this layer's weights change
-            _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last)
+            _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last, seed)
         add_step(target, layout, l, scale, K.layer_buffer(d_buf, layout, l), inp)
     return loss
 
 
 @njit(cache=True, fastmath=K.FAST, inline="always")
-def _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last):
-    """δ_{l−1} = e ⊙ g′(z_{l−1}) with e from Wᵀ δ_l, Bᵀ δ_l or D δ_L (see module docstring)."""
+def _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last, seed):
+    """δ_{l−1} = e ⊙ g′(z_{l−1}) with e from (∂z_l/∂a_{l−1})ᵀ δ_l (Wᵀ δ_l for weights), Bᵀ δ_l or D δ_L
+    (see module docstring)."""
     prev = l - 1
     d = K.layer_buffer(d_buf, layout, l)
     d_prev = K.layer_buffer(d_buf, layout, prev)
@@ -141,10 +173,13 @@ def _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_las
     n_in = layout[l, K.N_IN]
     code, slope = layout[prev, K.ACT], act_args[prev]
     if mode == DIRECT:
-        # D matrices are stored for hidden layers 0 … L−1 in order; find layer prev's block.
+        if not K.has_parameters(layout, prev):
+            return  # nothing to train there, and the layers below take their error from δ_L directly
+        # D matrices are stored for hidden layers 0 … L−1 with weights, in order; find layer prev's block.
         off = 0
         for h in range(prev):
-            off += layout[h, K.N_OUT] * d_last.shape[0]
+            if K.has_parameters(layout, h):
+                off += layout[h, K.N_OUT] * d_last.shape[0]
         n_out_last = d_last.shape[0]
         for i in range(n_in):
             e = 0.0
@@ -152,14 +187,16 @@ def _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_las
                 e += fb[off + i * n_out_last + k] * d_last[k]
             d_prev[i] = e * K.derivative_scalar(code, slope, z_prev[i], a_prev[i])
         return
+    inp = a_prev  # the input of layer l, and its output (pooling routes its error by them)
+    out = K.layer_buffer(z_buf, layout, l)
     if mode == BACKPROP:
-        send_error_down(params, layout[l, K.W_OFF], layout, l, d, d_prev)
+        error_through(params, layout[l, K.W_OFF], layout, act_args, l, d, d_prev, inp, out, seed)
     else:
-        # B matrices are stored for layers 1 … L in order; find layer l's block.
+        # B matrices are stored for layers 1 … L with weights, in order; find layer l's block.
         base = 0
         for h in range(1, l):
-            base += layout[h, K.N_OUT] * layout[h, K.N_IN]
-        send_error_down(fb, base, layout, l, d, d_prev)
+            base += layout[h, K.B_OFF] - layout[h, K.W_OFF]
+        error_through(fb, base, layout, act_args, l, d, d_prev, inp, out, seed)
     for i in range(n_in):
         d_prev[i] *= K.derivative_scalar(code, slope, z_prev[i], a_prev[i])
 
@@ -189,7 +226,7 @@ def apply_gradient(params, layout, state, hp):
             for p in range(w_off, b_off):
                 grad[p] += 2.0 * l2 * params[p]
         if hp[HP_BIASES] == 0.0:
-            for p in range(b_off, b_off + layout[l, K.N_OUT]):
+            for p in range(b_off, b_off + K.n_biases(layout, l)):
                 grad[p] = 0.0
     if hp[HP_OPT] == ADAM:
         b1, b2, eps = hp[HP_BETA1], hp[HP_BETA2], hp[HP_EPS]
@@ -293,15 +330,19 @@ def batch_backward(params, layout, act_args, state, Xb, Yb, loss_code, mode, tar
     fb = state[1 + 3 * n_units + 3 * n_params:]
     B = Xb.shape[0]
     last = layout.shape[0] - 1
+    key = dropout_key(layout, state)
+    step = np.int64(state[0])
     # Per-layer activations and pre-activations (a list of 2-D arrays, allocated per batch:
     # negligible next to the matrix products).
     Zs = []
     As = []
+    Cols = []  # conv layers' patch matrices, built once for the forward pass and the weight step
     inp = Xb
     for l in range(last + 1):
-        Z, A = forward_rows(params, layout, act_args, l, inp)
+        Z, A, col = forward_rows_kept(params, layout, act_args, l, inp, key, step)
         Zs.append(Z)
         As.append(A)
+        Cols.append(col)
         inp = A
     out_code = layout[last, K.ACT]
     D = np.empty_like(Zs[last])
@@ -315,9 +356,9 @@ def batch_backward(params, layout, act_args, state, Xb, Yb, loss_code, mode, tar
     for l in range(last, -1, -1):
         E = D
         if l > 0:  # the error for the layer below, before this layer's weights change
-            E = _error_below(params, layout, l, mode, fb, D, D_last)
+            E = _error_below(params, layout, act_args, l, mode, fb, D, D_last, As[l - 1], Zs[l], key, step)
         prev_a = Xb if l == 0 else As[l - 1]
-        add_step_rows(target, layout, l, D, prev_a, alpha, accumulate)
+        add_step_rows_kept(target, layout, l, D, prev_a, Cols[l], alpha, accumulate)
         if l == 0:
             break
         times_derivative(layout[l - 1, K.ACT], act_args[l - 1], Zs[l - 1], As[l - 1], E)
@@ -326,21 +367,25 @@ def batch_backward(params, layout, act_args, state, Xb, Yb, loss_code, mode, tar
 
 
 @njit(cache=True)
-def _error_below(params, layout, l, mode, fb, D, D_last):
-    """E_{l−1} = D_l W_l, D_l B_l or D_L D_{l−1}ᵀ for a minibatch (rows are samples)."""
+def _error_below(params, layout, act_args, l, mode, fb, D, D_last, inp, out, key, step):
+    """E_{l−1} = D_l (∂z_l/∂a_{l−1}) (D_l W_l for weights), D_l B_l or D_L D_{l−1}ᵀ for a minibatch (rows are
+    samples); ``inp`` and ``out`` are layer l's input and output rows (pooling routes its error by them)."""
     n_prev = layout[l - 1, K.N_OUT]
     if mode == BACKPROP:
-        return error_rows(K.weights(params, layout, l), D)
+        return error_rows_through(params, layout[l, K.W_OFF], layout, act_args, l, D, inp, out, key, step)
     if mode == FEEDBACK:
         base = 0
         for h in range(1, l):
-            base += layout[h, K.N_OUT] * layout[h, K.N_IN]
-        return error_rows(fb[base:base + layout[l, K.N_OUT] * n_prev].reshape((layout[l, K.N_OUT], n_prev)), D)
+            base += layout[h, K.B_OFF] - layout[h, K.W_OFF]
+        return error_rows_through(fb, base, layout, act_args, l, D, inp, out, key, step)
+    if not K.has_parameters(layout, l - 1):
+        return np.zeros((D.shape[0], n_prev), dtype=D.dtype)  # nothing to train: the layers below use δ_L
     last = layout.shape[0] - 1
     n_out_last = layout[last, K.N_OUT]
     base = 0
     for h in range(l - 1):
-        base += layout[h, K.N_OUT] * n_out_last
+        if K.has_parameters(layout, h):
+            base += layout[h, K.N_OUT] * n_out_last
     return np.dot(D_last, fb[base:base + n_prev * n_out_last].reshape((n_prev, n_out_last)).T)
 
 
@@ -371,6 +416,7 @@ class GradientRule:
 
     mode: int = BACKPROP
     supports_tied_weights = True
+    layer_kinds = LAYER_KINDS  # the error passes through every kind (see the module docstring)
     # Set by each rule: its straight-line kernel for plain online SGD (see kernel()).
     sgd_online = None
 
@@ -435,6 +481,7 @@ def input_gradient(params, layout, act_args, x, t, loss_code, layer, unit, of_ac
             value = a[unit]
     for l in range(top, 0, -1):
         _propagate(params, layout, act_args, l, BACKPROP, params, z_buf, a_buf, d_buf,
-                   K.layer_buffer(d_buf, layout, last))
-    send_error_down(params, layout[0, K.W_OFF], layout, 0, K.layer_buffer(d_buf, layout, 0), gx)
+                   K.layer_buffer(d_buf, layout, last), NO_DROPOUT)
+    error_through(params, layout[0, K.W_OFF], layout, act_args, 0, K.layer_buffer(d_buf, layout, 0), gx, x,
+                  K.layer_buffer(z_buf, layout, 0), NO_DROPOUT)
     return value

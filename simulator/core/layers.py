@@ -8,11 +8,18 @@ between compiled functions that passes arrays costs ~75 ns, more than a small la
 For a layer l with input x (the previous layer's activations), pre-activation z and
 output a = g(z):
 
-    forward          z = W x + b,  a = g(z)                        (dense)
-    send_error_down  e = Wᵀ d     (d = ∂E/∂z of this layer; W may be a fixed random B)
-    add_step         θ_l += s · ∂z/∂θ_l ᵀ d  =  W += s d xᵀ,  b += s d
+    forward          z = W x + b (dense), a cross-correlation (conv, locally connected:
+                     :mod:`rulelab.core.conv`), a pooling, flatten or dropout
+                     (:mod:`rulelab.core.pooling`);  a = g(z)
+    error down       e = (∂z/∂x)ᵀ d   (d = ∂E/∂z of this layer): Wᵀ d through the weights — or
+                     through a fixed random B of the same shape (feedback alignment) —, the
+                     pooling's routing, or the dropout mask
+    add_step         θ_l += s · (∂z/∂θ_l)ᵀ d  =  W += s d xᵀ,  b += s d  (dense; kernels and
+                     biases summed over positions for conv; nothing for kinds without parameters)
 
-Batches keep samples as rows: Z = A_prev Wᵀ + b, E = D W, ∂E/∂W = Dᵀ A_prev (BLAS).
+Batches keep samples as rows: Z = A_prev Wᵀ + b, E = D W, ∂E/∂W = Dᵀ A_prev (BLAS); a conv
+layer builds its patch matrix and makes one product.  Dropout acts only in the ``seeded``
+passes a gradient rule trains with; every other pass is an evaluation.
 """
 
 from __future__ import annotations
@@ -23,8 +30,13 @@ from numba import njit
 from rulelab.core import jit  # noqa: F401  (sets the kernel cache directory before any @njit below)
 from rulelab.core.activations import activate_into, activate_rows
 from rulelab.core.blas import add_product
-from rulelab.core.layout import ACT, B_OFF, DENSE, KIND, N_IN, N_OUT, W_OFF, bias, layer_buffer, n_units, weights
+from rulelab.core.conv import (columns, conv_add_step, conv_add_step_rows, conv_error_down, conv_error_rows,
+                               conv_forward, conv_forward_rows, local_add_step, local_error_down, local_forward)
+from rulelab.core.layout import (ACT, AVG_POOL, B_OFF, C_OUT, CONV, DENSE, DROPOUT, FLATTEN, KIND, L2_POOL, LOCAL,
+                                 MAX_POOL, N_IN, N_OUT, W_OFF, bias, kernel_size, layer_buffer, n_units, weight_rows,
+                                 weights)
 from rulelab.core.losses import predict_class, sample_loss
+from rulelab.core.pooling import NO_DROPOUT, dropout_apply, dropout_seed, pool_error_down, pool_forward
 from rulelab.core.rows import FAST, row_add, row_dot
 
 # ------------------------------------------------------------------ one sample
@@ -40,26 +52,52 @@ def dense_forward(params, layout, act_args, layer, x, z, a):
 
 
 @njit(cache=True, fastmath=FAST, inline="always")
-def layer_forward(params, layout, act_args, layer, x, z, a):
-    """z, a of one layer for one sample, whatever its kind."""
+def layer_forward_seeded(params, layout, act_args, layer, x, z, a, seed):
+    """z, a of one layer for one sample, whatever its kind; dropout masks drawn from ``seed`` (NO_DROPOUT: none)."""
     kind = layout[layer, KIND]
     if kind == DENSE:
         dense_forward(params, layout, act_args, layer, x, z, a)
+        return
+    if kind == CONV:
+        conv_forward(params, layout, layer, x, z)
+    elif kind == LOCAL:
+        local_forward(params, layout, layer, x, z)
+    elif kind == MAX_POOL or kind == AVG_POOL or kind == L2_POOL:
+        pool_forward(kind, layout, layer, x, z)
+    elif kind == FLATTEN:
+        for i in range(x.shape[0]):
+            z[i] = x[i]
+    elif kind == DROPOUT:
+        dropout_apply(layout, layer, act_args[layer], seed, x, z)
     else:
         z[:] = np.nan  # an undeclared kind never passes as an identity (check_layout refuses it first)
         a[:] = np.nan
+        return
+    activate_into(layout[layer, ACT], act_args[layer] if kind != DROPOUT else 0.0, z, a)
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def layer_forward(params, layout, act_args, layer, x, z, a):
+    """z, a of one layer for one sample, whatever its kind (evaluation: dropout is the identity)."""
+    layer_forward_seeded(params, layout, act_args, layer, x, z, a, NO_DROPOUT)
+
+
+@njit(cache=True, inline="always")
+def forward_seeded(params, layout, act_args, x, z_buf, a_buf, seed):
+    """Full forward pass of one sample, dropout masks drawn from ``seed``; returns the output view."""
+    inp = x
+    for layer in range(layout.shape[0]):
+        z = layer_buffer(z_buf, layout, layer)
+        a = layer_buffer(a_buf, layout, layer)
+        layer_forward_seeded(params, layout, act_args, layer, inp, z, a, seed)
+        inp = a
+    return layer_buffer(a_buf, layout, layout.shape[0] - 1)
 
 
 @njit(cache=True, inline="always")
 def forward(params, layout, act_args, x, z_buf, a_buf):
     """Full forward pass of one sample; fills every layer's z and a, returns the output view."""
-    inp = x
-    for layer in range(layout.shape[0]):
-        z = layer_buffer(z_buf, layout, layer)
-        a = layer_buffer(a_buf, layout, layer)
-        layer_forward(params, layout, act_args, layer, inp, z, a)
-        inp = a
-    return layer_buffer(a_buf, layout, layout.shape[0] - 1)
+    return forward_seeded(params, layout, act_args, x, z_buf, a_buf, NO_DROPOUT)
 
 
 @njit(cache=True, inline="always")
@@ -90,12 +128,19 @@ def output_input(params, layout, act_args, x, state):
 
 @njit(cache=True, fastmath=FAST, inline="always")
 def send_error_down(matrix, base, layout, layer, d, e):
-    """e = Wᵀ d: the error at the input of ``layer``, W read from ``matrix`` at ``base`` in the layer's
-    own shape (the parameters for backprop, a fixed random B for feedback alignment)."""
+    """e = Wᵀ d: the error at the input of a layer with weights, W read from ``matrix`` at ``base`` in the layer's
+    own shape (the parameters for backprop, a fixed random B for feedback alignment); NaN for other kinds."""
+    kind = layout[layer, KIND]
+    if kind == CONV:
+        conv_error_down(matrix, base, layout, layer, d, e)
+        return
+    if kind == LOCAL:
+        local_error_down(matrix, base, layout, layer, d, e)
+        return
     n_in = layout[layer, N_IN]
     for i in range(n_in):
         e[i] = 0.0
-    if layout[layer, KIND] != DENSE:
+    if kind != DENSE:
         e[:] = np.nan
         return
     for j in range(d.shape[0]):
@@ -103,10 +148,36 @@ def send_error_down(matrix, base, layout, layer, d, e):
 
 
 @njit(cache=True, fastmath=FAST, inline="always")
+def error_through(matrix, base, layout, act_args, layer, d, e, inp, out, seed):
+    """e = (∂z/∂x)ᵀ d for any kind: through the weights (W, or B at ``base`` in ``matrix``), the pooling
+    (which needs the layer's input ``inp`` and output ``out``), unchanged (flatten), or the dropout mask of ``seed``."""
+    kind = layout[layer, KIND]
+    if kind == MAX_POOL or kind == AVG_POOL or kind == L2_POOL:
+        pool_error_down(kind, layout, layer, d, e, inp, out)
+    elif kind == FLATTEN:
+        for i in range(d.shape[0]):
+            e[i] = d[i]
+    elif kind == DROPOUT:
+        dropout_apply(layout, layer, act_args[layer], seed, d, e)  # the same mask again: ∂z/∂x = diag(m)
+    else:
+        send_error_down(matrix, base, layout, layer, d, e)
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
 def add_step(target, layout, layer, scale, d, inp):
-    """target[θ_l] += scale · ∂E/∂θ_l for one sample with ∂E/∂z_l = d: W += scale d xᵀ, b += scale d.
+    """target[θ_l] += scale · ∂E/∂θ_l for one sample with ∂E/∂z_l = d: W += scale d xᵀ, b += scale d (dense;
+    conv and locally connected alike, summed over positions); nothing for kinds without parameters.
 
     ``target`` may be the parameters themselves (plain online SGD, scale = −η)."""
+    kind = layout[layer, KIND]
+    if kind == CONV:
+        conv_add_step(target, layout, layer, scale, d, inp)
+        return
+    if kind == LOCAL:
+        local_add_step(target, layout, layer, scale, d, inp)
+        return
+    if kind != DENSE:
+        return
     w_off, b_off = layout[layer, W_OFF], layout[layer, B_OFF]
     n_in = layout[layer, N_IN]
     for j in range(d.shape[0]):
@@ -118,31 +189,113 @@ def add_step(target, layout, layer, scale, d, inp):
 
 
 @njit(cache=True)
-def forward_rows(params, layout, act_args, layer, inp):
-    """(Z, A) of one layer for a minibatch: Z = inp Wᵀ + b (one BLAS product), A = g(Z)."""
+def _dense_forward_rows(params, layout, act_args, layer, inp):
     Z = np.dot(inp, weights(params, layout, layer).T)
     b = bias(params, layout, layer)
     for r in range(inp.shape[0]):  # in place: no second matrix for "+ b"
         for j in range(b.shape[0]):
             Z[r, j] += b[j]
+    return Z
+
+
+@njit(cache=True)
+def forward_rows_kept(params, layout, act_args, layer, inp, key, step):
+    """(Z, A, Col) of one layer for a minibatch, whatever its kind: Col is a conv layer's patch matrix (kept for
+    its weight step), empty for other kinds; row r's dropout mask is seeded by (key, step, r)."""
+    kind = layout[layer, KIND]
+    col = np.empty((0, 0), dtype=inp.dtype)
+    if kind == DENSE:
+        Z = _dense_forward_rows(params, layout, act_args, layer, inp)
+    elif kind == CONV:
+        col = columns(layout, layer, inp)
+        Z = conv_forward_rows(weight_rows(params, layout, layer), bias(params, layout, layer), layout, layer, col,
+                              inp.shape[0])
+    else:
+        Z = np.empty((inp.shape[0], layout[layer, N_OUT]), dtype=inp.dtype)
+        for r in range(inp.shape[0]):
+            if kind == LOCAL:
+                local_forward(params, layout, layer, inp[r], Z[r])
+            elif kind == MAX_POOL or kind == AVG_POOL or kind == L2_POOL:
+                pool_forward(kind, layout, layer, inp[r], Z[r])
+            elif kind == FLATTEN:
+                Z[r] = inp[r]
+            elif kind == DROPOUT:
+                seed = NO_DROPOUT if key == NO_DROPOUT else dropout_seed(key, step, r)
+                dropout_apply(layout, layer, act_args[layer], seed, inp[r], Z[r])
+            else:
+                Z[r] = np.nan
     A = np.empty_like(Z)
-    activate_rows(layout[layer, ACT], act_args[layer], Z, A)
+    activate_rows(layout[layer, ACT], act_args[layer] if kind != DROPOUT else 0.0, Z, A)
+    return Z, A, col
+
+
+@njit(cache=True)
+def forward_rows_seeded(params, layout, act_args, layer, inp, key, step):
+    """(Z, A) of one layer for a minibatch, whatever its kind; row r's dropout mask is seeded by (key, step, r)
+    (key = NO_DROPOUT: evaluation)."""
+    Z, A, _ = forward_rows_kept(params, layout, act_args, layer, inp, key, step)
     return Z, A
 
 
 @njit(cache=True)
+def forward_rows(params, layout, act_args, layer, inp):
+    """(Z, A) of one layer for a minibatch: Z = inp Wᵀ + b (one BLAS product; a conv layer's patch matrix times
+    its kernels), A = g(Z).  Evaluation: dropout is the identity."""
+    return forward_rows_seeded(params, layout, act_args, layer, inp, NO_DROPOUT, 0)
+
+
+@njit(cache=True)
 def error_rows(W, D):
-    """E = D W: the error at a layer's input for a minibatch (W: the layer's weights or a fixed B)."""
+    """E = D W: the error at a dense layer's input for a minibatch (W: the layer's weights or a fixed B)."""
     return np.dot(D, W)
+
+
+@njit(cache=True)
+def error_rows_through(matrix, base, layout, act_args, layer, D, inp, out, key, step):
+    """E = D (∂z/∂x) for a minibatch, whatever the kind: weights (W, or B at ``base`` in ``matrix``), pooling
+    (``inp``, ``out``: the layer's input and output rows), flatten, or the dropout masks of (key, step, row)."""
+    kind = layout[layer, KIND]
+    n_in, n_out = layout[layer, N_IN], layout[layer, N_OUT]
+    if kind == DENSE:
+        return error_rows(matrix[base:base + n_out * n_in].reshape((n_out, n_in)), D)
+    if kind == CONV:
+        cout, k = layout[layer, C_OUT], kernel_size(layout, layer)  # the kernels as rows (C_OUT × C_IN·KH·KW)
+        return conv_error_rows(matrix[base:base + cout * k].reshape((cout, k)), layout, layer, D)
+    E = np.empty((D.shape[0], n_in), dtype=D.dtype)
+    for r in range(D.shape[0]):
+        if kind == DROPOUT:
+            seed = NO_DROPOUT if key == NO_DROPOUT else dropout_seed(key, step, r)
+            error_through(matrix, base, layout, act_args, layer, D[r], E[r], inp[r], out[r], seed)
+        else:
+            error_through(matrix, base, layout, act_args, layer, D[r], E[r], inp[r], out[r], NO_DROPOUT)
+    return E
+
+
+@njit(cache=True)
+def add_step_rows_kept(target, layout, layer, D, prev_a, col, alpha, accumulate):
+    """:func:`add_step_rows` with a conv layer's patch matrix ``col`` kept from the forward pass."""
+    kind = layout[layer, KIND]
+    if kind == DENSE:
+        add_product(weights(target, layout, layer), D.T, prev_a, alpha, 1.0 if accumulate else 0.0)
+        _add_column_sums(bias(target, layout, layer), D, alpha, accumulate)
+    elif kind == CONV:
+        conv_add_step_rows(weight_rows(target, layout, layer), bias(target, layout, layer), layout, layer, D,
+                           col, alpha, accumulate)
+    elif kind == LOCAL:
+        if not accumulate:
+            target[layout[layer, W_OFF]:layout[layer, B_OFF] + layout[layer, N_OUT]] = 0.0
+        for r in range(D.shape[0]):
+            local_add_step(target, layout, layer, alpha, D[r], prev_a[r])
 
 
 @njit(cache=True)
 def add_step_rows(target, layout, layer, D, prev_a, alpha, accumulate):
     """target[θ_l] ← alpha · ∂E/∂θ_l (+ target if ``accumulate``): W ← alpha Dᵀ A_prev (+W), b ← alpha Σ_rows D (+b).
 
-    One in-place GEMM: with target = params, alpha = −η this is the SGD step itself."""
-    add_product(weights(target, layout, layer), D.T, prev_a, alpha, 1.0 if accumulate else 0.0)
-    _add_column_sums(bias(target, layout, layer), D, alpha, accumulate)
+    One in-place GEMM (a conv layer: its deltas by channel times the patch matrix): with
+    target = params, alpha = −η this is the SGD step itself.  Nothing for kinds without parameters."""
+    col = columns(layout, layer, prev_a) if layout[layer, KIND] == CONV else np.empty((0, 0), dtype=prev_a.dtype)
+    add_step_rows_kept(target, layout, layer, D, prev_a, col, alpha, accumulate)
 
 
 @njit(cache=True)
@@ -160,12 +313,47 @@ def _add_column_sums(target, D, alpha, accumulate):
 # ------------------------------------------------------------------ evaluation
 
 
+EVALUATION_ROWS = 256  # rows per BLAS pass when a net with conv (or other shaped) layers is evaluated
+
+
+@njit(cache=True, inline="always")
+def dense_only(layout):
+    for layer in range(layout.shape[0]):
+        if layout[layer, KIND] != DENSE:
+            return False
+    return True
+
+
+@njit(cache=True)
+def evaluate_rows(params, layout, act_args, X, T, labels, loss_code, threshold):
+    """:func:`evaluate_into` in minibatches of EVALUATION_ROWS rows through the batch forward pass (conv layers
+    as one BLAS product each): for shaped nets, where a sample at a time would dominate a run."""
+    out_code = layout[layout.shape[0] - 1, ACT]
+    total = 0.0
+    correct = 0
+    has_labels = labels.shape[0] == X.shape[0]
+    for lo in range(0, X.shape[0], EVALUATION_ROWS):
+        hi = min(lo + EVALUATION_ROWS, X.shape[0])
+        A = np.ascontiguousarray(X[lo:hi])
+        for layer in range(layout.shape[0]):
+            _, A = forward_rows(params, layout, act_args, layer, A)
+        for r in range(hi - lo):
+            if T.shape[1] > 0:
+                total += sample_loss(loss_code, A[r], T[lo + r], out_code)
+            if has_labels and predict_class(A[r], threshold) == labels[lo + r]:
+                correct += 1
+    return total / max(X.shape[0], 1), correct
+
+
 @njit(cache=True, inline="always")
 def evaluate_into(params, layout, act_args, X, T, labels, loss_code, threshold, z_buf, a_buf):
     """(mean loss over (X, T), samples whose predicted class equals ``labels``), with caller buffers.
 
     ``labels`` may be empty (regression, unsupervised): the count is then 0; ``T`` with no
-    columns skips the loss."""
+    columns skips the loss.  Dense nets go a sample at a time; nets with other layer kinds
+    in minibatches (:func:`evaluate_rows`)."""
+    if not dense_only(layout):
+        return evaluate_rows(params, layout, act_args, X, T, labels, loss_code, threshold)
     out_code = layout[layout.shape[0] - 1, ACT]
     total = 0.0
     correct = 0

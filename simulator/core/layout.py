@@ -3,20 +3,32 @@
 A network's parameters live in one flat vector ``params``; the int64 table ``layout``
 has one row per layer:
 
-    layout[l] = (W_OFF, B_OFF, N_IN, N_OUT, ACT, A_OFF, TIE, KIND, G0 … G9)
+    layout[l] = (W_OFF, B_OFF, N_IN, N_OUT, ACT, A_OFF, TIE, KIND, G0 … G11)
 
-Layer ``l`` has a weight matrix ``W`` of shape (N_OUT, N_IN) stored row-major at
-``params[W_OFF : W_OFF + N_OUT * N_IN]`` and a bias vector at
-``params[B_OFF : B_OFF + N_OUT]`` (one convention everywhere: the notes' w0 on a
-constant input a0 = 1 is this bias).  ``N_IN`` and ``N_OUT`` are the flat sizes of the
-layer's input and output; ``ACT`` is an activation code (:mod:`rulelab.core.activations`)
-and ``A_OFF`` is where the layer's outputs start in an activation buffer of length
-``sum(N_OUT)``.  ``TIE`` is −1, or the index k of an encoder layer whose transpose this
-(decoder) layer uses: W_l = W_kᵀ (tied autoencoders).  ``KIND`` says which layer kind
-(:mod:`rulelab.core.layers` owns each kind's forward and backward pass), and ``G0 … G9``
-hold the geometry a kind needs beyond flat sizes (channels, kernel, stride, padding, …;
-unused by dense layers).  ``act_args[l]`` holds the activation's parameter (the slope of
-leaky ReLU).
+Every layer stores its weights at ``params[W_OFF : B_OFF]`` and its biases from ``B_OFF``
+(:func:`n_biases` of them; the next layer starts right after).  ``N_IN`` and ``N_OUT`` are
+the flat sizes of the layer's input and output; ``ACT`` is an activation code
+(:mod:`rulelab.core.activations`) and ``A_OFF`` is where the layer's outputs start in an
+activation buffer of length ``sum(N_OUT)``.  ``TIE`` is −1, or the index k of an encoder
+layer whose transpose this (decoder) layer uses: W_l = W_kᵀ (tied autoencoders, dense
+only).  ``KIND`` says which layer kind (:mod:`rulelab.core.layers` owns each kind's forward
+and backward pass).  ``act_args[l]`` holds the activation's parameter (the slope of leaky
+ReLU), or a dropout layer's rate.
+
+What each kind stores (a sample's values are flat and channel-major: (C, H, W), a 1-D
+signal of length L being (C, 1, L)):
+
+    dense    W (N_OUT × N_IN) row-major, then b (N_OUT): the notes' w0 on a constant a0 = 1
+    conv     W (C_OUT × C_IN × KH × KW), then b (C_OUT): one kernel per output channel, shared
+             over every position
+    local    W (N_OUT × C_IN·KH·KW): each output unit (channel-major order) its own kernel
+             over its receptive field — the notes' "sparse W" —, then b (N_OUT)
+    pooling  (max, average, L2), flatten and dropout: no parameters
+
+The geometry columns ``G0 … G11`` (``C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT, KH, KW, SH, SW,
+PH, PW``) give the input and output shapes, the kernel (or pooling window), the strides,
+and the zero padding before the first row and column (the padding after them is implied
+by the output size).  Dense layers leave them zero.
 """
 
 from __future__ import annotations
@@ -36,12 +48,22 @@ A_OFF = 5
 TIE = 6
 KIND = 7
 G0 = 8  # first geometry column
-GEOMETRY_COLUMNS = 10
+GEOMETRY_COLUMNS = 12
 LAYOUT_COLUMNS = G0 + GEOMETRY_COLUMNS
+# Geometry columns: input shape, output shape, kernel (or window), strides, padding before.
+C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT, KH, KW, SH, SW, PH, PW = range(G0, G0 + GEOMETRY_COLUMNS)
 
-# Layer kinds.
+# Layer kinds (the scenario's conv1d and conv2d are both CONV: a 1-D layer has height 1).
 DENSE = 0
-KIND_CODES = {"dense": DENSE}
+CONV = 1
+LOCAL = 2
+MAX_POOL = 3
+AVG_POOL = 4
+L2_POOL = 5
+FLATTEN = 6
+DROPOUT = 7
+KIND_CODES = {"dense": DENSE, "conv": CONV, "local": LOCAL, "max_pool": MAX_POOL, "average_pool": AVG_POOL,
+              "l2_pool": L2_POOL, "flatten": FLATTEN, "dropout": DROPOUT}
 KIND_NAMES = {code: name for name, code in KIND_CODES.items()}
 
 
@@ -55,10 +77,46 @@ def weights(params, layout, layer):
 
 
 @njit(cache=True, inline="always")
+def kernel_size(layout, layer):
+    """The length of one unit's weight row: N_IN (dense), or C_IN·KH·KW (conv, locally connected)."""
+    if layout[layer, KIND] == DENSE:
+        return layout[layer, N_IN]
+    return layout[layer, C_IN] * layout[layer, KH] * layout[layer, KW]
+
+
+@njit(cache=True, inline="always")
+def weight_rows(params, layout, layer):
+    """View of a layer's weights as rows: W (N_OUT × N_IN) dense, (C_OUT × C_IN·KH·KW) conv, (N_OUT × C_IN·KH·KW)
+    locally connected; (0 × 0) for a layer without parameters."""
+    off = layout[layer, W_OFF]
+    k = kernel_size(layout, layer)
+    rows = (layout[layer, B_OFF] - off) // k if k > 0 else 0
+    return params[off:off + rows * k].reshape((rows, k))
+
+
+@njit(cache=True, inline="always")
+def n_biases(layout, layer):
+    """How many biases layer ``layer`` has: one per output unit (dense, local), per channel (conv), or none."""
+    kind = layout[layer, KIND]
+    if kind == DENSE or kind == LOCAL:
+        return layout[layer, N_OUT]
+    if kind == CONV:
+        return layout[layer, C_OUT]
+    return 0
+
+
+@njit(cache=True, inline="always")
 def bias(params, layout, layer):
-    """View of layer ``layer``'s bias vector b, shape (n_out,)."""
+    """View of layer ``layer``'s bias vector b, shape (n_biases,)."""
     off = layout[layer, B_OFF]
-    return params[off:off + layout[layer, N_OUT]]
+    return params[off:off + n_biases(layout, layer)]
+
+
+@njit(cache=True, inline="always")
+def has_parameters(layout, layer):
+    """Whether the layer has weights (dense, conv, locally connected)."""
+    kind = layout[layer, KIND]
+    return kind == DENSE or kind == CONV or kind == LOCAL
 
 
 @njit(cache=True, inline="always")
@@ -79,7 +137,7 @@ def n_units(layout):
 def n_params(layout):
     """The length of the flat parameter vector."""
     last = layout.shape[0] - 1
-    return layout[last, B_OFF] + layout[last, N_OUT]
+    return layout[last, B_OFF] + n_biases(layout, last)
 
 
 def dense_layout(sizes: list[int] | tuple[int, ...], codes: list[int] | tuple[int, ...],
@@ -117,3 +175,11 @@ def check_layout(layout: np.ndarray) -> None:
     if unknown:
         raise ValueError(f"unknown layer kind code(s) {unknown}; known: {KIND_NAMES}")
     check_codes(layout[:, ACT])
+    for layer, row in enumerate(layout):
+        if row[KIND] != DENSE and row[TIE] >= 0:
+            raise ValueError(f"layer {layer}: only dense layers can be tied")
+        if row[KIND] in (CONV, LOCAL, MAX_POOL, AVG_POOL, L2_POOL):
+            if row[N_IN] != row[C_IN] * row[H_IN] * row[W_IN] or row[N_OUT] != row[C_OUT] * row[H_OUT] * row[W_OUT]:
+                raise ValueError(f"layer {layer}: flat sizes do not match its geometry")
+            if min(row[KH], row[KW], row[SH], row[SW], row[H_OUT], row[W_OUT]) < 1 or min(row[PH], row[PW]) < 0:
+                raise ValueError(f"layer {layer}: kernel, strides and output size must be ≥ 1, padding ≥ 0")

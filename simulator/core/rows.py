@@ -18,13 +18,6 @@ from rulelab.core.simd import LANES, lane_sums
 
 FAST: set[str] = set()
 
-# A kernel that allocates nothing can run without Numba's reference counting: every array view
-# it makes (a row of X, a layer's slice of a buffer) otherwise costs an atomic increment and
-# decrement through a function call — ~0.1 µs a sample on a small net (measured).  Such kernels
-# are declared @njit(cache=True, fastmath=FAST, **NO_REFCOUNT); Numba refuses to compile one that
-# does allocate ("NRT required but not enabled"), so the option cannot silently break a kernel.
-NO_REFCOUNT = {"_nrt": False}
-
 
 @njit(cache=True, inline="always")
 def row_dot(params, offset, x):

@@ -33,6 +33,7 @@ class Dataset:
     y: np.ndarray | None
     n_classes: int = 0
     image_shape: tuple[int, int] | None = None
+    sample_shape: tuple[int, ...] | None = None  # one row of X as (C, L) or (C, H, W); None: a flat vector
     targets: np.ndarray | None = None  # regression targets (n, k)
     coordinates: np.ndarray | None = None  # the 2-D points X was derived from (playground features), for figures
 
@@ -57,6 +58,7 @@ class DataShape:
     n_targets: int = 0  # columns of real-valued targets (regression); 0: none
     image_shape: tuple[int, int] | None = None
     values: tuple[float, ...] | None = None
+    sample_shape: tuple[int, ...] | None = None  # one row as (C, L) or (C, H, W); None: a flat vector
 
     @property
     def nbytes(self) -> int:
@@ -72,7 +74,8 @@ class DataShape:
         distinct = np.unique(data.X)
         values = tuple(float(v) for v in distinct) if len(distinct) <= FEW_VALUES else None
         return cls(int(data.X.shape[0]), data.n_features, data.n_classes, data.y is not None,
-                   0 if data.targets is None else int(data.targets.shape[1]), data.image_shape, values)
+                   0 if data.targets is None else int(data.targets.shape[1]), data.image_shape, values,
+                   data.sample_shape)
 
 
 class DatasetProblem(ValueError):
@@ -164,16 +167,31 @@ class PlaygroundRegressionOptions(PlaygroundOptions):
     n_samples: int = Field(1200, ge=2, description="number of points (the playground: 1200)")
 
 
+SampleShape = list[int] | None
+SHAPE_HELP = ("shape of one sample: [channels, length] (signals) or [channels, height, width] (images), "
+              "channel-major; the feature values must be that many")
+
+
 class CsvOptions(Options):
     path: str = Field(description="CSV file; relative paths are relative to the scenario file")
     label_column: str | int = Field(-1, description="column name or index of the label")
     delimiter: str = Field(",", min_length=1)
+    shape: SampleShape = Field(None, min_length=1, max_length=3, description=SHAPE_HELP)
 
 
 class NpzOptions(Options):
     path: str = Field(description="NPZ file; relative paths are relative to the scenario file")
     x_key: str = "X"
     y_key: str = "y"
+    shape: SampleShape = Field(None, min_length=1, max_length=3, description=SHAPE_HELP + "; default: X's own "
+                               "shape per sample ((n, H, W): one-channel images (1, H, W); (n, C, H, W) as is)")
+
+
+class MNIST1DOptions(Options):
+    n_samples: int = Field(5000, ge=10, description="signals, n_samples // 10 of each digit (published: 5000)")
+    seed: int | None = Field(42, ge=0, description="the data set's own seed (published: 42); null draws it "
+                             "from the run's seed, a new data set per repeat")
+    shuffle: bool = Field(False, description="spatially shuffled: one fixed permutation of the 40 positions")
 
 
 def _binary_inputs(n_bits: int, encoding: str) -> np.ndarray:
@@ -246,7 +264,15 @@ def make_spiral(opts: NoisyOptions, rng: np.random.Generator, base_dir: Path) ->
 def make_digits(opts: DigitsOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
     data = load_digits_array()
     X = data[:, :-1] / 16.0 if opts.scale else data[:, :-1].copy()
-    return Dataset(X, data[:, -1].astype(np.int64), 10, image_shape=(8, 8))
+    return Dataset(X, data[:, -1].astype(np.int64), 10, image_shape=(8, 8), sample_shape=(1, 8, 8))
+
+
+def make_mnist1d_dataset(opts: MNIST1DOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
+    from rulelab.data.mnist1d import make_mnist1d
+
+    seed = opts.seed if opts.seed is not None else int(rng.integers(2 ** 31))
+    X, y = make_mnist1d(opts.n_samples, seed, opts.shuffle)
+    return Dataset(X, y, 10, sample_shape=(1, X.shape[1]))
 
 
 def load_digits_array() -> np.ndarray:
@@ -344,7 +370,7 @@ def _check_letters(letters: str) -> None:
 def make_letters(opts: LetterOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
     _check_letters(opts.letters)
     X = np.array([[1.0 if c == "#" else -1.0 for row in LETTERS[ch] for c in row] for ch in opts.letters])
-    return Dataset(X, np.arange(len(X), dtype=np.int64), len(X), image_shape=(10, 10))
+    return Dataset(X, np.arange(len(X), dtype=np.int64), len(X), image_shape=(10, 10), sample_shape=(1, 10, 10))
 
 
 def _resolve(path: str, base_dir: Path) -> Path:
@@ -410,7 +436,8 @@ def make_csv(opts: CsvOptions, rng: np.random.Generator, base_dir: Path) -> Data
         raise DatasetProblem(f"{path}: only one column; expected feature columns and a label column")
     X = np.frombuffer(features, dtype=np.float64).reshape(len(labels), width - 1).copy()
     y, n_classes = _labels_to_ints(np.asarray(labels))
-    return Dataset(X, y, n_classes)
+    shape = _sample_shape(opts.shape, X.shape[1], path)
+    return Dataset(X, y, n_classes, image_shape=_image(shape), sample_shape=shape)
 
 
 def _chain_first(first: tuple[int, list[str]], rest: Iterator[tuple[int, list[str]]]):
@@ -441,6 +468,21 @@ def _finite_number(cell: str, path: Path, line: int, column: int) -> float:
         raise DatasetProblem(f"{path}: line {line}, column {column + 1}: got {cell.strip()[:40]!r}; "
                              "expected a finite number")
     return value
+
+
+def _sample_shape(shape: list[int] | None, n_features: int, path: Path) -> tuple[int, ...] | None:
+    """A declared sample shape, checked against the number of features."""
+    if shape is None:
+        return None
+    if any(v < 1 for v in shape) or math.prod(shape) != n_features:
+        raise DatasetProblem(f"{path}: shape {shape} holds {math.prod(shape)} values; each sample has "
+                             f"{n_features} features", "shape")
+    return tuple(int(v) for v in shape)
+
+
+def _image(shape: tuple[int, ...] | None) -> tuple[int, int] | None:
+    """The (height, width) to draw a one-channel image sample as, if it is one."""
+    return (shape[1], shape[2]) if shape is not None and len(shape) == 3 and shape[0] == 1 else None
 
 
 def _is_number(text: str) -> bool:
@@ -476,6 +518,7 @@ def make_npz(opts: NpzOptions, rng: np.random.Generator, base_dir: Path) -> Data
                                  f"row of {opts.x_key} ({x_shape[0]})")
         try:
             X = np.asarray(data[opts.x_key], dtype=np.float64).reshape(x_shape[0], -1)
+            raw_shape = tuple(int(v) for v in x_shape)
             labels = np.asarray(data[opts.y_key]).ravel()
         except (ValueError, TypeError, OSError, zipfile.BadZipFile) as exc:
             raise DatasetProblem(f"{path}: cannot read the arrays ({str(exc)[:100]})") from None
@@ -485,7 +528,11 @@ def make_npz(opts: NpzOptions, rng: np.random.Generator, base_dir: Path) -> Data
         raise DatasetProblem(f"{path}: {opts.x_key} row {row}, value {column}: got {X[row, column]}; "
                              "expected finite numbers")
     y, n_classes = _labels_to_ints(labels)
-    return Dataset(X, y, n_classes)
+    if opts.shape is None and len(raw_shape) in (3, 4):  # image stacks: (n, H, W) one channel, (n, C, H, W)
+        shape = (1,) + raw_shape[1:] if len(raw_shape) == 3 else raw_shape[1:]
+    else:
+        shape = _sample_shape(opts.shape, X.shape[1], path)
+    return Dataset(X, y, n_classes, image_shape=_image(shape), sample_shape=shape)
 
 
 def _playground_classification(name: str):
@@ -540,7 +587,7 @@ def _encoding_values(encoding: str) -> tuple[float, ...]:
 def _letters_shape(opts: LetterOptions) -> DataShape:
     _check_letters(opts.letters)
     n = len(opts.letters)
-    return DataShape(n, 100, n, image_shape=(10, 10), values=(-1.0, 1.0))
+    return DataShape(n, 100, n, image_shape=(10, 10), values=(-1.0, 1.0), sample_shape=(1, 10, 10))
 
 
 def _playground_shape(opts: PlaygroundOptions) -> DataShape:
@@ -592,8 +639,13 @@ DATASETS: dict[str, DatasetInfo] = {
                     make_circles, _PLANE_SHAPE),
         DatasetInfo("spiral", "two interleaved spirals (TensorFlow Playground), with noise", NoisyOptions,
                     make_spiral, _PLANE_SHAPE),
-        DatasetInfo("digits", "8×8 handwritten digits, 1797 samples, 10 classes (UCI, CC BY 4.0)",
-                    DigitsOptions, make_digits, lambda o: DataShape(1797, 64, 10, image_shape=(8, 8))),
+        DatasetInfo("digits", "8×8 handwritten digits as 1×8×8 images, 1797 samples, 10 classes (UCI, CC BY 4.0)",
+                    DigitsOptions, make_digits,
+                    lambda o: DataShape(1797, 64, 10, image_shape=(8, 8), sample_shape=(1, 8, 8))),
+        DatasetInfo("mnist1d", "MNIST-1D (Greydanus & Kobak 2020): 1×40 signals of ten digits, 5000, generated "
+                    "locally; shuffle: true for the spatially shuffled variant", MNIST1DOptions,
+                    make_mnist1d_dataset,
+                    lambda o: DataShape(o.n_samples // 10 * 10, 40, 10, sample_shape=(1, 40))),
         DatasetInfo("random_patterns", "random binary or bipolar patterns with random labels",
                     RandomPatternOptions, make_random_patterns,
                     lambda o: DataShape(o.n_patterns, o.length, o.n_classes, values=_encoding_values(o.encoding))),
@@ -616,10 +668,10 @@ DATASETS: dict[str, DatasetInfo] = {
                     PlaygroundRegressionOptions, _playground_regression("multi_gauss"), _playground_regression_shape),
         DatasetInfo("table", "values written in the scenario: inputs with targets or labels", TableOptions,
                     make_table, _table_shape),
-        DatasetInfo("csv", "your own data: a CSV file with feature columns and a label column", CsvOptions,
-                    make_csv),
-        DatasetInfo("npz", "your own data: an NPZ file with arrays X (features) and y (labels)", NpzOptions,
-                    make_npz),
+        DatasetInfo("csv", "your own data: a CSV file with feature columns and a label column (shape: a sample's "
+                    "[C, L] or [C, H, W])", CsvOptions, make_csv),
+        DatasetInfo("npz", "your own data: an NPZ file with arrays X (features, flat or images) and y (labels)",
+                    NpzOptions, make_npz),
     ]
 }
 

@@ -466,7 +466,8 @@ def decision_boundaries(run: Run) -> list[Path]:
 
 
 def first_layer_weights(run: Run, max_units: int = 32) -> list[Path]:
-    """Image data: each rule's first-layer weights as images (receptive fields), first seed."""
+    """Image data: each rule's first-layer weights as images (receptive fields), first seed (dense first layers;
+    conv first layers: :func:`conv_filters`)."""
     scenario = _scenario(run)
     weights_file = run.path / "weights.npz"
     if scenario is None or scenario.image_shape is None or not weights_file.is_file():
@@ -476,7 +477,7 @@ def first_layer_weights(run: Run, max_units: int = 32) -> list[Path]:
     with np.load(weights_file) as saved:
         for spec in scenario.rules:
             key = f"{spec.label}/seed{seed}"
-            if key not in saved:
+            if key not in saved or spec.network.specs[0].kind != "dense":
                 continue
             W = spec.network.weights(saved[key].astype(np.float64), 0)[:max_units]
             fig = image_grid(W, scenario.image_shape, [f"unit {i}" for i in range(len(W))],
@@ -486,13 +487,149 @@ def first_layer_weights(run: Run, max_units: int = 32) -> list[Path]:
     return out
 
 
-def optimised_inputs(run: Run) -> list[Path]:
-    """Activation maximisation and adversarial examples, as images (image data only)."""
+def _kernel_panels(kernels: np.ndarray, titles: Sequence[str], suptitle: str, columns: int = 8):
+    """One panel per kernel (C_out, C_in, KH, KW): an image of its first input channel (2-D), or each input
+    channel as a curve (1-D, KH = 1); one colour scale, symmetric about 0."""
+    n = len(kernels)
+    cols = min(columns, max(n, 1))
+    rows = max(1, -(-n // cols))
+    one_d = kernels.shape[2] == 1
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, (1.2 if one_d else 1.5) * rows + 0.5), squeeze=False)
+    limit = float(np.abs(kernels).max()) or 1.0
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.set_axis_off()
+            continue
+        if one_d:
+            for c in range(kernels.shape[1]):
+                ax.plot(kernels[k, c, 0], lw=1.2)
+            ax.axhline(0, color="k", lw=0.5)
+            ax.set_ylim(-limit, limit)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        else:
+            ax.set_axis_off()
+            ax.imshow(kernels[k, 0], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        if k < len(titles):
+            ax.set_title(titles[k], fontsize=8)
+    fig.suptitle(suptitle, fontsize=10)
+    return fig
+
+
+def conv_filters(run: Run) -> list[Path]:
+    """Each rule's first-layer conv filters (first seed): what the first layer learned to look for."""
+    scenario = _scenario(run)
+    weights_file = run.path / "weights.npz"
+    if scenario is None or not weights_file.is_file():
+        return []
+    seed = scenario.seeds[0]
+    out = []
+    with np.load(weights_file) as saved:
+        for spec in scenario.rules:
+            key = f"{spec.label}/seed{seed}"
+            net = spec.network
+            if key not in saved or not net.specs[0].kind.startswith("conv"):
+                continue
+            kernels = net.kernels(saved[key].astype(np.float64), 0)
+            shown = "" if kernels.shape[1] == 1 or kernels.shape[2] == 1 else " (input channel 0)"
+            fig = _kernel_panels(kernels, [f"filter {k}" for k in range(len(kernels))],
+                                 f"{spec.label}: first-layer filters{shown}, seed {seed}")
+            out.append(_save(fig, run, f"filters-{_safe(spec.label)}"))
+    return out
+
+
+def feature_maps(run: Run, max_channels: int = 8) -> list[Path]:
+    """One test input through every layer of each rule's net (first seed): the feature maps, channel by
+    channel (a signal's channels as rows of one image; dense layers as a strip of units)."""
+    from rulelab.core import kernels as K
+    from rulelab.core.network import as_chw
+
+    scenario = _scenario(run)
+    weights_file = run.path / "weights.npz"
+    if scenario is None or not weights_file.is_file() or scenario.task.kind not in ("classification",
+                                                                                      "activation_maximisation",
+                                                                                      "adversarial"):
+        return []
+    specs = [s for s in scenario.rules if not s.network.dense_only]
+    if not specs:
+        return []
+    seed = scenario.seeds[0]
+    split = _prepared(run, scenario, seed).split
+    X, y = (split.X_test, split.y_test) if split.X_test.shape[0] else (split.X_train, split.y_train)
+    out = []
+    with np.load(weights_file) as saved:
+        for spec in specs:
+            key = f"{spec.label}/seed{seed}"
+            if key not in saved:
+                continue
+            net = spec.network
+            params = saved[key].astype(np.float64)
+            z, a = np.empty(net.n_units), np.empty(net.n_units)
+            K.forward(params, net.layout, net.act_args, np.ascontiguousarray(X[0], dtype=np.float64), z, a)
+            maps = [(f"input (class {y[0]})", X[0].reshape(as_chw(net.input_shape)))]
+            for layer, shape in enumerate(net.shapes()):
+                maps.append((net.specs[layer].describe(), K.layer_buffer(a, net.layout, layer).reshape(as_chw(shape))))
+            fig = _maps_figure(maps, max_channels, f"{spec.label}: one test input through every layer, seed {seed}")
+            out.append(_save(fig, run, f"feature-maps-{_safe(spec.label)}"))
+    return out
+
+
+def _maps_figure(maps: list[tuple[str, np.ndarray]], max_channels: int, suptitle: str):
+    rows = len(maps)
+    fig, axes = plt.subplots(rows, max_channels, figsize=(1.4 * max_channels, 1.35 * rows + 0.5), squeeze=False)
+    for row, (title, values) in enumerate(maps):
+        c, h, w = values.shape
+        for ax in axes[row]:
+            ax.set_axis_off()
+        if h == 1:  # a signal (channels as rows) or a vector of units: one strip across the row
+            merged = fig.add_subplot(rows, 1, row + 1)
+            merged.imshow(values[:, 0, :] if w > 1 else values[:, 0, :].T, aspect="auto", cmap="viridis")
+            merged.set_yticks([])
+            merged.set_title(title, fontsize=8, loc="left")
+            continue
+        for k in range(min(c, max_channels)):
+            axes[row][k].imshow(values[k], cmap="viridis")
+            if k == 0:
+                axes[row][k].set_title(title, fontsize=8, loc="left")
+    fig.suptitle(suptitle, fontsize=10)
+    return fig
+
+
+def hebbian_filters(run: Run, max_epochs: int = 6) -> list[Path]:
+    """Hebbian conv filters as they form: the kernels after a few epochs of the Hebbian stage (first seed)."""
     inputs = run.path / "inputs.npz"
     scenario = _scenario(run)
-    if not inputs.is_file() or scenario is None or scenario.image_shape is None:
+    if not inputs.is_file() or scenario is None:
         return []
-    shape = scenario.image_shape
+    seed = scenario.seeds[0]
+    out = []
+    with np.load(inputs) as saved:
+        for spec in scenario.rules:
+            prefix = f"{spec.label}/seed{seed}/hebbian_filters"
+            if prefix not in saved.files:
+                continue
+            snaps, epochs = saved[prefix], saved[f"{prefix}_epochs"]
+            shape = tuple(int(v) for v in saved[f"{prefix}_shape"])
+            picks = np.unique(np.linspace(0, len(epochs) - 1, min(max_epochs, len(epochs))).round().astype(int))
+            kernels = np.concatenate([snaps[i].reshape(shape) for i in picks])
+            titles = [f"epoch {epochs[i]}" if k == 0 else "" for i in picks for k in range(shape[0])]
+            fig = _kernel_panels(kernels, titles, f"{spec.label}: filters as they form (rows: epochs "
+                                 f"{', '.join(str(epochs[i]) for i in picks)}), seed {seed}", columns=shape[0])
+            out.append(_save(fig, run, f"hebbian-filters-{_safe(spec.label)}"))
+    return out
+
+
+def optimised_inputs(run: Run) -> list[Path]:
+    """Activation maximisation and adversarial examples, as images (image data) or curves (one-channel signals)."""
+    inputs = run.path / "inputs.npz"
+    scenario = _scenario(run)
+    if not inputs.is_file() or scenario is None:
+        return []
+    sample = scenario.sample_shape
+    shape = scenario.image_shape or (sample[1:] if sample is not None and len(sample) == 2 and sample[0] == 1
+                                     else None)
+    if shape is None:
+        return []
     out = []
     with np.load(inputs) as saved:
         groups: dict[str, dict[str, np.ndarray]] = {}
@@ -523,7 +660,7 @@ def optimised_inputs(run: Run) -> list[Path]:
 
 def image_grid(images: np.ndarray, shape: tuple[int, int], titles: Sequence[str] = (), suptitle: str = "",
                cmap: str = "gray_r", columns: int = 10, symmetric: bool = False):
-    """A figure with one image per row of ``images`` (flattened), in a grid."""
+    """A figure with one image per row of ``images`` (flattened), in a grid; a 1-D ``shape`` draws curves."""
     n = len(images)
     cols = min(columns, max(n, 1))
     rows = max(1, -(-n // cols))
@@ -535,7 +672,12 @@ def image_grid(images: np.ndarray, shape: tuple[int, int], titles: Sequence[str]
         if k >= n:
             continue
         image = np.asarray(images[k]).reshape(shape)
-        if symmetric:
+        if len(shape) == 1:
+            ax.set_axis_on()
+            ax.plot(image, lw=1.0, color="C3" if symmetric else "C0")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        elif symmetric:
             ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
         else:
             ax.imshow(image, cmap=cmap)
@@ -556,6 +698,9 @@ FIGURE_KINDS = (
     ("learning curves per wall second", lambda run: learning_curves(run, "wall_seconds")),
     ("decision boundaries", decision_boundaries),
     ("first-layer weights", first_layer_weights),
+    ("first-layer conv filters", conv_filters),
+    ("feature maps", feature_maps),
+    ("Hebbian filters as they form", hebbian_filters),
     ("population fitness", es_fitness),
     ("angles to the principal components", pc_angle_curves),
     ("associative recall", association_figures),

@@ -147,6 +147,12 @@ CAPTIONS = (
     ("recall-", "Stored patterns, then for each cue-noise level the corrupted cue and the state recall "
      "ended in (first seed)."),
     ("weights-", "First-layer weights of each unit drawn as an image (receptive fields), first seed."),
+    ("filters-", "The first conv layer's filters (kernels), first seed: what each channel responds to; red "
+     "positive, blue negative, one colour scale."),
+    ("feature-maps-", "One test input through every layer (first seed): each channel's feature map, a "
+     "signal's channels as rows, a dense layer's units as a strip."),
+    ("hebbian-filters-", "A Hebbian rule's conv filters as they form: the kernels before its stage and after "
+     "some of its epochs (rows), first seed."),
     ("activation-maximisation-", "Inputs that maximise each unit, found by gradient ascent with the weights "
      "fixed."),
     ("adversarial-", "Test inputs (top) and the smallest perturbations found that change the predicted class "

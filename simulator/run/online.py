@@ -13,6 +13,8 @@ import numpy as np
 
 from rulelab.build import Plan, StagePlan, pc_angles
 from rulelab.core import engine as E
+from rulelab.core import kernels as K
+from rulelab.core.memory import keep_freed_memory
 from rulelab.run.record import DIVERGED, MetricBlock, RunRecord
 
 CHUNK_SECONDS = 0.1
@@ -37,10 +39,24 @@ class _Buffers:
         self.order = np.empty(X.shape[0], dtype=np.int64)
         self.z = np.empty(net.n_units, dtype=net.np_dtype)
         self.a = np.empty(net.n_units, dtype=net.np_dtype)
-        self.snap_len = net.sizes[0] * net.sizes[1] if plan.components is not None else 0
+        self.plan = plan
 
-    def snapshots(self, rows: int, dtype: np.dtype) -> np.ndarray:
-        return np.zeros((rows, self.snap_len), dtype=dtype)
+    def snapshots(self, rows: int, dtype: np.dtype, stage: int = 0) -> np.ndarray:
+        return np.zeros((rows, self.plan.snapshot_range(stage)[1]), dtype=dtype)
+
+
+def keep_filter_snapshots(plan: Plan, record: RunRecord, stage: int, epochs: np.ndarray, snaps: np.ndarray) -> None:
+    """A Hebbian stage's conv kernels after each epoch, kept as artifacts (figure: filters as they form)."""
+    layer = plan.filter_layer(stage) if plan.components is None and plan.stages else None
+    if layer is None or not len(epochs):
+        return
+    old = record.artifacts.get("hebbian_filters")
+    record.artifacts["hebbian_filters"] = snaps.copy() if old is None else np.vstack([old, snaps])
+    old_epochs = record.artifacts.get("hebbian_filters_epochs", np.zeros(0, dtype=np.int64))
+    record.artifacts["hebbian_filters_epochs"] = np.concatenate([old_epochs, epochs])
+    row = plan.network.layout[layer]
+    record.artifacts["hebbian_filters_shape"] = np.asarray([row[K.C_OUT], row[K.C_IN], row[K.KH], row[K.KW]])
+    record.artifacts["hebbian_filters_layer"] = np.asarray([layer, stage])
 
 
 def fill_from_snapshots(plan: Plan, block: MetricBlock, snaps: np.ndarray) -> None:
@@ -56,8 +72,9 @@ def fill_from_snapshots(plan: Plan, block: MetricBlock, snaps: np.ndarray) -> No
         block.values[i, norm_column] = float(np.linalg.norm(W, axis=1).max())
 
 
-def _initial_block(plan: Plan, params: np.ndarray, run: np.ndarray, buffers: _Buffers) -> tuple[MetricBlock, bool]:
-    """Epoch 0: the evaluation before training; whether a stop criterion is met already."""
+def _initial_block(plan: Plan, params: np.ndarray, run: np.ndarray,
+                   buffers: _Buffers) -> tuple[MetricBlock, bool, np.ndarray]:
+    """Epoch 0: the evaluation before training; whether a stop criterion is met already; its weight snapshot."""
     net = plan.network
     stage = plan.stages[0]
     names, codes = _codes(plan.columns + [("wall_seconds", E.WALL_SECONDS), ("forward_passes", E.FORWARD_PASSES)])
@@ -72,7 +89,7 @@ def _initial_block(plan: Plan, params: np.ndarray, run: np.ndarray, buffers: _Bu
     run[E.R_STATUS] = E.RUNNING
     block = MetricBlock(np.zeros(1, dtype=np.int64), names, values)
     fill_from_snapshots(plan, block, snaps)
-    return block, bool(met)
+    return block, bool(met), snaps
 
 
 def _sets(plan: Plan) -> tuple:
@@ -100,7 +117,7 @@ def _run_stage(plan: Plan, index: int, params: np.ndarray, run: np.ndarray, buff
     while remaining > 0 and run[E.R_STATUS] == E.RUNNING:
         n = min(chunk, remaining)
         values = np.empty((n, len(codes)))
-        snaps = buffers.snapshots(n, net.np_dtype)
+        snaps = buffers.snapshots(n, net.np_dtype, index)
         first = int(run[E.R_EPOCH]) + 1
         started = time.perf_counter()
         written = int(E.run_epochs(stage.kernel, params, net.layout, net.act_args, stage.state, stage.hp, X, Y,
@@ -111,6 +128,7 @@ def _run_stage(plan: Plan, index: int, params: np.ndarray, run: np.ndarray, buff
         if written:
             block = MetricBlock(np.arange(first, first + written, dtype=np.int64), names, values[:written])
             fill_from_snapshots(plan, block, snaps)
+            keep_filter_snapshots(plan, record, index, block.epochs, snaps[:written])
             record.blocks.append(block)
             _copy_counters(run, record)
             progress(written)
@@ -140,12 +158,14 @@ def divergence_message(run: np.ndarray) -> str:
 def train_online(plan: Plan, record: RunRecord, progress: Callable[[int], None],
                  interrupted: Callable[[], bool]) -> bool:
     """Train stage after stage on the same weights; False when the run diverged (nothing more to do)."""
+    keep_freed_memory()  # minibatches reuse their freed arrays instead of faulting new pages in
     params = np.ascontiguousarray(plan.params, dtype=plan.network.np_dtype).copy()
     record.params = params
     run = np.zeros(E.RUN_SLOTS)
     run[E.R_CRITERION_EPOCH] = -1.0
     buffers = _Buffers(plan)
-    block, met = _initial_block(plan, params, run, buffers)
+    block, met, snaps = _initial_block(plan, params, run, buffers)
+    keep_filter_snapshots(plan, record, 0, block.epochs, snaps)
     record.blocks.append(block)
     stop_now = False
     if met:

@@ -11,11 +11,14 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from rulelab.core.network import Network, tie_problem
+from rulelab.core import kernels as K
+from rulelab.core.network import LayerShapeError, LayerSpec, Network, layer_shapes, n_layer_params, output_shape, \
+    tie_problem
 from rulelab.data.datasets import DATASETS, Dataset, DatasetProblem, DataShape
 from rulelab.rule import Rule
 from rulelab.scenario.errors import ScenarioError, clip_text, did_you_mean, pydantic_problems, show
 from rulelab.scenario.keypaths import parse_key_path
+from rulelab.scenario.layers import input_shape, layer_spec
 from rulelab.scenario.limits import INT64_MAX, MAX_RUNS, format_bytes, format_count, memory_bytes
 from rulelab.scenario.schema import (INPUT_KINDS, _NO_SPLIT_DATASETS, InitConfig, NetworkConfig, ScenarioModel,
                                      TaskConfig, TrainConfig)
@@ -69,6 +72,7 @@ class Scenario:
     resolved: dict[str, Any]  # the scenario as it will run, defaults filled in
     weights_from: Path | None = None
     image_shape: tuple[int, int] | None = None
+    sample_shape: tuple[int, ...] | None = None  # the dataset's shape of one sample (None: flat)
 
     def as_yaml(self) -> str:
         """The scenario as run, as a run directory saves it (scenario.yaml): it validates to the same."""
@@ -141,7 +145,7 @@ class Resolver:
             dataset_name=dataset_name, dataset_options=dataset_options, train=m.train,
             rules=tuple(specs), metrics=metrics, source=self.source, base_dir=self.base_dir,
             resolved={}, weights_from=self.weights_path() if m.task.weights_from else None,
-            image_shape=data.image_shape,
+            image_shape=data.image_shape, sample_shape=data.sample_shape,
         )
         object.__setattr__(scenario, "resolved", self._resolved_dict(scenario))
         return scenario
@@ -240,29 +244,29 @@ class Resolver:
         if opt.box is not None and not opt.box[0] < opt.box[1]:
             self.problems.append(("task.optimise.box", f"got {opt.box}; expected [low, high] with low < high"))
         if task.kind == "activation_maximisation":
-            sizes = self.model.network.layers
-            n_layers = len(sizes) - 1
+            net = self._base_network(data)
+            if net is None:
+                return  # the network's own problems are reported with the rules
+            n_layers = net.n_layers
             if not -n_layers <= opt.layer < n_layers:
                 self.problems.append(("task.optimise.layer", f"got {opt.layer}; the network has {n_layers} layers"))
                 return
-            size = sizes[1:][opt.layer]
+            size = net.sizes[1:][opt.layer]
             bad = [u for u in (opt.units or []) if not 0 <= u < size]
             if bad:
                 self.problems.append(("task.optimise.units", f"got {show(bad)}; layer {opt.layer} has units "
                                       f"0 … {size - 1}"))
-            activation = self._layer_activation(opt.layer)
+            activation = net.activations[opt.layer]
             if opt.maximise == "a" and activation in ("step", "sign"):
                 self.problems.append(("task.optimise.maximise", f"got a, but layer {opt.layer} uses {activation}: "
                                       "a = g(z) is flat almost everywhere, with no gradient to follow; maximise z"))
 
-    def _layer_activation(self, layer: int) -> str:
-        """The activation of a layer of the shared network (layer may count from the end)."""
-        cfg = self.model.network
-        n_layers = len(cfg.layers) - 1
-        if cfg.activations is not None and len(cfg.activations) == n_layers:
-            return cfg.activations[layer]
-        acts = [cfg.activation] * (n_layers - 1) + [cfg.output_activation or cfg.activation]
-        return acts[layer]
+    def _base_network(self, data: DataShape) -> Network | None:
+        """The scenario's shared network, or None if it has problems (they are reported with each rule)."""
+        kept = list(self.problems)
+        net, _ = self._network(self.raw.get("network", {}), None, "network", data, self.model.task.kind)
+        self.problems = kept
+        return net
 
     def weights_path(self) -> Path | None:
         """The weights.npz named by task.weights_from (cwd first, then beside the scenario)."""
@@ -376,7 +380,7 @@ class Resolver:
             self.problems.append((f"{where}.rule", f"rule '{name}' ({rule.kind}) cannot be a stage; "
                                                    "stages take online rules"))
             return None
-        problem = rule(params).check_network(network)
+        problem = rule(params).network_problem(network)
         if problem is None and network.tied and not rule.supports_tied_weights:
             problem = (f"rule '{rule.name}' does not keep tied weights in sync; "
                        "train a tied autoencoder with a gradient rule (backprop, feedback_alignment, …)")
@@ -418,84 +422,126 @@ class Resolver:
                                                        given=merged))
             return None, None
         path = where if override else "network"
-        n_layers = len(cfg.layers) - 1
+        # Layers a rule inherits are reported once, where they are written.
+        layers_path = path if override and "layers" in override else "network"
+        built = self._layers(cfg, path, data, layers_path)
+        if built is None:
+            return None, None
+        shape, specs, acts = built
+        sizes = self._sizes_fit(cfg, shape, specs, acts, path, data, kind)
+        if sizes is None:
+            return None, None
+        # Sizes in Python integers, before a layout table of 64-bit integers is built from them.
+        n_params = self._n_params(shape, specs)
+        itemsize = 4 if cfg.dtype == "float32" else 8
+        if not self._fits_memory(f"{layers_path}.layers", max(n_params, sum(sizes[1:])) * itemsize,
+                                 f"{format_count(n_params)} parameters and {format_count(sum(sizes[1:]))} units "
+                                 f"would take {{}} ({cfg.dtype})"):
+            return None, None
+        init = cfg.init if isinstance(cfg.init, InitConfig) else InitConfig(scheme=cfg.init)
+        if init.scheme == "given" and not self._given_fits(init, shape, specs, f"{path}.init.layers"):
+            return None, None
+        flat = all(isinstance(v, int) for v in cfg.layers)  # plain sizes: dense layers on a flat input
+        if cfg.tied:
+            problem = tie_problem(cfg.layers) if flat else "tied weights need a net of dense layers only"
+            if problem:
+                self.problems.append((f"{path}.tied", problem))
+                return None, None
+        if flat:  # the dense net as it always was
+            return Network(tuple(cfg.layers), acts, cfg.leaky_slope, cfg.dtype, cfg.tied), init
+        return Network.from_layers(shape, specs, acts, cfg.leaky_slope, cfg.dtype), init
+
+    @staticmethod
+    def _n_params(shape: tuple[int, ...], specs: list[LayerSpec]) -> int:
+        """Every layer's weights and biases, counted in Python integers."""
+        total = 0
+        for spec in specs:
+            n_in = math.prod(shape)
+            shape, geometry = output_shape(spec, shape)
+            total += sum(n_layer_params(spec, geometry, n_in, math.prod(shape)))
+        return total
+
+    def _layers(self, cfg: NetworkConfig, path: str, data: DataShape, layers_path: str) \
+            -> tuple[tuple[int, ...], list[LayerSpec], tuple[str, ...]] | None:
+        """The input shape, the layer specs and one activation per layer, or None (problems recorded)."""
+        before = len(self.problems)
+        where = f"{layers_path}.layers"
+        shape = input_shape(cfg.layers[0], f"{where}[0]", data.sample_shape, data.n_features, self.problems)
+        specs = [layer_spec(item, f"{where}[{j}]", self.problems) for j, item in enumerate(cfg.layers[1:], 1)]
+        if len(self.problems) > before or shape is None:
+            return None
+        n_layers = len(specs)
         if cfg.activations is not None:
             if len(cfg.activations) != n_layers:
                 self.problems.append((f"{path}.activations", f"got {len(cfg.activations)} activations; "
                                       f"expected one per layer ({n_layers})"))
-                return None, None
-            acts = tuple(cfg.activations)
+                return None
+            defaults = list(cfg.activations)
         else:
-            acts = (cfg.activation,) * (n_layers - 1) + (cfg.output_activation or cfg.activation,)
+            defaults = [cfg.activation if spec.weighted else "linear" for spec in specs]
+            defaults[-1] = cfg.output_activation or (cfg.activation if specs[-1].weighted else "linear")
+        acts = []
+        for j, (spec, default) in enumerate(zip(specs, defaults), 1):
+            act = spec.activation or default
+            if spec.kind == "dropout" and act != "linear":
+                self.problems.append((f"{path}.layers[{j}]", f"a dropout layer has no activation (got {act}); "
+                                      "it only drops units"))
+                return None
+            acts.append(act)
         if "softmax" in acts[:-1]:
             self.problems.append((path, "softmax is only allowed on the output layer"))
-            return None, None
-        if not self._sizes_fit(cfg, acts, path, data, kind):
-            return None, None
-        # Sizes in Python integers, before a layout table of 64-bit integers is built from them.
-        n_params = sum((n_in + 1) * n_out for n_in, n_out in zip(cfg.layers[:-1], cfg.layers[1:]))
-        itemsize = 4 if cfg.dtype == "float32" else 8
-        if not self._fits_memory(f"{path}.layers", n_params * itemsize,
-                                 f"{format_count(n_params)} parameters would take {{}} ({cfg.dtype})"):
-            return None, None
-        init = cfg.init if isinstance(cfg.init, InitConfig) else InitConfig(scheme=cfg.init)
-        if init.scheme == "given" and not self._given_fits(init, cfg.layers, f"{path}.init.layers"):
-            return None, None
-        if cfg.tied:
-            problem = tie_problem(cfg.layers)
-            if problem:
-                self.problems.append((f"{path}.tied", problem))
-                return None, None
-        return Network(tuple(cfg.layers), acts, cfg.leaky_slope, cfg.dtype, cfg.tied), init
+            return None
+        if specs[-1].kind in ("dropout", "flatten"):
+            self.problems.append((f"{path}.layers[{n_layers}]", f"the output layer cannot be {specs[-1].kind}; "
+                                  "end with a dense (or conv, or pooling) layer"))
+            return None
+        return shape, specs, tuple(acts)
 
-    def _sizes_fit(self, cfg: NetworkConfig, acts: tuple[str, ...], path: str, data: DataShape, kind: str) -> bool:
+    def _sizes_fit(self, cfg: NetworkConfig, shape: tuple[int, ...], specs: list[LayerSpec], acts: tuple[str, ...],
+                   path: str, data: DataShape, kind: str) -> list[int] | None:
+        """The flat sizes (input, then every layer) if they fit the data and the task, else None."""
+        try:
+            sizes = [math.prod(shape)] + [math.prod(s) for s in layer_shapes(shape, specs)]
+        except LayerShapeError as exc:
+            self.problems.append((f"{path}.layers[{exc.layer + 1}]", exc.reason))
+            return None
         ok = True
-        for j, size in enumerate(cfg.layers):
-            if size < 1:
-                self.problems.append((f"{path}.layers[{j}]", f"got {size}; expected a layer size ≥ 1"))
-                ok = False
-        if cfg.layers[0] != data.n_features:
-            self.problems.append((f"{path}.layers[0]", f"got {cfg.layers[0]} inputs; the dataset has "
-                                  f"{data.n_features} features"))
-            ok = False
+        last = f"{path}.layers[{len(sizes) - 1}]"
         if kind == "autoencoding":
-            if cfg.layers[-1] != data.n_features:
-                self.problems.append((f"{path}.layers[{len(cfg.layers) - 1}]",
-                                      f"got {cfg.layers[-1]} outputs; an autoencoder reconstructs its "
+            if sizes[-1] != data.n_features:
+                self.problems.append((last, f"got {sizes[-1]} outputs; an autoencoder reconstructs its "
                                       f"{data.n_features} inputs"))
                 ok = False
-            return ok
+            return sizes if ok else None
         if kind == "regression":
             if not data.n_targets:
                 self.problems.append(("task.kind", "regression needs a dataset with real-valued targets "
                                       "(e.g. dataset: {name: table, inputs: …, targets: …})"))
-                return False
-            if cfg.layers[-1] != data.n_targets:
-                self.problems.append((f"{path}.layers[{len(cfg.layers) - 1}]",
-                                      f"got {cfg.layers[-1]} outputs; the targets have {data.n_targets} columns"))
+                return None
+            if sizes[-1] != data.n_targets:
+                self.problems.append((last, f"got {sizes[-1]} outputs; the targets have {data.n_targets} columns"))
                 ok = False
         if kind == "unsupervised":
-            return ok
+            return sizes if ok else None
         if kind == "association":
-            return ok and self._patterns_fit(cfg, data)
+            return sizes if ok and self._patterns_fit(cfg, data) else None
         if kind in INPUT_KINDS:
             kind = "classification"
         if kind == "classification" and not data.has_labels:
             self.problems.append(("task.kind", "classification needs labels; this dataset has only targets "
                                   "(use kind: regression)"))
-            return False
+            return None
         if kind == "classification" and data.n_classes:
             allowed = [data.n_classes] + ([1] if data.n_classes == 2 else [])
-            if cfg.layers[-1] not in allowed:
+            if sizes[-1] not in allowed:
                 want = " or ".join(str(a) for a in allowed)
-                self.problems.append((f"{path}.layers[{len(cfg.layers) - 1}]",
-                                      f"got {cfg.layers[-1]} outputs; the dataset has {data.n_classes} classes, "
+                self.problems.append((last, f"got {sizes[-1]} outputs; the dataset has {data.n_classes} classes, "
                                       f"so expected {want}"))
                 ok = False
-            if acts[-1] == "softmax" and cfg.layers[-1] < 2:
+            if acts[-1] == "softmax" and sizes[-1] < 2:
                 self.problems.append((path, "a softmax output needs at least 2 units"))
                 ok = False
-        return ok
+        return sizes if ok else None
 
     def _patterns_fit(self, cfg: NetworkConfig, data: DataShape) -> bool:
         if not data.bipolar:
@@ -570,27 +616,32 @@ class Resolver:
                 self.problems.append((f"task.association.{key}", "explicit cues are recalled as given; "
                                       f"drop {key} (it applies to noisy copies of the stored patterns)"))
 
-    def _given_fits(self, init: InitConfig, sizes: list[int], path: str) -> bool:
-        if init.layers is None or len(init.layers) != len(sizes) - 1:
+    def _given_fits(self, init: InitConfig, shape: tuple[int, ...], specs: list[LayerSpec], path: str) -> bool:
+        """Given weights: one entry per layer with weights, each holding that layer's weights (and biases)."""
+        weighted = [layer for layer, spec in enumerate(specs) if spec.weighted]
+        if init.layers is None or len(init.layers) != len(weighted):
             got = 0 if init.layers is None else len(init.layers)
-            self.problems.append((path, f"got {got} layers of weights; expected {len(sizes) - 1}"))
+            self.problems.append((path, f"got {got} layers of weights; expected {len(weighted)} (one per layer "
+                                        "with weights)"))
             return False
-        for layer, spec in enumerate(init.layers):
+        net = Network.from_layers(shape, specs, ["linear"] * len(specs))
+        for index, (layer, spec) in enumerate(zip(weighted, init.layers)):
+            n_out, n_in = net.weight_shape(layer)
             rows = [row for row in spec.weights if isinstance(row, list)]
             ragged = next((r for r, row in enumerate(rows) if len(row) != len(rows[0])), None)
             if ragged is not None:
-                self.problems.append((f"{path}[{layer}].weights[{ragged}]", f"got {len(rows[ragged])} weights; "
-                                      f"expected {len(rows[0])}, like weights[0] (one row of {sizes[layer]} "
+                self.problems.append((f"{path}[{index}].weights[{ragged}]", f"got {len(rows[ragged])} weights; "
+                                      f"expected {len(rows[0])}, like weights[0] (one row of {n_in} "
                                       f"weights per unit)"))
                 return False
             n_w = sum(len(row) for row in rows) if rows else len(spec.weights)
-            if n_w != sizes[layer] * sizes[layer + 1]:
-                self.problems.append((f"{path}[{layer}].weights", f"got {n_w} weights; expected "
-                                      f"{sizes[layer + 1]}×{sizes[layer]} = {sizes[layer] * sizes[layer + 1]}"))
+            if n_w != n_in * n_out:
+                self.problems.append((f"{path}[{index}].weights", f"got {n_w} weights; expected "
+                                      f"{n_out}×{n_in} = {n_in * n_out}"))
                 return False
-            if spec.bias is not None and len(spec.bias) != sizes[layer + 1]:
-                self.problems.append((f"{path}[{layer}].bias", f"got {len(spec.bias)} biases; expected "
-                                      f"{sizes[layer + 1]}"))
+            n_b = int(K.n_biases(net.layout, layer))
+            if spec.bias is not None and len(spec.bias) != n_b:
+                self.problems.append((f"{path}[{index}].bias", f"got {len(spec.bias)} biases; expected {n_b}"))
                 return False
         return True
 

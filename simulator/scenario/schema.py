@@ -32,7 +32,7 @@ class GivenLayer(Model):
 
 
 class InitConfig(Model):
-    scheme: Literal["zeros", "uniform", "normal", "glorot", "he", "given"] = "glorot"
+    scheme: Literal["zeros", "uniform", "normal", "glorot", "he", "pytorch", "given"] = "glorot"
     scale: float = Field(0.5, gt=0, description="half-width of the uniform scheme")
     sigma: float = Field(0.1, gt=0, description="std of the normal scheme")
     bias: Literal["zeros", "same"] = "zeros"
@@ -40,12 +40,15 @@ class InitConfig(Model):
 
 
 class NetworkConfig(Model):
-    layers: list[int] = Field(min_length=2)
+    # Items are checked one by one in rulelab.scenario.layers, where each kind gets its own message.
+    layers: list[Any] = Field(
+        min_length=2, description="the input (a size or a shape [C, L] / [C, H, W]), then each layer: a size "
+                                  "(dense) or a mapping with a kind (see rulelab.scenario.layers)")
     activation: ActivationName = "sigmoid"
     output_activation: ActivationName | None = None
     activations: list[ActivationName] | None = None
     leaky_slope: float = Field(0.01, ge=0)
-    init: InitConfig | Literal["zeros", "uniform", "normal", "glorot", "he"] = "glorot"
+    init: InitConfig | Literal["zeros", "uniform", "normal", "glorot", "he", "pytorch"] = "glorot"
     dtype: Literal["float64", "float32"] = "float64"
     tied: bool = Field(False, description="autoencoders: decoder weights are the encoder's transpose")
 
