@@ -316,7 +316,8 @@ async function startRun(scenario) {
   } catch (error) { showProblems(error); return; }
   if (generation !== state.generation) { api(`/api/runs/${body.id}`, { method: "DELETE" }).catch(() => {}); return; }
   showProblems(null);
-  showNotes(body.info.notes);
+  showNotes((body.info.notes || []).concat(state.openNotes || []));
+  state.openNotes = null;  // said once, for the file just opened
   const wasPlaying = state.playing;
   stopRun();
   state.run = body.id;
@@ -748,7 +749,7 @@ async function openText(text) {
     showProblems(null);
     showNotes(body.notes);
     if (body.view === "hopfield") { stopRun(); showView("hopfield"); loadHopfield(body.scenario); saveUrl(); }
-    else { showView("lab"); state.scenario = body.scenario; setInputs(state.scenario); renderControls(); startRun(state.scenario); }
+    else { state.openNotes = body.notes; showView("lab"); state.scenario = body.scenario; setInputs(state.scenario); renderControls(); startRun(state.scenario); }
   } catch (error) { showProblems(error); }
 }
 
@@ -779,6 +780,7 @@ async function main() {
   $("export-yaml").addEventListener("click", exportYaml);
   $("copy-link").addEventListener("click", () => { saveUrl(); navigator.clipboard && navigator.clipboard.writeText(location.href).catch(() => {}); });
   window.addEventListener("beforeunload", () => stopRun());
+  window.__pg.ready = true;
   let start = state.catalog.initial || { view: "lab", scenario: state.catalog.default };
   if (location.hash.length > 1) {
     try { start = decodeState(location.hash.slice(1)); } catch (e) { showProblems(new Error("the address does not hold a playground state; opened the default")); }
