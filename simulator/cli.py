@@ -597,7 +597,7 @@ def graph_command(expression: str, at: str, out_file: str | None) -> None:
               help="Address to listen on. Anything but a loopback address lets other machines train on yours.")
 def playground(scenario: str | None, port: int, host: str) -> None:
     """Train rules side by side, live, in your browser (a local web app); SCENARIO opens a file in it."""
-    from rulelab.playground.server import app_for, bind, is_loopback, make_server, url_of
+    from rulelab.playground.server import app_for, bind, is_loopback, make_server, url_of, warm_up
     from rulelab.playground.state import PlaygroundInputError, open_scenario
     from rulelab.scenario import ScenarioError, read_yaml
 
@@ -621,7 +621,8 @@ def playground(scenario: str | None, port: int, host: str) -> None:
     if not is_loopback(host):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine can use the playground",
                    err=True)
-    click.echo(f"rulelab playground: {url_of(sock)}  (Ctrl-C stops it)", err=False)
+    warm_up()  # kernels loaded before the address is out: the first page draws at once
+    click.echo(f"rulelab playground: {url_of(sock)}  (Ctrl-C stops it)")
     sys.stdout.flush()
     make_server(app_for(host, initial)).run(sockets=[sock])
 

@@ -7,6 +7,7 @@ requests and seconds.
 
 from __future__ import annotations
 
+import base64
 import copy
 import http.client
 import json
@@ -20,6 +21,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
+from rulelab.core import kernels as K
 from rulelab.playground.lab import LabRun
 from rulelab.playground.server import MAX_BODY, BackgroundServer
 from rulelab.playground.state import DEFAULT_LAB, PlaygroundInputError, export_yaml, open_scenario
@@ -96,7 +98,12 @@ def test_a_run_streams_frames_while_playing_and_steps_one_epoch(server):
     assert [r["label"] for r in info["rules"]] == ["backprop", "feedback_alignment"]
     assert info["grid"]["size"] == 100 and len(info["train"]["points"]) == 2 * 60
     first = body["frame"]["rules"][0]
-    assert len(np.frombuffer(__import__("base64").b64decode(first["classes"]), np.uint8)) == 100 * 100
+    shade = np.frombuffer(base64.b64decode(first["values"]), np.uint8)
+    lab = server.runs.get(key).lab
+    session = lab.sessions[0]
+    net = session.plan.network
+    predicted = K.predict_all(session.params, net.layout, net.act_args, lab.display.grid_inputs, session.plan.threshold)
+    assert shade.shape == (100 * 100,) and np.array_equal(shade >= 128, predicted == 1)  # the regions, exactly
     assert first["metrics"]["epoch"] == [0]
     status, answer = request(server, "POST", f"/api/runs/{key}/control", {"action": "step"})
     assert status == 200 and answer["playing"] is False

@@ -188,14 +188,18 @@ class LabRun:
             values = np.empty(n, dtype=net.np_dtype)
             grid_outputs(session.params, net.layout, net.act_args, grid_inputs, session.plan.threshold, classes,
                          values, np.empty((n, 0), dtype=net.np_dtype))
+            entry: dict[str, Any] = {"epoch": session.epoch, "status": self._status(session),
+                                     "message": session.record.message, "metrics": self._new_metrics(k, session)}
             if self.regression:
-                shade = quantise(values, low, high)
-            else:
+                entry["values"] = _b64(quantise(values, low, high))
+            elif net.sizes[-1] == 1:
+                # One byte per point carries both: the output's shade, on the side of 127.5 its class is on
+                # (the class decides, so the regions are exactly the predicted classes).
                 off, on = target_range(net.output_activation)
                 shade = quantise(values, off, on)
-            entry: dict[str, Any] = {"epoch": session.epoch, "status": self._status(session),
-                                     "message": session.record.message, "classes": _b64(classes),
-                                     "values": _b64(shade), "metrics": self._new_metrics(k, session)}
+                entry["values"] = _b64(np.where(classes == 1, np.maximum(shade, 128), np.minimum(shade, 127)))
+            else:
+                entry["classes"] = _b64(classes)
             entry["hidden"] = self._hidden(session, net, hidden_inputs)
             out.append(entry)
         return {"type": "frame", "clock": self.clock, "finished": self.finished, "rules": out}

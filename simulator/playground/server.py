@@ -440,3 +440,26 @@ class BackgroundServer:
         self.server.force_exit = True
         self.thread.join(10)
         self.sock.close()
+
+
+def warm_up() -> None:
+    """Load every kernel a first page needs (from Numba's cache, or compile it once) before the address
+    is printed, so that the first page a user opens draws at once: the default rules, the perceptron,
+    the delta rule and an evolution strategy on the default data, the grid and a Hopfield recall."""
+    import copy
+
+    from rulelab.playground import catalog
+    from rulelab.playground.hopfield import default_patterns, hopfield_scenario, recall
+    from rulelab.playground.lab import LabRun
+    from rulelab.playground.state import DEFAULT_LAB, open_scenario
+
+    raw = copy.deepcopy(DEFAULT_LAB)
+    raw["rules"] = raw["rules"] + [{**catalog.PRESETS[name], "network": {"layers": [2, 1], "activation": act}}
+                                   for name, act in (("perceptron", "step"), ("delta", "sigmoid"))]
+    raw["rules"].append(copy.deepcopy(catalog.PRESETS["openai_es"]))
+    lab = LabRun(open_scenario(raw))
+    lab.advance(1)
+    json.dumps(lab.frame())
+    catalog.catalog()
+    width, height, patterns = default_patterns()
+    recall(open_scenario(hopfield_scenario(patterns, patterns[0], "hopfield_hebbian", "async", 0, 5, width, height)))

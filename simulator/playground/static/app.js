@@ -49,7 +49,11 @@ function showNotes(notes) {
 
 const clone = (x) => JSON.parse(JSON.stringify(x));
 const datasetOf = (s) => (typeof s.task.dataset === "string" ? { name: s.task.dataset } : s.task.dataset);
-const b64bytes = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+function b64bytes(text) {
+  const raw = atob(text), out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
+}
 
 function encodeState(payload) {
   const bytes = new TextEncoder().encode(JSON.stringify(payload));
@@ -382,22 +386,22 @@ function buildPanels(info) {
   });
 }
 
-function regionImage(rule, info, outputs) {
+function regionImage(rule, info) {
+  // Regression and one output unit: a shade per point, on the side of 127.5 of its class (values);
+  // several output units: the predicted class per point (classes).
   const n = info.grid.size;
-  const classes = b64bytes(rule.classes), values = b64bytes(rule.values);
   const image = new ImageData(n, n);
   const regression = info.kind === "regression";
-  const binary = info.n_classes <= 2 && outputs === 1;
+  const bytes = b64bytes(rule.values || rule.classes);
   for (let p = 0; p < n * n; p++) {
     let rgb, strength;
-    if (regression || binary) {
-      const v = values[p] / 255;  // 0 … 1: the output across its range
-      rgb = v >= 0.5 ? CLASS_RGB[1] : CLASS_RGB[0];
+    if (rule.values) {
+      const v = bytes[p] / 255;
+      rgb = bytes[p] >= 128 ? CLASS_RGB[1] : CLASS_RGB[0];
       strength = Math.min(1, Math.abs(v - 0.5) * 2);
       if (!regression) strength = 0.35 + 0.65 * strength;
-      if (!regression && ((classes[p] === 1) !== (v >= 0.5))) rgb = CLASS_RGB[classes[p] % CLASS_RGB.length];
     } else {
-      rgb = CLASS_RGB[classes[p] % CLASS_RGB.length]; strength = 0.8;
+      rgb = CLASS_RGB[bytes[p] % CLASS_RGB.length]; strength = 0.8;
     }
     const a = 0.55 * strength;
     image.data[4 * p] = Math.round(255 * (1 - a) + rgb[0] * a);
@@ -410,10 +414,10 @@ function regionImage(rule, info, outputs) {
 
 const scratch = document.createElement("canvas");
 
-function drawRegions(canvas, rule, info, outputs) {
+function drawRegions(canvas, rule, info) {
   const n = info.grid.size;
   scratch.width = scratch.height = n;
-  scratch.getContext("2d").putImageData(regionImage(rule, info, outputs), 0, 0);
+  scratch.getContext("2d").putImageData(regionImage(rule, info), 0, 0);
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(scratch, 0, 0, canvas.width, canvas.height);
@@ -462,7 +466,7 @@ function applyFrame(frame) {
       for (const name of ["train_loss", "test_loss", "train_accuracy", "test_accuracy"]) curve[name].push(m[name] ? m[name][k] : null);
     }
     const panel = $("panels").children[i];
-    drawRegions(panel.querySelector(".regions"), rule, info, info.rules[i].layers[info.rules[i].layers.length - 1]);
+    drawRegions(panel.querySelector(".regions"), rule, info);
     panel.querySelectorAll(".hidden-units canvas").forEach((c, k) => { if (rule.hidden[k]) drawHidden(c, rule.hidden[k]); });
     const last = (name) => { const v = curve[name]; for (let k = v.length - 1; k >= 0; k--) if (v[k] !== null) return v[k]; return null; };
     const parts = [`epoch ${rule.epoch}`];
@@ -479,11 +483,24 @@ function applyFrame(frame) {
   state.clock = frame.clock;
   $("clock").textContent = frame.clock;
   if (frame.finished && state.playing) { state.playing = false; $("play").textContent = "Play"; }
-  drawCurves($("loss-chart"), ["train_loss", "test_loss"]);
-  drawCurves($("accuracy-chart"), ["train_accuracy", "test_accuracy"]);
+  scheduleCurves();
   window.__pg.frames += 1;
   window.__pg.clock = frame.clock;
   if (window.__pg.firstFrame === null) window.__pg.firstFrame = performance.now();
+}
+
+let curvesDrawn = 0, curvesPending = false;
+
+function scheduleCurves() {
+  // The curves at most 10 times a second: the regions are what must keep up with training.
+  if (curvesPending) return;
+  const wait = Math.max(0, curvesDrawn + 100 - performance.now());
+  curvesPending = true;
+  setTimeout(() => {
+    curvesPending = false; curvesDrawn = performance.now();
+    drawCurves($("loss-chart"), ["train_loss", "test_loss"]);
+    drawCurves($("accuracy-chart"), ["train_accuracy", "test_accuracy"]);
+  }, wait);
 }
 
 function drawCurves(canvas, names) {
