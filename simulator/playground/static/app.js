@@ -360,6 +360,16 @@ async function control(action) {
                                                                  body: JSON.stringify({ action, speed }) });
     state.playing = body.playing;
     $("play").textContent = state.playing ? "Pause" : "Play";
+    if (action === "play" || action === "step") {
+      // A rule used for the first time on this machine is compiled once (seconds): say so if it shows.
+      const frames = window.__pg.frames;
+      setTimeout(() => {
+        if (window.__pg.frames === frames && (state.playing || action === "step")) {
+          showNotes(["waiting for the server: a rule used for the first time on this machine is compiled once (a few seconds)"]);
+          const clear = setInterval(() => { if (window.__pg.frames !== frames) { showNotes([]); clearInterval(clear); } }, 200);
+        }
+      }, 1500);
+    }
   } catch (error) { showProblems(error); }
 }
 
