@@ -168,7 +168,9 @@ def _opened(raw: dict[str, Any]):
 
 
 def _computed(function, *args):
-    with COMPUTE:
+    from rulelab.run.runner import single_threaded_blas
+
+    with COMPUTE, single_threaded_blas():  # as rulelab run trains: BLAS at one thread, the outer loops parallel
         return function(*args)
 
 

@@ -202,10 +202,14 @@ function renderRules() {
         card.appendChild(name);
       }
       if (!rule) return;
+      // The hyperparameters this entry sets and the usual ones first; every other under "more".
+      const more = document.createElement("details");
+      more.innerHTML = "<summary>more</summary>";
       for (const field of rule.hyperparameters) {
-        if (!(field.name in stage) && !["lr", "population", "sigma", "optimizer"].includes(field.name)) continue;
-        card.appendChild(fieldControl(field, stage[field.name], (value) => { stage[field.name] = value; changed(); }));
+        const main = field.name in stage || ["lr", "population", "sigma", "optimizer"].includes(field.name);
+        (main ? card : more).appendChild(fieldControl(field, stage[field.name], (value) => { stage[field.name] = value; changed(); }));
       }
+      if (more.children.length > 1) card.appendChild(more);
     });
     if (entry.network) {
       const note = document.createElement("div");
