@@ -608,6 +608,44 @@ def graph_command(expression: str, at: str, out_file: str | None) -> None:
 
 
 @main.command()
+@click.argument("scenario", required=False, type=click.Path(dir_okay=False))
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but a loopback address lets other machines train on yours.")
+def playground(scenario: str | None, port: int, host: str) -> None:
+    """Train rules side by side, live, in your browser (a local web app); SCENARIO opens a file in it."""
+    from rulelab.playground.server import app_for, bind, is_loopback, make_server, url_of, warm_up
+    from rulelab.playground.state import PlaygroundInputError, open_scenario
+    from rulelab.scenario import ScenarioError, read_yaml
+
+    initial = None
+    if scenario is not None:
+        try:
+            opened = open_scenario(read_yaml(Path(scenario)), scenario, Path(scenario).parent)
+        except ScenarioError as exc:
+            _bad_input(exc.format())
+        except PlaygroundInputError as exc:
+            _bad_input("\n".join(f"{scenario}: {path + ': ' if path else ''}{message}"
+                                  for path, message in exc.problems))
+        for note in opened.notes:
+            click.echo(f"note: {note}", err=True)
+        initial = {"view": opened.view, "scenario": opened.raw}
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        _bad_input(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); "
+                   "choose another with --port (0: any free port)")
+    if not is_loopback(host):
+        click.echo(f"warning: listening on {host}: anyone who can reach this machine can use the playground",
+                   err=True)
+    warm_up()  # kernels loaded before the address is out: the first page draws at once
+    click.echo(f"rulelab playground: {url_of(sock)}  (Ctrl-C stops it)")
+    sys.stdout.flush()
+    make_server(app_for(host, initial)).run(sockets=[sock])
+
+
+@main.command()
 def datasets() -> None:
     """List the built-in datasets and their options."""
     from rich.markup import escape
