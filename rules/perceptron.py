@@ -23,12 +23,12 @@ def perceptron_update(params, layout, act_args, state, hp, X, Y, lo, hi):
 def perceptron_online_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """w ← w + η (t − y) x for one row of a single-layer net: the classic rule, kept straight-line."""
     w_off, b_off, n_in, n_out = layout[0, K.W_OFF], layout[0, K.B_OFF], layout[0, K.N_IN], layout[0, K.N_OUT]
-    low = 0.0 if layout[0, K.ACT] == K.STEP else -1.0  # step gives 0/1, sign gives ±1
+    code, at_zero = layout[0, K.ACT], act_args[0]  # step (0/1) or sign (±1), and its value at z = 0
     x = X[lo]
     mistakes = 0.0
     for j in range(n_out):
         net = params[b_off + j] + K.row_dot(params, w_off + j * n_in, x)
-        err = Y[lo, j] - (1.0 if net >= 0.0 else low)
+        err = Y[lo, j] - K.activate_scalar(code, at_zero, net)
         if err != 0.0:
             mistakes += 1.0
             K.row_add(params, w_off + j * n_in, hp[0] * err, x)
@@ -43,7 +43,7 @@ def _general(params, layout, act_args, state, eta, X, Y, lo, hi):
     out = layout.shape[0] - 1
     w_off, b_off = layout[out, K.W_OFF], layout[out, K.B_OFF]
     n_in, n_out = layout[out, K.N_IN], layout[out, K.N_OUT]
-    low = 0.0 if layout[out, K.ACT] == K.STEP else -1.0
+    code, at_zero = layout[out, K.ACT], act_args[out]
     online = hi - lo == 1
     acc = 2 * (layout[out, K.A_OFF] + n_out)
     n = n_out * (n_in + 1)
@@ -55,7 +55,7 @@ def _general(params, layout, act_args, state, eta, X, Y, lo, hi):
         x = K.output_input(params, layout, act_args, X[s], state)
         for j in range(n_out):
             net = params[b_off + j] + K.row_dot(params, w_off + j * n_in, x)
-            err = Y[s, j] - (1.0 if net >= 0.0 else low)
+            err = Y[s, j] - K.activate_scalar(code, at_zero, net)
             if err != 0.0:
                 mistakes += 1.0
                 if online:

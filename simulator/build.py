@@ -21,6 +21,7 @@ spread over processes or threads.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,27 +257,81 @@ class Plan:
 
 
 def initial_params(scenario: Scenario, spec: RuleSpec, seed: int) -> np.ndarray:
-    """Seeded initial weights ([seed, 1]): rules sharing a network start from the same point."""
-    if scenario.weights_from is not None:
-        return load_weights(scenario.weights_from, spec, seed)
+    """Seeded initial weights ([seed, 1]): rules sharing a network start from the same point; or a
+    previous run's weights (task.weights_from), whole or for some layers over a seeded start."""
+    source = scenario.weights_from
+    if source is not None and source.path is None:
+        raise ValueError(f"the weights of task '{source.task}' are not there yet: run the whole file")
+    if source is not None and source.layers is None:
+        return load_weights(source.path, spec, seed, source.rule)
     init = spec.init
-    return init_params(spec.network, np.random.default_rng([seed, 1]), init.scheme, init.scale, init.sigma,
-                       init.bias, [layer.model_dump() for layer in init.layers] if init.layers else None)
+    params = init_params(spec.network, np.random.default_rng([seed, 1]), init.scheme, init.scale, init.sigma,
+                         init.bias, [layer.model_dump() for layer in init.layers] if init.layers else None)
+    if source is not None:
+        copy_layers(source.path, source.rule or spec.label, seed, source.layers, spec.network, params)
+    return params
 
 
-def load_weights(path: Path, spec: RuleSpec, seed: int) -> np.ndarray:
-    """A previous run's final parameters for this rule label and seed."""
-    key = f"{spec.label}/seed{seed}"
+def _saved(path: Path, label: str, seed: int, dtype: np.dtype) -> np.ndarray:
+    key = f"{label}/seed{seed}"
     with np.load(path) as saved:
         if key not in saved:
-            available = sorted(k for k in saved.files if "/seed" in k)
-            raise ValueError(f"{path} has no weights for rule '{spec.label}' and seed {seed} "
+            available = sorted(k for k in saved.files if "/seed" in k and k.count("/") == 1)
+            raise ValueError(f"{path} has no weights for rule '{label}' and seed {seed} "
                              f"(it has: {', '.join(available) or 'none'})")
-        params = np.asarray(saved[key], dtype=spec.network.np_dtype)
+        return np.asarray(saved[key], dtype=dtype).copy()
+
+
+def load_weights(path: Path, spec: RuleSpec, seed: int, label: str | None = None) -> np.ndarray:
+    """A previous run's final parameters for this rule label (or ``label``) and seed."""
+    label = label or spec.label
+    params = _saved(path, label, seed, spec.network.np_dtype)
     if params.shape != (spec.network.n_params,):
-        raise ValueError(f"{path}: weights for '{spec.label}' have {params.size} values; "
+        raise ValueError(f"{path}: weights for '{label}' have {params.size} values; "
                          f"this network needs {spec.network.n_params}")
-    return params.copy()
+    return params
+
+
+@functools.lru_cache(maxsize=16)
+def _saved_network(path: Path, label: str) -> Network:
+    """The network rule ``label`` ran with, from the scenario.yaml saved beside ``path``."""
+    from rulelab.scenario import ScenarioError, read_yaml, validate_scenario
+
+    saved = path.parent / "scenario.yaml"
+    try:
+        scenario = validate_scenario(read_yaml(saved), str(saved), saved.parent)
+    except (ScenarioError, OSError) as exc:
+        raise ValueError(f"{saved}: cannot read the network the weights were trained on ({exc})") from None
+    for spec in scenario.rules:
+        if spec.label == label:
+            return spec.network
+    raise ValueError(f"{saved} has no rule '{label}'")
+
+
+def _layer_slice(layout: np.ndarray, layer: int, n_params: int) -> slice:
+    """A layer's weights and biases: contiguous in the flat vector, up to the next layer's."""
+    from rulelab.core.layout import W_OFF
+
+    end = int(layout[layer + 1, W_OFF]) if layer + 1 < layout.shape[0] else n_params
+    return slice(int(layout[layer, W_OFF]), end)
+
+
+def copy_layers(path: Path, label: str, seed: int, layers: tuple[int, ...], net: Network,
+                params: np.ndarray) -> None:
+    """params[layer] ← the saved run's layer, for each layer given; each must have the same shape and kind."""
+    from rulelab.core.layout import C_IN, KIND, N_IN, N_OUT
+
+    source_net = _saved_network(path, label)
+    source = _saved(path, label, seed, net.np_dtype)
+    for layer in layers:
+        if layer >= source_net.n_layers:
+            raise ValueError(f"{path}: rule '{label}' has {source_net.n_layers} layers; there is no layer {layer}")
+        columns = [KIND, N_IN, N_OUT, *range(C_IN, C_IN + 12)]
+        if not np.array_equal(source_net.layout[layer, columns], net.layout[layer, columns]):
+            raise ValueError(f"{path}: layer {layer} of rule '{label}' is {source_net.describe_layer(layer)}; "
+                             f"this network's is {net.describe_layer(layer)}")
+        params[_layer_slice(net.layout, layer, net.n_params)] = \
+            source[_layer_slice(source_net.layout, layer, source_net.n_params)]
 
 
 def _stages(scenario: Scenario, spec: RuleSpec, seed: int) -> list[StagePlan]:

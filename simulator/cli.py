@@ -217,6 +217,7 @@ def _run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: i
     plotted = []
     for name, spec in scenarios:
         click.echo(f"— task {name} —")
+        spec = _bind_task_weights(spec, out)
         failed, run = _run_one_comparison(spec, scenario, overrides, plugins, out / name, quiet, no_plots, jobs,
                                           resume, svg)
         any_failed |= failed
@@ -232,6 +233,25 @@ def _run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: i
         click.echo(f"combined report: {report}")
     click.echo(f"results: {out}")
     sys.exit(EXIT_FAILURE if any_failed else 0)
+
+
+def _bind_task_weights(spec, out: Path):
+    """A task that starts from an earlier task's weights (weights_from: {task: NAME}) reads them from that
+    task's run folder, OUT/NAME; its saved scenario.yaml names the folder, so that it re-validates alone."""
+    import copy
+    import dataclasses
+
+    source = spec.weights_from
+    if source is None or source.task is None:
+        return spec
+    folder = out / source.task
+    resolved = copy.deepcopy(spec.resolved)
+    ref = {"run": str(folder.resolve())}
+    ref.update({k: v for k, v in (("rule", source.rule), ("layers", list(source.layers or ()) or None))
+                if v is not None})
+    resolved["task"]["weights_from"] = ref
+    return dataclasses.replace(spec, weights_from=dataclasses.replace(source, path=folder / "weights.npz"),
+                               resolved=resolved)
 
 
 def _declares_sweep(path: str) -> bool:
@@ -420,6 +440,9 @@ def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
     console = _console()
     console.print(table)
     if verbose:
+        console.print(escape("Ties: step(0) = 1 and sign(0) = +1 unless a scenario says otherwise "
+                             "(network.at_zero.step: 0 | 0.5 | 1, network.at_zero.sign: -1 | 0 | 1)."),
+                      soft_wrap=True)
         for rule in found.values():
             console.print(f"[bold]{escape(rule.name)}[/bold] — {escape(rule.summary)}")
             console.print(f"  equation: {escape(rule.equation)}", soft_wrap=True)

@@ -61,14 +61,25 @@ def test_centered_ranks_and_nan_is_worst():
     np.testing.assert_allclose(centered_ranks(np.array([1.0, 1.0, 0.0])), [0.25, 0.25, -0.5])  # ties share
 
 
-def test_population_fitness_matches_evaluate_and_ignores_thread_count():
+def _conv_net():
+    from rulelab.core.network import LayerSpec, Network
+
+    specs = [LayerSpec("conv1d", 3, (1, 3), (1, 1), "same"), LayerSpec("pool1d", 0, (1, 2), None),
+             LayerSpec("flatten"), LayerSpec("dense", 3)]
+    return Network.from_layers((1, 6), specs, ("relu", "linear", "linear", "softmax"))
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_population_fitness_matches_evaluate_and_ignores_thread_count(kind):
+    """Members in dense blocks, or (conv) each through every kind's batch forward: −mean loss per member,
+    the same at any thread count."""
     from rulelab.core import kernels as K
     from rulelab.core.network import Network, encode_targets, init_params
 
     rng = np.random.default_rng(0)
-    net = Network((5, 7, 3), ("tanh", "softmax"))
+    net = Network((5, 7, 3), ("tanh", "softmax")) if kind == "dense" else _conv_net()
     population = np.stack([init_params(net, np.random.default_rng(i)) for i in range(16)])
-    X = rng.normal(size=(40, 5))
+    X = rng.normal(size=(40, 5 if kind == "dense" else 6))
     labels = rng.integers(0, 3, 40)
     T = encode_targets(labels, 3, "softmax")
     results = []

@@ -28,6 +28,7 @@ SHRUNK: dict[str, list[str]] = {
     "adversarial": ["--repeats", "1", "--set", "train.epochs=2", "--set", "task.optimise.samples=3",
                     "--set", "task.optimise.steps=10"],
     "autoencoder": ["--repeats", "1", "--set", "train.epochs=2"],
+    "stacked-autoencoder": ["--repeats", "1", "--set", "train.epochs=1"],
     "backprop-worked-example": [],
     "classic": ["--repeats", "2", "--set", "train.epochs=60", "--set", "tasks[1].train.epochs=10"],
     "cnn-digits": ["--repeats", "1", "--set", "train.epochs=2", "--set", "rules[5].stages[0].epochs=1",

@@ -35,6 +35,11 @@ ACTIVATION_CODES = {
 ACTIVATION_NAMES = {code: name for name, code in ACTIVATION_CODES.items()}
 # Step and sign have no derivative (zero almost everywhere, undefined at 0).
 NON_DIFFERENTIABLE = frozenset({"step", "sign"})
+# What step and sign give at exactly z = 0, by default, and what a scenario may choose instead
+# (network.at_zero): step(0) = 1 and sign(0) = +1 as the notes' Hopfield units (+1 when net ≥ 0);
+# the notes' perceptron (g = 1 only if z > 0) is step(0) = 0, notes 004's is sign(0) = −1.
+AT_ZERO = {"step": 1.0, "sign": 1.0}
+AT_ZERO_CHOICES = {"step": (0.0, 0.5, 1.0), "sign": (-1.0, 0.0, 1.0)}
 
 
 def code_of(name: str) -> int:
@@ -54,11 +59,14 @@ def check_codes(codes: np.ndarray) -> None:
 
 @njit(cache=True, inline="always")
 def activate_scalar(code, slope, z):
-    """a = g(z) for every elementwise activation (softmax is not elementwise; an unknown code gives NaN)."""
+    """a = g(z) for every elementwise activation (softmax is not elementwise; an unknown code gives NaN).
+
+    ``slope`` is the layer's one activation argument: leaky ReLU's slope, or the value step and
+    sign take at exactly z = 0 (their tie convention: 1 and +1 by default, see AT_ZERO)."""
     if code == STEP:
-        return 1.0 if z >= 0.0 else 0.0
+        return 1.0 if z > 0.0 else (slope if z == 0.0 else 0.0)
     if code == SIGN:
-        return 1.0 if z >= 0.0 else -1.0
+        return 1.0 if z > 0.0 else (slope if z == 0.0 else -1.0)
     if code == SIGMOID:
         # Two branches keep exp() from overflowing for large |z|.
         if z >= 0.0:
@@ -176,9 +184,9 @@ def activate_block(code: int, slope: float, Z: np.ndarray) -> None:
     elif code == LEAKY_RELU:
         np.multiply(Z, np.where(Z > 0, 1.0, slope).astype(Z.dtype), out=Z)
     elif code == STEP:
-        Z[...] = Z >= 0
+        Z[...] = np.where(Z > 0, 1.0, np.where(Z == 0, slope, 0.0))
     elif code == SIGN:
-        Z[...] = np.where(Z >= 0, 1.0, -1.0)
+        Z[...] = np.where(Z > 0, 1.0, np.where(Z == 0, slope, -1.0))
     elif code == SOFTMAX:
         Z -= Z.max(axis=1, keepdims=True)
         np.exp(Z, out=Z)

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from rulelab.core import kernels as K
-from rulelab.core.activations import code_of
+from rulelab.core.activations import AT_ZERO, code_of
 from rulelab.core.layout import (AVG_POOL, C_IN, C_OUT, CONV, DENSE, DROPOUT, FLATTEN, H_IN, H_OUT, KH, KW,
                                  L2_POOL, LAYOUT_COLUMNS, LOCAL, MAX_POOL, PH, PW, SH, SW, W_IN, W_OUT, dense_layout)
 
@@ -215,6 +215,8 @@ class Network:
     tied: bool = False
     specs: tuple[LayerSpec, ...] | None = None
     input_shape: tuple[int, ...] | None = None
+    # (activation, value at z = 0) for step and sign: their tie convention (activations.AT_ZERO)
+    at_zero: tuple[tuple[str, float], ...] = tuple(AT_ZERO.items())
     layout: np.ndarray = field(init=False, repr=False, compare=False)
     act_args: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -236,7 +238,8 @@ class Network:
             if tuple(int(n) for n in layout[:, K.N_OUT]) != tuple(self.sizes[1:]):
                 raise ValueError("sizes do not match the layers' output shapes; build the net with from_layers")
         object.__setattr__(self, "layout", layout)
-        args = [self.leaky_slope if a == "leaky_relu" else 0.0 for a in self.activations]
+        at_zero = dict(self.at_zero)
+        args = [self.leaky_slope if a == "leaky_relu" else at_zero.get(a, 0.0) for a in self.activations]
         for layer, spec in enumerate(self.specs):
             if spec.kind == "dropout":
                 args[layer] = spec.rate  # a dropout layer's one parameter rides in act_args
@@ -244,12 +247,13 @@ class Network:
 
     @classmethod
     def from_layers(cls, input_shape: Sequence[int], specs: Sequence[LayerSpec], activations: Sequence[str],
-                    leaky_slope: float = 0.01, dtype: str = "float64") -> "Network":
+                    leaky_slope: float = 0.01, dtype: str = "float64",
+                    at_zero: tuple[tuple[str, float], ...] = tuple(AT_ZERO.items())) -> "Network":
         """A network of any layer kinds on inputs of ``input_shape``; ValueError (naming the layer) if a shape
         does not fit.  Layers without an activation of their own (pooling, flatten, dropout) take 'linear'."""
         shapes = layer_shapes(input_shape, specs)
         sizes = (math.prod(input_shape),) + tuple(math.prod(s) for s in shapes)
-        return cls(sizes, tuple(activations), leaky_slope, dtype, False, tuple(specs), tuple(input_shape))
+        return cls(sizes, tuple(activations), leaky_slope, dtype, False, tuple(specs), tuple(input_shape), at_zero)
 
     @property
     def n_layers(self) -> int:

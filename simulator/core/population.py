@@ -35,6 +35,7 @@ from rulelab.core.engine import (BUDGET_SPENT, C_EARLY, C_LOSS, C_SHUFFLE, CFG_S
                                  R_CRITERION_FORWARD, R_EPOCH, R_FORWARD, R_SAMPLES, R_STATUS, R_WALL, RUNNING,
                                  WALL_SECONDS, criterion_met, divergence, measure, rows_within_budget, visiting_order)
 from rulelab.core.layers import forward_rows, member_next_dense, members_first_dense
+from rulelab.core.network import LAYER_KINDS
 from rulelab.core.vecmath import exp_inplace, sigmoid_inplace, tanh_inplace
 from rulelab.rule import Field, HyperParameters, Needs, Rule
 
@@ -529,6 +530,9 @@ class PopulationRule(Rule):
     signal: ClassVar[str] = "fitness_best"
     Params: ClassVar[type[ESParams]] = ESParams
     supports_tied_weights: ClassVar[bool] = False
+    # A fitness needs forward passes only: every kind runs them (dense nets in member blocks,
+    # others through each kind's batch forward, layers.forward_rows).
+    layer_kinds: ClassVar[tuple[str, ...]] = LAYER_KINDS
     ask_kernel: ClassVar[Any] = None
     tell_kernel: ClassVar[Any] = None
     # Whether ask draws its noise in the network's dtype (float32 halves the cost) or in float64.

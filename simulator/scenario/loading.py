@@ -164,7 +164,27 @@ def load_scenarios(path: str | Path, overrides: list[str] | tuple[str, ...] = ()
         except ScenarioError as exc:
             prefix = f"tasks '{name}': " if name else ""
             raise ScenarioError(exc.source, [(p, prefix + m) for p, m in exc.problems]) from None
+    _check_task_references(result, str(path))
     return result
+
+
+def _check_task_references(scenarios: list[tuple[str, Scenario]], source: str) -> None:
+    """task.weights_from.task must name a task that runs earlier in the same file."""
+    problems = []
+    for i, (name, scenario) in enumerate(scenarios):  # a task's problems: its key path, its name in words
+        ref = scenario.weights_from
+        if ref is None or ref.task is None:
+            continue
+        earlier = [n for n, _ in scenarios[:i]]
+        where = "task.weights_from.task"
+        if not name:
+            problems.append((where, f"got {ref.task!r}; a task of the same file is only there in a file with "
+                                    "tasks: (use run: DIRECTORY for a previous run)"))
+        elif ref.task not in earlier:
+            problems.append((where, f"tasks '{name}': got {ref.task!r}; expected an earlier task of this file "
+                                    f"({', '.join(map(repr, earlier)) or 'none before this one'})"))
+    if problems:
+        raise ScenarioError(source, problems)
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),

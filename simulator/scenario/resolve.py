@@ -54,6 +54,18 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
+class WeightsSource:
+    """Initial weights: a previous run's weights.npz (``path``), or an earlier task of the same file
+    (``task``; its path is bound when that task has run).  ``rule`` takes one label's weights for
+    every rule; ``layers`` copies only those layers, the others start from network.init."""
+
+    path: Path | None
+    task: str | None = None
+    rule: str | None = None
+    layers: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario: plain values, ready to build and run."""
 
@@ -70,7 +82,7 @@ class Scenario:
     source: str
     base_dir: Path
     resolved: dict[str, Any]  # the scenario as it will run, defaults filled in
-    weights_from: Path | None = None
+    weights_from: WeightsSource | None = None
     image_shape: tuple[int, int] | None = None
     sample_shape: tuple[int, ...] | None = None  # the dataset's shape of one sample (None: flat)
 
@@ -144,7 +156,7 @@ class Resolver:
             name=m.name, description=m.description, seed=m.seed, repeats=m.repeats, task=task,
             dataset_name=dataset_name, dataset_options=dataset_options, train=m.train,
             rules=tuple(specs), metrics=metrics, source=self.source, base_dir=self.base_dir,
-            resolved={}, weights_from=self.weights_path() if m.task.weights_from else None,
+            resolved={}, weights_from=self._weights_source(),
             image_shape=data.image_shape, sample_shape=data.sample_shape,
         )
         object.__setattr__(scenario, "resolved", self._resolved_dict(scenario))
@@ -235,9 +247,22 @@ class Resolver:
 
     def _check_input_task(self, data: DataShape) -> None:
         task = self.model.task
-        if task.weights_from is not None and self.weights_path() is None:
-            self.problems.append(("task.weights_from", f"no weights.npz in {show(task.weights_from)} "
-                                  "(give the directory of a previous rulelab run)"))
+        ref = task.weights_from
+        if ref is not None and not isinstance(ref, str) and (ref.run is None) == (ref.task is None):
+            self.problems.append(("task.weights_from", "give either run (a previous run's directory) or task (an "
+                                                       "earlier task of this file)"))
+            return
+        run_ref = ref if isinstance(ref, str) else getattr(ref, "run", None)
+        if run_ref is not None and self.weights_path(run_ref) is None:
+            self.problems.append(("task.weights_from" + ("" if isinstance(ref, str) else ".run"),
+                                  f"no weights.npz in {show(run_ref)} (give the directory of a previous rulelab run)"))
+        if ref is not None and not isinstance(ref, str) and ref.layers is not None:
+            net = self._base_network(data)
+            if net is not None:
+                for j, layer in enumerate(ref.layers):
+                    if not 0 <= layer < net.n_layers:
+                        self.problems.append((f"task.weights_from.layers[{j}]", f"got {layer}; the network has "
+                                              f"layers 0 … {net.n_layers - 1}"))
         if task.kind not in INPUT_KINDS:
             return
         opt = task.optimise
@@ -268,9 +293,17 @@ class Resolver:
         self.problems = kept
         return net
 
-    def weights_path(self) -> Path | None:
-        """The weights.npz named by task.weights_from (cwd first, then beside the scenario)."""
+    def _weights_source(self) -> WeightsSource | None:
         ref = self.model.task.weights_from
+        if ref is None:
+            return None
+        if isinstance(ref, str):
+            return WeightsSource(self.weights_path(ref))
+        return WeightsSource(self.weights_path(ref.run) if ref.run is not None else None, ref.task, ref.rule,
+                             tuple(ref.layers) if ref.layers is not None else None)
+
+    def weights_path(self, ref: str) -> Path | None:
+        """The weights.npz a run directory (or file) ``ref`` names (cwd first, then beside the scenario)."""
         for base in (Path.cwd(), self.base_dir):
             try:
                 candidate = (base / ref).expanduser()
@@ -441,6 +474,7 @@ class Resolver:
         init = cfg.init if isinstance(cfg.init, InitConfig) else InitConfig(scheme=cfg.init)
         if init.scheme == "given" and not self._given_fits(init, shape, specs, f"{path}.init.layers"):
             return None, None
+        at_zero = (("step", float(cfg.at_zero.step)), ("sign", float(cfg.at_zero.sign)))
         flat = all(isinstance(v, int) for v in cfg.layers)  # plain sizes: dense layers on a flat input
         if cfg.tied:
             problem = tie_problem(cfg.layers) if flat else "tied weights need a net of dense layers only"
@@ -448,8 +482,8 @@ class Resolver:
                 self.problems.append((f"{path}.tied", problem))
                 return None, None
         if flat:  # the dense net as it always was
-            return Network(tuple(cfg.layers), acts, cfg.leaky_slope, cfg.dtype, cfg.tied), init
-        return Network.from_layers(shape, specs, acts, cfg.leaky_slope, cfg.dtype), init
+            return Network(tuple(cfg.layers), acts, cfg.leaky_slope, cfg.dtype, cfg.tied, at_zero=at_zero), init
+        return Network.from_layers(shape, specs, acts, cfg.leaky_slope, cfg.dtype, at_zero), init
 
     @staticmethod
     def _n_params(shape: tuple[int, ...], specs: list[LayerSpec]) -> int:

@@ -39,6 +39,15 @@ class InitConfig(Model):
     layers: list[GivenLayer] | None = None
 
 
+class AtZeroConfig(Model):
+    """What step and sign give at exactly z = 0 (their tie convention)."""
+
+    step: Literal[0, 0.5, 1] = Field(1, description="step(0): 1 (z ≥ 0 fires, the default), 0 (fires only if "
+                                                    "z > 0, the notes' perceptron) or 0.5")
+    sign: Literal[-1, 0, 1] = Field(1, description="sign(0): +1 (the default, the notes' Hopfield units), −1 "
+                                                  "(notes 004's perceptron) or 0")
+
+
 class NetworkConfig(Model):
     # Items are checked one by one in rulelab.scenario.layers, where each kind gets its own message.
     layers: list[Any] = Field(
@@ -51,6 +60,8 @@ class NetworkConfig(Model):
     init: InitConfig | Literal["zeros", "uniform", "normal", "glorot", "he", "pytorch"] = "glorot"
     dtype: Literal["float64", "float32"] = "float64"
     tied: bool = Field(False, description="autoencoders: decoder weights are the encoder's transpose")
+    at_zero: AtZeroConfig = Field(default_factory=AtZeroConfig,
+                                  description="the value step and sign take at exactly z = 0")
 
 
 class CorruptionConfig(Model):
@@ -93,6 +104,19 @@ class AssociationConfig(Model):
     examples: int = Field(8, ge=0, description="cues, recalls and targets kept for the figures, per condition")
 
 
+class WeightsFromConfig(Model):
+    """Where a run's initial weights come from: a previous run, or an earlier task of the same file."""
+
+    run: str | None = Field(None, description="a previous run's directory (or its weights.npz)")
+    task: str | None = Field(None, description="an earlier task of this file (tasks:), which runs first")
+    rule: str | None = Field(None, description="take this rule label's weights (default: each rule its own)")
+    layers: list[int] | None = Field(None, min_length=1,
+                                     description="copy only these layers (0 = the first); the others start "
+                                                 "from network.init — a pretrained encoder under a new head")
+    # Exactly one of run and task: checked when the scenario is resolved (a model-level error here
+    # would be reported against the plain-string branch of the union).
+
+
 class TaskConfig(Model):
     kind: Literal["classification", "regression", "autoencoding", "activation_maximisation",
                   "adversarial", "unsupervised", "association"] = "classification"
@@ -109,8 +133,9 @@ class TaskConfig(Model):
         None, description="autoencoding: corrupt the inputs, keep the clean pattern as target (denoising)")
     optimise: OptimiseConfig = OptimiseConfig()
     association: AssociationConfig = AssociationConfig()
-    weights_from: str | None = Field(
-        None, description="start from a previous run's weights.npz (same rule labels and seeds)")
+    weights_from: str | WeightsFromConfig | None = Field(
+        None, description="start from a previous run's weights.npz (same rule labels and seeds), or "
+                          "{run | task, rule?, layers?}")
     test_fraction: float | None = Field(None, ge=0, lt=1)
     validation_fraction: float = Field(0.0, ge=0, lt=1,
                                        description="share of the training rows held out for tuning (sweeps)")
