@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from rulelab.run.interrupts import check_interrupt
 from rulelab.run.record import COMPLETED, RunRecord
 from rulelab.scenario import TaskConfig
 
@@ -192,6 +193,7 @@ def train_associative(plan: Plan, record: RunRecord, progress: Callable[[int], N
             if trajectory is not None:
                 record.artifacts[f"recall_step{step}_states"] = trajectory[:k]
         progress(1)
+        check_interrupt()  # a condition is one compiled recall: stop between conditions
     params = np.zeros(net.n_params, dtype=net.np_dtype)
     net.weights(params, 0)[:] = stored.weights
     net.bias(params, 0)[:] = b
