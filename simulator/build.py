@@ -266,8 +266,10 @@ def initial_params(scenario: Scenario, spec: RuleSpec, seed: int) -> np.ndarray:
 
 def load_weights(path: Path, spec: RuleSpec, seed: int) -> np.ndarray:
     """A previous run's final parameters for this rule label and seed."""
+    from rulelab.output.results import open_arrays
+
     key = f"{spec.label}/seed{seed}"
-    with np.load(path) as saved:
+    with open_arrays(path) as saved:
         if key not in saved:
             available = sorted(k for k in saved.files if "/seed" in k)
             raise ValueError(f"{path} has no weights for rule '{spec.label}' and seed {seed} "

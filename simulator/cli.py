@@ -351,7 +351,7 @@ def _report_interrupt(records, out: Path) -> None:
     finished = len(records) - len(partial)
     where = "; ".join(f"{r.label}, seed {r.seed}: {r.message}" for r in partial)
     click.echo(f"interrupted: {finished} finished runs kept in {out}"
-               + (f"; stopped ({where}), its rows so far kept and marked interrupted" if partial else "")
+               + (f"; stopped part-way, rows so far kept, marked interrupted: {where}" if partial else "")
                + "; run the same command with --resume to do the rest", err=True)
 
 

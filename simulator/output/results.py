@@ -71,6 +71,11 @@ PARTS = "parts"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:160]}"
+
+
 def _fsync_dir(folder: Path) -> None:
     """Make a rename in ``folder`` survive a crash of the machine, not only of the process."""
     try:
@@ -171,7 +176,7 @@ class RunParts:
             return parts
         for path in sorted(self.folder.glob("*.npz")):
             try:
-                with np.load(path, allow_pickle=False) as saved:
+                with open_arrays(path) as saved:
                     meta = json.loads(_array_text(saved["meta"]))
                     parts.append(Part(tuple(meta["key"]), meta["row"], meta["rule"], meta["family"],
                                       _array_text(saved["metrics"]),
@@ -230,7 +235,11 @@ class RunWriter:
             if not saved.is_file() or saved.read_text() != text:
                 raise ResumeError(f"{self.out_dir} holds a run of a different scenario (or other settings); "
                                   "resume with the same scenario and options, or choose another --out")
-            kept = self._read_finished()
+            try:
+                kept = self._read_finished()
+            except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, csv.Error) as exc:
+                raise ResumeError(f"{self.out_dir}: cannot read its finished runs ({_short(exc)}); run without "
+                                  "--resume to start over, or choose another --out") from None
         elif not resume:
             self.parts.clear()  # a fresh run: parts of an earlier run here must not be resumed later
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -244,9 +253,10 @@ class RunWriter:
     def _read_finished(self) -> list[tuple[RunRecord, str]]:
         """Finished runs (not failed, not interrupted): the merged files first, then the parts, which are newer."""
         found: dict[tuple[str, int], tuple[RunRecord, str]] = {}
-        if (self.out_dir / "runs.csv").is_file():
+        if (self.out_dir / "runs.csv").is_file() and (self.out_dir / "metrics.csv").is_file():
             for record in load_records(self.out_dir, self.scenario):
-                found[(record.label, record.seed)] = (record, metric_lines([record.label, record.seed], record))
+                if record.rows:  # a run without rows in metrics.csv is run again
+                    found[(record.label, record.seed)] = (record, metric_lines([record.label, record.seed], record))
         specs = {spec.label: spec for spec in self.scenario.rules}
         for part in self.parts.read():
             if len(part.key) != 2 or part.key[0] not in specs or part.row.get("status") in (INTERRUPTED, FAILED):
@@ -371,7 +381,13 @@ class SweepWriter:
                 raise ScenarioError(str(self.out), [("", "this directory holds a different sweep (or other "
                                                          "settings); resume with the same file and options, or "
                                                          "use another --out")])
-            self._read_finished()
+            try:
+                self._read_finished()
+            except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, csv.Error) as exc:
+                from rulelab.scenario import ScenarioError
+
+                raise ScenarioError(str(self.out), [("", f"cannot read its finished runs ({_short(exc)}); run "
+                                                         "without --resume to start over, or use another --out")])
         elif not resume:
             self.parts.clear()
         self.out.mkdir(parents=True, exist_ok=True)
@@ -561,8 +577,44 @@ def load_records(run_dir: Path, scenario: Scenario) -> list[RunRecord]:
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         return {}
-    with np.load(path, allow_pickle=False) as saved:
+    with open_arrays(path) as saved:
         return {k: saved[k] for k in saved.files}
+
+
+def open_arrays(path: Path):
+    """An .npz of a run directory (weights.npz, inputs.npz) or one named by a scenario, for reading
+    (a context manager: ``with open_arrays(path) as saved: saved[key]``); pickles are refused."""
+    return np.load(Path(path), allow_pickle=False)
+
+
+def read_saved_scenario(run_dir: Path) -> dict[str, Any]:
+    """scenario.yaml as saved by a run (plain data: the figures need no validation)."""
+    import yaml
+
+    return yaml.safe_load((Path(run_dir) / "scenario.yaml").read_text())
+
+
+def read_summary(run_dir: Path) -> list[dict[str, str]]:
+    with open(Path(run_dir) / "summary.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+MetricSeries = dict[tuple[str, str], dict[int, dict[int, float]]]
+
+
+def read_metric_series(run_dir: Path) -> MetricSeries:
+    """metrics.csv as (rule, metric) → seed → epoch → value (ValueError: not a run's metrics.csv)."""
+    path = Path(run_dir) / "metrics.csv"
+    metrics: MetricSeries = {}
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or not {"rule", "seed", "epoch", "metric", "value"} <= set(header):
+            raise ValueError(f"{path}: expected columns rule,seed,epoch,metric,value")
+        r, s, e, m, v = (header.index(k) for k in ("rule", "seed", "epoch", "metric", "value"))
+        for row in reader:
+            metrics.setdefault((row[r], row[m]), {}).setdefault(int(row[s]), {})[int(row[e])] = float(row[v])
+    return metrics
 
 
 def main_metric(scenario: Scenario) -> str:
