@@ -273,8 +273,10 @@ def initial_params(scenario: Scenario, spec: RuleSpec, seed: int) -> np.ndarray:
 
 
 def _saved(path: Path, label: str, seed: int, dtype: np.dtype) -> np.ndarray:
+    from rulelab.output.results import open_arrays
+
     key = f"{label}/seed{seed}"
-    with np.load(path) as saved:
+    with open_arrays(path) as saved:
         if key not in saved:
             available = sorted(k for k in saved.files if "/seed" in k and k.count("/") == 1)
             raise ValueError(f"{path} has no weights for rule '{label}' and seed {seed} "
@@ -298,7 +300,7 @@ def _saved_network(path: Path, label: str) -> Network:
     from rulelab.scenario import ScenarioError, read_yaml, validate_scenario
 
     saved = path.parent / "scenario.yaml"
-    try:
+    try:  # validated, not only read (results.read_saved_scenario): the network needs its layout
         scenario = validate_scenario(read_yaml(saved), str(saved), saved.parent)
     except (ScenarioError, OSError) as exc:
         raise ValueError(f"{saved}: cannot read the network the weights were trained on ({exc})") from None

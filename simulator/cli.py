@@ -200,6 +200,33 @@ def plot(run_dir: str, svg: bool) -> None:
 def _run(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
          plugins: tuple[str, ...], out_dir: str | None, quiet: bool, no_plots: bool, jobs: int = 1,
          resume: bool = False, svg: bool = False) -> None:
+    """Run a scenario file; Ctrl-C at any moment of it ends in a message and exit 130, never a traceback.
+
+    The first Ctrl-C only sets a flag (:mod:`rulelab.run.interrupts`), acted on at the next safe
+    point: the end of the current compiled chunk, between runs, or once the figures are drawn.
+    A second one stops at once; what finished is on disk either way (each run as it finished)."""
+    _interruptible(lambda: _run_file(scenario, overrides, seed, repeats, plugins, out_dir, quiet, no_plots, jobs,
+                                     resume, svg))
+
+
+def _interruptible(body: Callable[[], None]) -> None:
+    """Run a command's body with Ctrl-C deferred to its safe points, from start to exit: a Ctrl-C
+    that lands between them (a second one, or one while Python code is starting or ending the
+    command) still ends in a message and exit 130, never a traceback."""
+    from rulelab.run.interrupts import deferred_interrupts
+
+    with deferred_interrupts():
+        try:
+            body()
+        except KeyboardInterrupt:  # every finished run is already on disk (written as it finished)
+            click.echo("interrupted: finished runs are kept; run the same command with --resume to do the rest",
+                       err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+def _run_file(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
+              plugins: tuple[str, ...], out_dir: str | None, quiet: bool, no_plots: bool, jobs: int,
+              resume: bool, svg: bool) -> None:
     if _declares_sweep(scenario):
         _bad_input(f"{scenario}: sweep: this scenario declares a sweep; run it with `rulelab sweep {scenario}`")
     scenarios = _load(scenario, overrides, seed, repeats, plugins)
@@ -266,9 +293,11 @@ def _declares_sweep(path: str) -> bool:
 
 def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins: tuple[str, ...], out: Path,
                         quiet: bool, no_plots: bool, jobs: int, resume: bool, svg: bool = False):
-    """Run one comparison into ``out``; (True when every run failed, the plotted run or None)."""
+    """Run one comparison into ``out``; (True when every run failed, the plotted run or None).
+
+    Called within :func:`_run`'s deferred interrupts: Ctrl-C is a flag, acted on here."""
     from rulelab.output.results import ResumeError, RunWriter
-    from rulelab.run.interrupts import deferred_interrupts
+    from rulelab.run.interrupts import interrupt_requested
     from rulelab.run.runner import run_parallel, run_scenario
 
     try:
@@ -289,8 +318,10 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
         if jobs > 1:  # workers report whole runs, not epochs
             progress.advance(task, epochs)
 
-    with progress, deferred_interrupts():
+    with progress:
         try:
+            if interrupt_requested():  # pressed while the command was starting
+                raise KeyboardInterrupt
             if jobs > 1:
                 run_parallel(spec, jobs, finished, skip=writer.done)
             else:
@@ -299,7 +330,7 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
         except KeyboardInterrupt:
             progress.stop()
             writer.finish(interrupted=True)
-            click.echo(f"interrupted: kept {len(writer.records)} finished or partial runs in {out}", err=True)
+            _report_interrupt(writer.records, out)
             sys.exit(EXIT_INTERRUPTED)
     summary = writer.finish()
     _print_summary(spec, summary)
@@ -307,7 +338,8 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
         _print_run_notes(writer.records)
     failed = [r for r in writer.records if r.status == "failed"]
     all_failed = bool(failed) and len(failed) == len(writer.records)
-    if no_plots:
+    if no_plots or interrupt_requested():
+        _stop_if_interrupted(out)
         return all_failed, None
     try:
         from rulelab.output.plots import plot_run
@@ -319,7 +351,28 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
         click.echo(f"error: the figures could not be made ({type(exc).__name__}: {exc}); the results are "
                    f"saved — retry with: rulelab plot {out}", err=True)
         return True, None
+    _stop_if_interrupted(out)
     return all_failed, plotted
+
+
+def _stop_if_interrupted(out: Path) -> None:
+    """Ctrl-C pressed after the last run finished: everything is saved; stop before the next step."""
+    from rulelab.run.interrupts import interrupt_requested
+
+    if interrupt_requested():
+        click.echo(f"interrupted: every run finished and is kept in {out}; run the same command with --resume "
+                   f"to do the rest (figures: rulelab plot {out})", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _report_interrupt(records, out: Path) -> None:
+    """What Ctrl-C kept, and how to go on."""
+    partial = [r for r in records if r.status == "interrupted"]
+    finished = len(records) - len(partial)
+    where = "; ".join(f"{r.label}, seed {r.seed}: {r.message}" for r in partial)
+    click.echo(f"interrupted: {finished} finished runs kept in {out}"
+               + (f"; stopped part-way, rows so far kept, marked interrupted: {where}" if partial else "")
+               + "; run the same command with --resume to do the rest", err=True)
 
 
 def _rerun_command(command: str, scenario: str, overrides: tuple[str, ...], seed: int, repeats: int,
@@ -477,6 +530,13 @@ def sweep(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: 
           plugins: tuple[str, ...], out_dir: str | None, jobs: int | None, resume: bool, scheduler: str | None,
           dask_local: int | None, quiet: bool, no_plots: bool) -> None:
     """Run the grid of SCENARIO's sweep: block over every rule and seed (local processes or Dask)."""
+    _interruptible(lambda: _sweep(scenario, overrides, seed, repeats, plugins, out_dir, jobs, resume, scheduler,
+                                  dask_local, quiet, no_plots))
+
+
+def _sweep(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: int | None,
+           plugins: tuple[str, ...], out_dir: str | None, jobs: int | None, resume: bool, scheduler: str | None,
+           dask_local: int | None, quiet: bool, no_plots: bool) -> None:
     import os
 
     from rulelab.scenario import ScenarioError
@@ -519,22 +579,29 @@ def sweep(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats: 
         counts["failed"] += record.status == "failed"
         progress.update(task, advance=1, description=describe())
 
+    from rulelab.run.interrupts import interrupt_requested
+
     with progress:
         try:
+            if interrupt_requested():  # pressed while the sweep was starting
+                executor.close(cancel=True)
+                raise KeyboardInterrupt
             run_sweep(spec, writer, executor, done)
         except KeyboardInterrupt:
             progress.stop()
             write_tables(out, spec, writer)
-            click.echo(f"interrupted: {len(writer.done)} finished runs kept in {out}; "
-                       f"run again with --resume to do the rest", err=True)
+            finished = sum(status != "interrupted" for status in writer.statuses.values())
+            click.echo(f"interrupted: {finished} finished runs kept in {out}; "
+                       f"run the same command with --resume to do the rest", err=True)
             sys.exit(EXIT_INTERRUPTED)
     grid, best = write_tables(out, spec, writer)
     _print_best(spec, best)
+    _stop_if_interrupted(out)
     if not no_plots:
         figures = sweep_figures(out, spec, writer)
         click.echo(f"figures: {len(figures)} in {out / 'figures'}")
     if spec.config.select is not None:
-        _run_tuned(spec, best, out, quiet, no_plots)
+        _run_tuned(spec, best, out, quiet, no_plots, resume)
     click.echo(f"results: {out}")
 
 
@@ -551,9 +618,10 @@ def _print_best(spec, best) -> None:
     _console().print(table)
 
 
-def _run_tuned(spec, best, out: Path, quiet: bool, no_plots: bool) -> None:
+def _run_tuned(spec, best, out: Path, quiet: bool, no_plots: bool, resume: bool = False) -> None:
     """The fair comparison: every rule at its best setting (chosen on validation), fresh seeds, test metrics."""
-    from rulelab.output.results import RunWriter
+    from rulelab.output.results import ResumeError, RunWriter
+    from rulelab.run.interrupts import deferred_interrupts
     from rulelab.run.runner import run_scenario
     from rulelab.scenario import validate_scenario
     from rulelab.run.sweep import tuned_scenario
@@ -561,8 +629,17 @@ def _run_tuned(spec, best, out: Path, quiet: bool, no_plots: bool) -> None:
     raw = tuned_scenario(spec, best)
     tuned = validate_scenario(raw, spec.source, Path(spec.source).parent)
     click.echo(f"tuned comparison: each rule at its best setting, {tuned.repeats} fresh seeds", err=True)
-    writer = RunWriter(out / "tuned", tuned, f"rulelab sweep {spec.source}")
-    run_scenario(tuned, on_record=writer.add)
+    try:
+        writer = RunWriter(out / "tuned", tuned, f"rulelab sweep {spec.source}", resume=resume)
+    except ResumeError:  # the best settings changed (more of the sweep ran): the tuned runs start over
+        writer = RunWriter(out / "tuned", tuned, f"rulelab sweep {spec.source}")
+    with deferred_interrupts():  # (within the sweep command's: the same handler and flag)
+        try:
+            run_scenario(tuned, on_record=writer.add, skip=writer.done)
+        except KeyboardInterrupt:
+            writer.finish(interrupted=True)
+            _report_interrupt(writer.records, out / "tuned")
+            sys.exit(EXIT_INTERRUPTED)
     summary = writer.finish()
     _print_summary(tuned, summary)
     if not no_plots:
@@ -687,5 +764,19 @@ def datasets() -> None:
     _console().print(table)
 
 
+def entry() -> None:
+    """The ``rulelab`` console command: :func:`main`, with a Ctrl-C after a run's command has begun kept a flag
+    until the process exits (see :func:`rulelab.run.interrupts.hold_until_exit`)."""
+    import signal
+
+    from rulelab.run.interrupts import hold_until_exit
+
+    hold_until_exit()
+    try:
+        main()
+    finally:  # main() ends in SystemExit: nothing is left for a Ctrl-C to stop
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

@@ -70,8 +70,24 @@ def start_parallel_threads() -> None:
     after ``threadpool_limits``, BLAS calls made from the workers ignored the limit and the
     population fitness took 38 ms a generation instead of 10 (measured; the cause lies
     between OpenBLAS's and OpenMP's thread start-up).
+
+    SIGINT is blocked while they start, and threads inherit the mask of the thread that creates
+    them: a Ctrl-C is then delivered to the main thread only, whose handler just sets a flag
+    (see :mod:`rulelab.run.interrupts`), never to a worker in the middle of compiled code.
     """
-    _touch_every_thread(np.zeros(64))
+    import signal
+    import threading
+
+    from numba.np.ufunc import parallel as numba_parallel
+
+    blocking = threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if blocking else None
+    try:
+        numba_parallel._launch_threads()  # the threading layer's pool (workqueue, OpenMP or TBB)
+        _touch_every_thread(np.zeros(64))  # OpenMP and TBB start their threads at the first loop
+    finally:
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 # Members per first-layer product: fixed, not derived from the thread count, so that every

@@ -1,14 +1,14 @@
 """Figures from a saved run directory, written as PNG and SVG with a file-only backend.
 
 Everything here reads the run directory (``metrics.csv``, ``scenario.yaml``,
-``weights.npz``, ``inputs.npz``), never a live run, so ``rulelab plot RUN_DIR``
+``weights.npz``, ``inputs.npz``, through :mod:`rulelab.output.results`, which owns its
+files), never a live run, so ``rulelab plot RUN_DIR``
 rebuilds exactly what ``rulelab run`` wrote.  Each rule keeps one colour in
 every figure (its position in the scenario).
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,6 +19,9 @@ matplotlib.use("Agg")  # headless: figures go to files only
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from rulelab.output.results import (MetricSeries, open_arrays, read_metric_series, read_saved_scenario,  # noqa: E402
+                                    read_summary)
 
 REQUIRED = ("scenario.yaml", "metrics.csv", "summary.csv")
 REGION_GRID = 160  # points per axis of a decision-region image
@@ -68,39 +71,26 @@ def load_run(path: str | Path, records=None, scenario=None) -> Run:
 
     A caller that has just run it passes its ``records`` and ``scenario``: the metrics then
     come from the records' tables instead of parsing metrics.csv again."""
-    import yaml
-
     path = Path(path)
     if not path.is_dir():
         raise PlotError(f"{path}: no such run directory")
     for name in REQUIRED:
         if not (path / name).is_file():
             raise PlotError(f"{path}: missing {name} — is this a complete rulelab run directory?")
-    resolved = yaml.safe_load((path / "scenario.yaml").read_text())
+    resolved = read_saved_scenario(path)
     labels = [r.get("label") or r.get("rule", "?") for r in resolved.get("rules", [])]
-    metrics = _metrics_from_records(records) if records is not None else _read_metrics(path / "metrics.csv")
-    with open(path / "summary.csv", newline="") as fh:
-        summary = list(csv.DictReader(fh))
+    try:
+        metrics = _metrics_from_records(records) if records is not None else read_metric_series(path)
+    except ValueError as exc:
+        raise PlotError(str(exc)) from None
+    summary = read_summary(path)
     for label in sorted({rule for rule, _ in metrics}):
         if label not in labels:
             labels.append(label)
     return Run(path, resolved, labels, metrics, summary, scenario=scenario)
 
 
-Metrics = dict[tuple[str, str], dict[int, dict[int, float]]]
-
-
-def _read_metrics(path: Path) -> Metrics:
-    metrics: Metrics = {}
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or not {"rule", "seed", "epoch", "metric", "value"} <= set(header):
-            raise PlotError(f"{path}: expected columns rule,seed,epoch,metric,value")
-        r, s, e, m, v = (header.index(k) for k in ("rule", "seed", "epoch", "metric", "value"))
-        for row in reader:
-            metrics.setdefault((row[r], row[m]), {}).setdefault(int(row[s]), {})[int(row[e])] = float(row[v])
-    return metrics
+Metrics = MetricSeries
 
 
 def _metrics_from_records(records) -> Metrics:
@@ -365,7 +355,7 @@ def _recall_images(run: Run) -> list[Path]:
         return []
     seed = scenario.seeds[0]
     out = []
-    with np.load(inputs) as saved:
+    with open_arrays(inputs) as saved:
         for label in run.labels:
             prefix = f"{label}/seed{seed}/recall_step"
             steps = sorted({int(k[len(prefix):].split("_")[0]) for k in saved.files if k.startswith(prefix)})
@@ -440,7 +430,7 @@ def decision_boundaries(run: Run) -> list[Path]:
     cols = min(len(specs), 3)
     rows = -(-len(specs) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.9 * rows), squeeze=False)
-    with np.load(weights_file) as saved:
+    with open_arrays(weights_file) as saved:
         for ax, spec in zip(axes.flat, specs):
             key = f"{spec.label}/seed{seed}"
             ax.set_title(spec.label)
@@ -474,7 +464,7 @@ def first_layer_weights(run: Run, max_units: int = 32) -> list[Path]:
         return []
     seed = scenario.seeds[0]
     out = []
-    with np.load(weights_file) as saved:
+    with open_arrays(weights_file) as saved:
         for spec in scenario.rules:
             key = f"{spec.label}/seed{seed}"
             if key not in saved or spec.network.specs[0].kind != "dense":
@@ -524,7 +514,7 @@ def conv_filters(run: Run) -> list[Path]:
         return []
     seed = scenario.seeds[0]
     out = []
-    with np.load(weights_file) as saved:
+    with open_arrays(weights_file) as saved:
         for spec in scenario.rules:
             key = f"{spec.label}/seed{seed}"
             net = spec.network
@@ -557,7 +547,7 @@ def feature_maps(run: Run, max_channels: int = 8) -> list[Path]:
     split = _prepared(run, scenario, seed).split
     X, y = (split.X_test, split.y_test) if split.X_test.shape[0] else (split.X_train, split.y_train)
     out = []
-    with np.load(weights_file) as saved:
+    with open_arrays(weights_file) as saved:
         for spec in specs:
             key = f"{spec.label}/seed{seed}"
             if key not in saved:
@@ -603,7 +593,7 @@ def hebbian_filters(run: Run, max_epochs: int = 6) -> list[Path]:
         return []
     seed = scenario.seeds[0]
     out = []
-    with np.load(inputs) as saved:
+    with open_arrays(inputs) as saved:
         for spec in scenario.rules:
             prefix = f"{spec.label}/seed{seed}/hebbian_filters"
             if prefix not in saved.files:
@@ -631,7 +621,7 @@ def optimised_inputs(run: Run) -> list[Path]:
     if shape is None:
         return []
     out = []
-    with np.load(inputs) as saved:
+    with open_arrays(inputs) as saved:
         groups: dict[str, dict[str, np.ndarray]] = {}
         for key in saved.files:
             prefix, name = key.rsplit("/", 1)

@@ -1,22 +1,37 @@
 """The run directory: plain files a person or a script can read back.
 
+This module owns every file of a run directory (and of a sweep directory): nothing else
+writes or parses them.
+
     scenario.yaml   the scenario as run (defaults filled in)
-    metrics.csv     tidy long form: rule,seed,epoch,metric,value (written as runs finish)
+    metrics.csv     tidy long form: rule,seed,epoch,metric,value
     summary.csv     one row per rule: final metrics over seeds, convergence, compute
     runs.csv        one row per (rule, seed): status, epochs, criterion, message
     weights.npz     final parameters per (rule, seed), with each network's layout
     manifest.json   versions, command line, seeds, times, status of every run
+    parts/          while a run is under way: one file per finished (rule, seed)
+
+Durability: each finished (rule, seed) is written at once, whole, as one file in ``parts/``
+(a temporary file renamed into place, so a kill leaves either the whole file or none).  The
+merged files are rewritten at the end (or on Ctrl-C) in a fixed order — seeds, then rules,
+as the scenario lists them — whatever order the runs finished in, and ``parts/`` is emptied.
+``--resume`` reads both the merged files and the parts, so a ``kill -9`` or the out-of-memory
+killer loses only the runs in flight.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import math
+import os
 import platform
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Callable, Iterable
 
 import numpy as np
 
@@ -48,11 +63,160 @@ class ResumeError(Exception):
     """A run directory cannot be resumed with this scenario."""
 
 
-class RunWriter:
-    """Writes a run directory incrementally, so an interrupted run keeps what finished.
+# ------------------------------------------------------------------ atomic files
 
-    With ``resume``, the runs already finished in ``out_dir`` are read back (and kept in
-    every file); :attr:`done` names them so that only the rest is run.
+PARTS = "parts"
+# Fixed member times make an .npz depend only on its arrays: a resumed run's weights.npz is
+# byte-identical to an uninterrupted one's.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:160]}"
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` survive a crash of the machine, not only of the process."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. a file system without directory handles: the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``path`` through ``write(file)`` so that it is never seen half-written: a temporary
+    file beside it, flushed to disk, then renamed over it (os.replace is atomic)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    data = text.encode("utf-8")
+    atomic_write(path, lambda fh: fh.write(data))
+
+
+def write_npz(fh: BinaryIO, arrays: dict[str, np.ndarray], compress: bool = True) -> None:
+    """An .npz that ``np.load`` reads, written deterministically (fixed member times, given order)."""
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(fh, "w", compression=method, allowZip64=True) as archive:
+        for name, value in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            info.compress_type = method
+            info.external_attr = 0o644 << 16
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray], compress: bool = True) -> None:
+    atomic_write(path, lambda fh: write_npz(fh, arrays, compress))
+
+
+def _text_array(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+def _array_text(array: np.ndarray) -> str:
+    return bytes(np.asarray(array, dtype=np.uint8)).decode("utf-8")
+
+
+@dataclass
+class Part:
+    """One finished run as ``parts/`` holds it: its metrics.csv lines (exactly as merged), its
+    status row, and its arrays."""
+
+    key: tuple
+    row: dict[str, Any]
+    rule: str
+    family: str
+    metric_text: str
+    params: np.ndarray | None
+    artifacts: dict[str, np.ndarray]
+
+
+class RunParts:
+    """The ``parts/`` folder: one file per finished run, each written atomically."""
+
+    def __init__(self, out_dir: Path):
+        self.folder = Path(out_dir) / PARTS
+
+    def exists(self) -> bool:
+        return self.folder.is_dir() and any(self.folder.glob("*.npz"))
+
+    def write(self, name: str, key: tuple, row: dict[str, Any], record: RunRecord, metric_text: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        meta = {"key": list(key), "row": row, "rule": record.rule, "family": record.family}
+        arrays = {"meta": _text_array(json.dumps(meta)), "metrics": _text_array(metric_text)}
+        if record.params is not None:
+            arrays["params"] = record.params
+        arrays.update({f"artifacts/{k}": v for k, v in record.artifacts.items()})
+        save_npz(self.folder / f"{name}.npz", arrays)
+
+    def read(self) -> list[Part]:
+        """Every complete part, in file-name order.  Only whole files are ever renamed into place; a
+        file that still cannot be read (a disk error) is skipped: that run is simply run again."""
+        parts = []
+        if not self.folder.is_dir():
+            return parts
+        for path in sorted(self.folder.glob("*.npz")):
+            try:
+                with open_arrays(path) as saved:
+                    meta = json.loads(_array_text(saved["meta"]))
+                    parts.append(Part(tuple(meta["key"]), meta["row"], meta["rule"], meta["family"],
+                                      _array_text(saved["metrics"]),
+                                      saved["params"] if "params" in saved.files else None,
+                                      {k[len("artifacts/"):]: saved[k] for k in saved.files
+                                       if k.startswith("artifacts/")}))
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError):
+                continue
+        return parts
+
+    def clear(self) -> None:
+        """Remove the parts (once merged) and any temporary file a kill left behind."""
+        if not self.folder.is_dir():
+            return
+        for path in self.folder.iterdir():
+            if path.is_file() and (path.suffix == ".npz" or path.name.endswith(".tmp")):
+                path.unlink(missing_ok=True)
+        try:
+            self.folder.rmdir()
+        except OSError:
+            pass  # something else lives there: leave it
+
+
+def _rows_from_metric_text(text: str, fields: int) -> list[tuple[int, str, float]]:
+    """(epoch, metric, value) from metrics.csv lines whose first ``fields`` columns name the run."""
+    return [(int(row[fields]), row[fields + 1], float(row[fields + 2]))
+            for row in csv.reader(io.StringIO(text, newline="")) if row]
+
+
+# ------------------------------------------------------------------ run directories
+
+
+class RunWriter:
+    """Writes a run directory so that an interrupted or killed run keeps what finished.
+
+    :meth:`add` writes each finished (rule, seed) as one part, atomically, and appends its rows
+    to metrics.csv (to watch a run as it goes); :meth:`finish` merges everything into the final
+    files in the scenario's order.  With ``resume``, the runs already finished in ``out_dir``
+    (merged files and parts) are read back and kept; :attr:`done` names them so that only the
+    rest is run.
     """
 
     def __init__(self, out_dir: Path, scenario: Scenario, command: str, resume: bool = False):
@@ -60,39 +224,86 @@ class RunWriter:
         self.scenario = scenario
         self.command = command
         self.started = _now()
-        self.records: list[RunRecord] = []
+        self.parts = RunParts(self.out_dir)
+        self._labels = [spec.label for spec in scenario.rules]
+        self._records: dict[tuple[str, int], RunRecord] = {}
+        self._texts: dict[tuple[str, int], str] = {}
         text = scenario.as_yaml()
-        if resume and (self.out_dir / "runs.csv").is_file():
-            if (self.out_dir / "scenario.yaml").read_text() != text:
+        kept: list[tuple[RunRecord, str]] = []
+        if resume and ((self.out_dir / "runs.csv").is_file() or self.parts.exists()):
+            saved = self.out_dir / "scenario.yaml"
+            if not saved.is_file() or saved.read_text() != text:
                 raise ResumeError(f"{self.out_dir} holds a run of a different scenario (or other settings); "
                                   "resume with the same scenario and options, or choose another --out")
-            self.records = load_records(self.out_dir, scenario)
+            try:
+                kept = self._read_finished()
+            except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, csv.Error) as exc:
+                raise ResumeError(f"{self.out_dir}: cannot read its finished runs ({_short(exc)}); run without "
+                                  "--resume to start over, or choose another --out") from None
+        elif not resume:
+            self.parts.clear()  # a fresh run: parts of an earlier run here must not be resumed later
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "scenario.yaml").write_text(text)
+        atomic_write_text(self.out_dir / "scenario.yaml", text)
+        for record, lines in kept:
+            key = (record.label, record.seed)
+            self._records[key], self._texts[key] = record, lines
         with open(self.out_dir / "metrics.csv", "w", newline="") as fh:
-            csv.writer(fh).writerow(METRICS_HEADER)
-        kept, self.records = self.records, []
-        for record in kept:
-            self.add(record)
+            fh.write(_csv_line(METRICS_HEADER) + "".join(self._texts[k] for k in self._ordered_keys()))
+
+    def _read_finished(self) -> list[tuple[RunRecord, str]]:
+        """Finished runs (not failed, not interrupted): the merged files first, then the parts, which are newer."""
+        found: dict[tuple[str, int], tuple[RunRecord, str]] = {}
+        if (self.out_dir / "runs.csv").is_file() and (self.out_dir / "metrics.csv").is_file():
+            for record in load_records(self.out_dir, self.scenario):
+                if record.rows:  # a run without rows in metrics.csv is run again
+                    found[(record.label, record.seed)] = (record, metric_lines([record.label, record.seed], record))
+        specs = {spec.label: spec for spec in self.scenario.rules}
+        for part in self.parts.read():
+            if len(part.key) != 2 or part.key[0] not in specs or part.row.get("status") in (INTERRUPTED, FAILED):
+                continue
+            record = record_from_row(part.row, part.rule, part.family, _rows_from_metric_text(part.metric_text, 2),
+                                     part.params, part.artifacts)
+            found[(record.label, record.seed)] = (record, part.metric_text)
+        seeds = set(self.scenario.seeds)
+        return [found[k] for k in found if k[1] in seeds]
+
+    @property
+    def records(self) -> list[RunRecord]:
+        """Every run so far (kept and new), seeds then rules in the scenario's order."""
+        return [self._records[k] for k in self._ordered_keys()]
 
     @property
     def done(self) -> set[tuple[str, int]]:
-        return {(r.label, r.seed) for r in self.records}
+        return set(self._records)
+
+    def _ordered_keys(self) -> list[tuple[str, int]]:
+        seeds = {seed: i for i, seed in enumerate(self.scenario.seeds)}
+        rules = {label: i for i, label in enumerate(self._labels)}
+        return sorted(self._records, key=lambda k: (seeds.get(k[1], len(seeds)), rules.get(k[0], len(rules)), k))
 
     def add(self, record: RunRecord) -> None:
-        """Append one finished (rule, seed) run to metrics.csv."""
-        self.records.append(record)
+        """Keep one finished (rule, seed) run: its part on disk at once, its rows appended to metrics.csv."""
+        key = (record.label, record.seed)
+        lines = metric_lines([record.label, record.seed], record)
+        if record.status != INTERRUPTED:  # an interrupted run is run again on --resume: not a finished part
+            index = self._labels.index(record.label) if record.label in self._labels else len(self._labels)
+            self.parts.write(f"rule{index:04d}-seed{record.seed}", key, run_row(record), record, lines)
+        self._records[key], self._texts[key] = record, lines
         with open(self.out_dir / "metrics.csv", "a", newline="") as fh:
-            fh.write(metric_lines([record.label, record.seed], record))
+            fh.write(lines)
 
     def finish(self, interrupted: bool = False) -> list[dict[str, Any]]:
-        """Write the summary, per-run table, weights and manifest; return the summary rows."""
-        summary = summarize(self.scenario, self.records)
-        _write_csv(self.out_dir / "summary.csv", summary)
-        (self.out_dir / "summary.md").write_text(summary_markdown(self.scenario, summary))
-        _write_csv(self.out_dir / "runs.csv", [run_row(r) for r in self.records])
-        self._write_weights()
-        self._write_artifacts()
+        """Merge into the final files (each written atomically; runs.csv, which declares runs finished,
+        after the data it points to), then drop the parts; return the summary rows."""
+        records = self.records
+        atomic_write_text(self.out_dir / "metrics.csv",
+                          _csv_line(METRICS_HEADER) + "".join(self._texts[k] for k in self._ordered_keys()))
+        self._write_weights(records)
+        self._write_artifacts(records)
+        write_csv(self.out_dir / "runs.csv", [run_row(r) for r in records], RUN_COLUMNS)
+        summary = summarize(self.scenario, records)
+        write_csv(self.out_dir / "summary.csv", summary)
+        atomic_write_text(self.out_dir / "summary.md", summary_markdown(self.scenario, summary))
         manifest = {
             **versions(),
             "scenario": self.scenario.name,
@@ -103,27 +314,154 @@ class RunWriter:
             "finished": _now(),
             "interrupted": interrupted,
             "runs": [{"rule": r.label, "seed": r.seed, "status": r.status, "message": r.message}
-                     for r in self.records],
+                     for r in records],
         }
-        (self.out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        atomic_write_text(self.out_dir / "manifest.json", json.dumps(manifest, indent=2))
+        self.parts.clear()
         return summary
 
-    def _write_artifacts(self) -> None:
+    def _write_artifacts(self, records: list[RunRecord]) -> None:
         """Optimised inputs and adversarial examples: inputs.npz (figures come from rulelab.output.plots)."""
         arrays = {f"{r.label}/seed{r.seed}/{name}": value
-                  for r in self.records for name, value in r.artifacts.items()}
+                  for r in records for name, value in r.artifacts.items()}
         if not arrays:
             return
-        np.savez_compressed(self.out_dir / "inputs.npz", **arrays)
+        save_npz(self.out_dir / "inputs.npz", arrays)
 
-    def _write_weights(self) -> None:
+    def _write_weights(self, records: list[RunRecord]) -> None:
         arrays: dict[str, np.ndarray] = {}
         for spec in self.scenario.rules:
             arrays[f"{spec.label}/layout"] = spec.network.layout
-        for r in self.records:
+        for r in records:
             if r.params is not None:
                 arrays[f"{r.label}/seed{r.seed}"] = r.params
-        np.savez_compressed(self.out_dir / "weights.npz", **arrays)
+        save_npz(self.out_dir / "weights.npz", arrays)
+
+
+# ------------------------------------------------------------------ sweep directories
+
+SWEEP_METRICS_HEADER = ["point", "rule", "seed", "epoch", "metric", "value"]
+SWEEP_RUN_COLUMNS = ["point", "rule", "seed", "status", "epochs", "criterion_epoch", "forward_passes",
+                     "wall_seconds", "message"]
+
+
+def _sweep_run_row(point: int, record: RunRecord) -> dict[str, Any]:
+    return {"point": point, "rule": record.label, "seed": record.seed, "status": record.status,
+            "epochs": record.epochs_run, "criterion_epoch": "" if record.criterion_epoch is None
+            else record.criterion_epoch, "forward_passes": record.forward_passes,
+            "wall_seconds": round(record.wall_seconds, 6), "message": record.message}
+
+
+class SweepWriter:
+    """A sweep directory (see :mod:`rulelab.run.sweep`): each finished (point, rule, seed) run is one part,
+    written atomically, and streams into metrics.csv and runs.csv; :meth:`finish` merges them in the
+    sweep's order.  With ``resume`` the finished runs there (merged files and parts) are kept."""
+
+    def __init__(self, out: Path, sweep: Any, resume: bool = False):
+        import yaml
+
+        self.out = Path(out)
+        self.sweep = sweep
+        self.parts = RunParts(self.out)
+        self.done: set[tuple[int, str, int]] = set()
+        self.finals: dict[tuple[int, str, int], dict[str, float]] = {}
+        self.statuses: dict[tuple[int, str, int], str] = {}
+        self._rows: dict[tuple[int, str, int], dict[str, Any]] = {}
+        self._texts: dict[tuple[int, str, int], str] = {}
+        self._order = {(p, sweep.points[p].scenario.rules[i].label, seed): n
+                       for n, (p, i, seed) in enumerate(sweep.tasks())}
+        self._labels = {(p.index, spec.label): i for p in sweep.points for i, spec in enumerate(p.scenario.rules)}
+        spec_text = yaml.safe_dump({"scenario": sweep.base, "sweep": sweep.config.model_dump(exclude_none=True)},
+                                   sort_keys=False, allow_unicode=True)
+        if resume and ((self.out / "runs.csv").is_file() or self.parts.exists()):
+            saved = self.out / "sweep.yaml"
+            if not saved.is_file() or saved.read_text() != spec_text:
+                from rulelab.scenario import ScenarioError
+
+                raise ScenarioError(str(self.out), [("", "this directory holds a different sweep (or other "
+                                                         "settings); resume with the same file and options, or "
+                                                         "use another --out")])
+            try:
+                self._read_finished()
+            except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, csv.Error) as exc:
+                from rulelab.scenario import ScenarioError
+
+                raise ScenarioError(str(self.out), [("", f"cannot read its finished runs ({_short(exc)}); run "
+                                                         "without --resume to start over, or use another --out")])
+        elif not resume:
+            self.parts.clear()
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out / "sweep.yaml", spec_text)
+        points = "".join(_csv_line([p.index, *[json.dumps(p.settings[k]) for k in sweep.keys]])
+                         for p in sweep.points)
+        atomic_write_text(self.out / "points.csv", _csv_line(["point", *sweep.keys]) + points)
+        self._write_merged(atomic=False)
+
+    def _keep(self, key: tuple[int, str, int], row: dict[str, Any], text: str) -> None:
+        self._rows[key], self._texts[key] = row, text
+        self.statuses[key] = str(row["status"])
+        self.done.add(key)
+        finals: dict[str, float] = {}
+        for _, metric, value in _rows_from_metric_text(text, 3):
+            finals[metric] = value
+        self.finals[key] = finals
+
+    def _read_finished(self) -> None:
+        """Finished runs (not failed, not interrupted): merged runs.csv and metrics.csv, then the newer parts."""
+        if (self.out / "runs.csv").is_file():
+            with open(self.out / "runs.csv", newline="") as fh:
+                runs = {(int(r["point"]), r["rule"], int(r["seed"])): r for r in csv.DictReader(fh)
+                        if r["status"] not in (FAILED, INTERRUPTED)}
+            lines: dict[tuple[int, str, int], list[str]] = {}
+            if (self.out / "metrics.csv").is_file():
+                with open(self.out / "metrics.csv", newline="") as fh:
+                    for row in csv.DictReader(fh):
+                        key = (int(row["point"]), row["rule"], int(row["seed"]))
+                        if key in runs:
+                            lines.setdefault(key, []).append(_csv_line([row[c] for c in SWEEP_METRICS_HEADER]))
+            for key, row in runs.items():
+                if key in self._order:
+                    self._keep(key, row, "".join(lines.get(key, [])))
+        for part in self.parts.read():
+            key = tuple(part.key)
+            if len(key) != 3 or key not in self._order or part.row.get("status") in (FAILED, INTERRUPTED):
+                continue
+            self._keep(key, part.row, part.metric_text)  # type: ignore[arg-type]
+
+    def _ordered(self) -> list[tuple[int, str, int]]:
+        return sorted(self._rows, key=lambda k: (self._order.get(k, len(self._order)), k))
+
+    def _write_merged(self, atomic: bool) -> None:
+        keys = self._ordered()
+        metrics = _csv_line(SWEEP_METRICS_HEADER) + "".join(self._texts[k] for k in keys)
+        runs = _csv_line(SWEEP_RUN_COLUMNS) + "".join(
+            _csv_line([self._rows[k].get(c, "") for c in SWEEP_RUN_COLUMNS]) for k in keys)
+        if atomic:
+            atomic_write_text(self.out / "metrics.csv", metrics)
+            atomic_write_text(self.out / "runs.csv", runs)  # after the metrics it declares finished
+        else:  # the live files at the start: parts and the merged files already hold the same runs
+            for name, text in (("metrics.csv", metrics), ("runs.csv", runs)):
+                with open(self.out / name, "w", newline="") as fh:
+                    fh.write(text)
+
+    def add(self, point: int, record: RunRecord) -> None:
+        key = (point, record.label, record.seed)
+        text = metric_lines([point, record.label, record.seed], record)
+        row = _sweep_run_row(point, record)
+        if record.status != INTERRUPTED:
+            index = self._labels.get((point, record.label), 9999)
+            self.parts.write(f"point{point:05d}-rule{index:04d}-seed{record.seed}", key, row, record, text)
+        with open(self.out / "metrics.csv", "a", newline="") as fh:
+            fh.write(text)
+        with open(self.out / "runs.csv", "a", newline="") as fh:
+            fh.write(_csv_line([row[c] for c in SWEEP_RUN_COLUMNS]))
+        self._keep(key, row, text)
+        self.finals[key] = {metric: value for _, metric, value in record.all_rows()}
+
+    def finish(self) -> None:
+        """Merge metrics.csv and runs.csv in the sweep's order, then drop the parts."""
+        self._write_merged(atomic=True)
+        self.parts.clear()
 
 
 def _safe(label: str) -> str:
@@ -172,13 +510,25 @@ def metric_lines(fields: list[Any], record: RunRecord) -> str:
     return "".join(parts)
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", newline="") as fh:
-        if not rows:
-            return
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+def _csv_line(fields: list[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(fields)
+    return buffer.getvalue()
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
+    """A table as CSV, atomically (``columns``: the header even when there are no rows)."""
+    buffer = io.StringIO()
+    fields = list(rows[0]) if rows else columns
+    if fields:
+        writer = csv.DictWriter(buffer, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+RUN_COLUMNS = ["rule", "seed", "status", "epochs", "criterion_epoch", "criterion_forward_passes", "forward_passes",
+               "samples", "wall_seconds", "message"]
 
 
 def run_row(r: RunRecord) -> dict[str, Any]:
@@ -191,29 +541,80 @@ def run_row(r: RunRecord) -> dict[str, Any]:
     }
 
 
+def record_from_row(r: dict[str, Any], rule: str, family: str, rows: list[tuple[int, str, float]],
+                    params: np.ndarray | None, artifacts: dict[str, np.ndarray]) -> RunRecord:
+    """A finished run rebuilt from its runs.csv row (strings, as read back, or the values of :func:`run_row`)."""
+    def optional(value: Any) -> int | None:
+        return None if value in ("", None) else int(value)
+
+    return RunRecord(str(r["rule"]), rule, family, int(r["seed"]), str(r["status"]), str(r["message"] or ""),
+                     int(r["epochs"]), optional(r["criterion_epoch"]), optional(r.get("criterion_forward_passes")),
+                     float(r["wall_seconds"]), int(r["forward_passes"]), int(r.get("samples") or 0), rows, params,
+                     artifacts)
+
+
 def load_records(run_dir: Path, scenario: Scenario) -> list[RunRecord]:
-    """The finished runs of a run directory (not interrupted, not failed), rebuilt from its files."""
+    """The finished runs of a run directory's merged files (not interrupted, not failed), rebuilt from them."""
     specs = {spec.label: spec for spec in scenario.rules}
     with open(run_dir / "runs.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["status"] not in (INTERRUPTED, FAILED) and r["rule"] in specs]
     metrics: dict[tuple[str, int], list[tuple[int, str, float]]] = {}
     for m in read_metrics(run_dir):
         metrics.setdefault((m["rule"], m["seed"]), []).append((m["epoch"], m["metric"], m["value"]))
-    weights = dict(np.load(run_dir / "weights.npz")) if (run_dir / "weights.npz").is_file() else {}
-    inputs = dict(np.load(run_dir / "inputs.npz")) if (run_dir / "inputs.npz").is_file() else {}
+    weights = _load_npz(run_dir / "weights.npz")
+    inputs = _load_npz(run_dir / "inputs.npz")
     records = []
     for r in rows:
         label, seed = r["rule"], int(r["seed"])
         spec = specs[label]
         prefix = f"{label}/seed{seed}/"
-        records.append(RunRecord(
-            label, spec.rule.name, spec.rule.family, seed, r["status"], r["message"], int(r["epochs"]),
-            int(r["criterion_epoch"]) if r["criterion_epoch"] else None,
-            int(r["criterion_forward_passes"]) if r.get("criterion_forward_passes") else None,
-            float(r["wall_seconds"]), int(r["forward_passes"]), int(r.get("samples") or 0),
-            metrics.get((label, seed), []), weights.get(f"{label}/seed{seed}"),
-            {k[len(prefix):]: v for k, v in inputs.items() if k.startswith(prefix)}))
+        records.append(record_from_row(r, spec.rule.name, spec.rule.family, metrics.get((label, seed), []),
+                                       weights.get(f"{label}/seed{seed}"),
+                                       {k[len(prefix):]: v for k, v in inputs.items() if k.startswith(prefix)}))
     return records
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        return {}
+    with open_arrays(path) as saved:
+        return {k: saved[k] for k in saved.files}
+
+
+def open_arrays(path: Path):
+    """An .npz of a run directory (weights.npz, inputs.npz) or one named by a scenario, for reading
+    (a context manager: ``with open_arrays(path) as saved: saved[key]``); pickles are refused."""
+    return np.load(Path(path), allow_pickle=False)
+
+
+def read_saved_scenario(run_dir: Path) -> dict[str, Any]:
+    """scenario.yaml as saved by a run (plain data: the figures need no validation)."""
+    import yaml
+
+    return yaml.safe_load((Path(run_dir) / "scenario.yaml").read_text())
+
+
+def read_summary(run_dir: Path) -> list[dict[str, str]]:
+    with open(Path(run_dir) / "summary.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+MetricSeries = dict[tuple[str, str], dict[int, dict[int, float]]]
+
+
+def read_metric_series(run_dir: Path) -> MetricSeries:
+    """metrics.csv as (rule, metric) → seed → epoch → value (ValueError: not a run's metrics.csv)."""
+    path = Path(run_dir) / "metrics.csv"
+    metrics: MetricSeries = {}
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or not {"rule", "seed", "epoch", "metric", "value"} <= set(header):
+            raise ValueError(f"{path}: expected columns rule,seed,epoch,metric,value")
+        r, s, e, m, v = (header.index(k) for k in ("rule", "seed", "epoch", "metric", "value"))
+        for row in reader:
+            metrics.setdefault((row[r], row[m]), {}).setdefault(int(row[s]), {})[int(row[e])] = float(row[v])
+    return metrics
 
 
 def main_metric(scenario: Scenario) -> str:

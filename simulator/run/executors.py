@@ -2,15 +2,23 @@
 
 Both take the same task — a scenario as resolved plus a rule index and a seed — so a run
 gives the same numbers wherever it executes.  :func:`collect` is the one loop that
-submits tasks and records results as they finish: a worker that dies becomes a failed run,
-Ctrl-C cancels what has not started and keeps what finished.
+submits tasks and records results as they finish: a worker that dies becomes a failed run.
+
+Ctrl-C (the flag of :mod:`rulelab.run.interrupts`, checked every :data:`POLL_SECONDS`) cancels
+what has not started; local workers are passed the interrupt, stop their runs at the next chunk
+and send back what those runs measured (status ``interrupted``); then KeyboardInterrupt is raised.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable
+import os
+import signal
+from typing import Any, Callable, Hashable, Iterable
 
+from rulelab.run.interrupts import install_worker_handler, interrupt_requested
 from rulelab.scenario import Scenario
+
+POLL_SECONDS = 0.1  # how often the waiting parent looks at the Ctrl-C flag
 
 _WORKER_SCENARIO: dict[str, Scenario] = {}
 
@@ -35,7 +43,13 @@ def run_task(resolved: dict, source: str, base_dir: str, rule_index: int, seed: 
         _WORKER_SCENARIO.clear()
         _WORKER_SCENARIO[key] = validate_scenario(dict(resolved), source, Path(base_dir))
     scenario = _WORKER_SCENARIO[key]
-    return run_one(scenario, scenario.rules[rule_index], seed, prepare_data(scenario, seed))
+    try:
+        return run_one(scenario, scenario.rules[rule_index], seed, prepare_data(scenario, seed))
+    except KeyboardInterrupt as exc:  # stopped at a chunk's end: send back what the run measured
+        record = getattr(exc, "record", None)
+        if record is None:
+            raise
+        return record
 
 
 class LocalExecutor:
@@ -48,15 +62,27 @@ class LocalExecutor:
         from concurrent.futures import ProcessPoolExecutor
 
         self.jobs = jobs
-        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=install_worker_handler)
 
     def submit(self, *args):
         return self.pool.submit(run_task, *args)
 
-    def as_completed(self, futures):
-        from concurrent.futures import as_completed
+    def wait(self, futures: Iterable, timeout: float) -> set:
+        """The futures among ``futures`` that are done, waiting at most ``timeout`` seconds for one."""
+        from concurrent.futures import FIRST_COMPLETED, wait
 
-        return as_completed(futures)
+        return wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED).done
+
+    def interrupt(self) -> bool:
+        """Pass Ctrl-C on to the workers (a no-op for those the terminal already reached): their runs stop
+        at the next chunk and come back.  True: the running tasks will still report."""
+        for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+            try:
+                os.kill(process.pid, signal.SIGINT)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return True
 
     def close(self, cancel: bool = False) -> None:
         self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
@@ -86,10 +112,18 @@ class DaskExecutor:
     def submit(self, *args):
         return self.client.submit(run_task, *args, pure=False)
 
-    def as_completed(self, futures):
-        from dask.distributed import as_completed
+    def wait(self, futures: Iterable, timeout: float) -> set:
+        from dask.distributed import wait
 
-        return as_completed(list(futures))
+        futures = list(futures)
+        try:
+            return set(wait(futures, timeout=timeout, return_when="FIRST_COMPLETED").done)
+        except TimeoutError:  # distributed raises when nothing finished in time
+            return set()
+
+    def interrupt(self) -> bool:
+        """A cluster's running tasks cannot be stopped part-way: they are cancelled with the rest."""
+        return False
 
     def close(self, cancel: bool = False) -> None:
         self.client.close()
@@ -105,17 +139,31 @@ def collect(executor, tasks: dict[Hashable, tuple[Scenario, int, int]],
 
     futures = {executor.submit(scenario.resolved, scenario.source, str(scenario.base_dir), rule_index, seed): key
                for key, (scenario, rule_index, seed) in tasks.items()}
+    pending = dict(futures)
+    stopping = False
     try:
-        for future in executor.as_completed(futures):
-            key = futures[future]
-            try:
-                record = future.result()
-            except Exception as exc:  # the worker itself died: record it, keep the others
-                scenario, rule_index, seed = tasks[key]
-                spec = scenario.rules[rule_index]
-                record = RunRecord(spec.label, spec.rule.name, spec.family, seed, FAILED,
-                                   f"worker failed: {type(exc).__name__}: {exc}")
-            on_record(key, record)
+        while pending:
+            for future in executor.wait(pending, POLL_SECONDS):
+                key = pending.pop(future)
+                if future.cancelled():
+                    continue
+                try:
+                    record = future.result()
+                except Exception as exc:  # the worker itself died: record it, keep the others
+                    scenario, rule_index, seed = tasks[key]
+                    spec = scenario.rules[rule_index]
+                    record = RunRecord(spec.label, spec.rule.name, spec.family, seed, FAILED,
+                                       f"worker failed: {type(exc).__name__}: {exc}")
+                on_record(key, record)
+            if not stopping and interrupt_requested():
+                stopping = True
+                for future in list(pending):
+                    if future.cancel():  # not started yet
+                        pending.pop(future)
+                if not executor.interrupt():
+                    pending.clear()  # running tasks cannot report part-way: keep what finished
+        if stopping:
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         executor.close(cancel=True)
         raise

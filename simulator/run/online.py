@@ -15,14 +15,11 @@ from rulelab.build import Plan, StagePlan, pc_angles
 from rulelab.core import engine as E
 from rulelab.core import kernels as K
 from rulelab.core.memory import keep_freed_memory
+from rulelab.run.interrupts import Interrupted
 from rulelab.run.record import DIVERGED, MetricBlock, RunRecord
 
 CHUNK_SECONDS = 0.1
 FIRST_CHUNK = 8  # epochs in the first call of a stage, before its speed is known
-
-
-class Interrupted(Exception):
-    """Ctrl-C was pressed; raised between chunks, never inside compiled code."""
 
 
 def _codes(columns: list[tuple[str, int]]) -> tuple[tuple[str, ...], np.ndarray]:

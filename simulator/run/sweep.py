@@ -22,7 +22,6 @@ to a Dask cluster, and stream into the run directory as they finish:
 from __future__ import annotations
 
 import copy
-import csv
 import itertools
 import json
 import math
@@ -31,9 +30,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rulelab.output.results import SWEEP_RUN_COLUMNS, SweepWriter, write_csv
 from rulelab.run.executors import collect
 from rulelab.scenario import (KeyPathError, Scenario, ScenarioError, parse_key_path, pydantic_problems,
                                 read_with_overrides, set_key_path, validate_scenario)
@@ -203,78 +202,7 @@ def _grid_point(config: SweepConfig, keys: list[str], sizes: list[int], index: i
 # ------------------------------------------------------------------ results
 
 
-RUN_FIELDS = ["point", "rule", "seed", "status", "epochs", "criterion_epoch", "forward_passes", "wall_seconds",
-              "message"]
-
-
-class SweepWriter:
-    """Streams each finished run into the sweep directory; with ``resume`` keeps what is there."""
-
-    def __init__(self, out: Path, sweep: Sweep, resume: bool = False):
-        self.out = Path(out)
-        self.sweep = sweep
-        self.done: set[tuple[int, str, int]] = set()
-        self.finals: dict[tuple[int, str, int], dict[str, float]] = {}
-        self.statuses: dict[tuple[int, str, int], str] = {}
-        spec_text = yaml.safe_dump({"scenario": sweep.base, "sweep": sweep.config.model_dump(exclude_none=True)},
-                                   sort_keys=False, allow_unicode=True)
-        kept_rows: list[list[str]] = []
-        if resume and (self.out / "runs.csv").is_file():
-            if (self.out / "sweep.yaml").read_text() != spec_text:
-                raise ScenarioError(str(self.out), [("", "this directory holds a different sweep (or other settings); "
-                                                         "resume with the same file and options, or use another --out")])
-            kept_rows = self._read_finished()
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "sweep.yaml").write_text(spec_text)
-        with open(self.out / "points.csv", "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["point", *sweep.keys])
-            for p in sweep.points:
-                writer.writerow([p.index, *[json.dumps(p.settings[k]) for k in sweep.keys]])
-        with open(self.out / "metrics.csv", "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["point", "rule", "seed", "epoch", "metric", "value"])
-            writer.writerows(kept_rows)
-        if not (resume and (self.out / "runs.csv").is_file()):
-            with open(self.out / "runs.csv", "w", newline="") as fh:
-                csv.writer(fh).writerow(RUN_FIELDS)
-
-    def _read_finished(self) -> list[list[str]]:
-        with open(self.out / "runs.csv", newline="") as fh:
-            runs = [r for r in csv.DictReader(fh) if r["status"] not in ("failed", "interrupted")]
-        keep = {(int(r["point"]), r["rule"], int(r["seed"])) for r in runs}
-        for r in runs:
-            key = (int(r["point"]), r["rule"], int(r["seed"]))
-            self.statuses[key] = r["status"]
-        rows = []
-        with open(self.out / "metrics.csv", newline="") as fh:
-            for row in csv.DictReader(fh):
-                key = (int(row["point"]), row["rule"], int(row["seed"]))
-                if key in keep:
-                    rows.append([row[c] for c in ("point", "rule", "seed", "epoch", "metric", "value")])
-                    self.finals.setdefault(key, {})[row["metric"]] = float(row["value"])
-        # runs.csv keeps only finished runs
-        with open(self.out / "runs.csv", "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=RUN_FIELDS)
-            writer.writeheader()
-            writer.writerows(runs)
-        self.done = keep
-        return rows
-
-    def add(self, point: int, record) -> None:
-        from rulelab.output.results import metric_lines
-
-        key = (point, record.label, record.seed)
-        with open(self.out / "metrics.csv", "a", newline="") as fh:
-            fh.write(metric_lines([point, record.label, record.seed], record))
-        for epoch, metric, value in record.all_rows():
-            self.finals.setdefault(key, {})[metric] = value
-        with open(self.out / "runs.csv", "a", newline="") as fh:
-            csv.writer(fh).writerow([point, record.label, record.seed, record.status, record.epochs_run,
-                                     "" if record.criterion_epoch is None else record.criterion_epoch,
-                                     record.forward_passes, round(record.wall_seconds, 6), record.message])
-        self.statuses[key] = record.status
-        self.done.add(key)
+RUN_FIELDS = SWEEP_RUN_COLUMNS
 
 
 def selection_metric(scenario: Scenario, validation: bool) -> str:
@@ -332,12 +260,9 @@ def best_table(grid: list[dict[str, Any]], keys: list[str]) -> list[dict[str, An
 def write_tables(out: Path, sweep: Sweep, writer: SweepWriter) -> tuple[list[dict], list[dict]]:
     grid = grid_table(sweep, writer)
     best = best_table(grid, sweep.keys)
+    writer.finish()  # the merged metrics.csv and runs.csv, in the sweep's order
     for name, rows in (("grid.csv", grid), ("best.csv", best)):
-        with open(out / name, "w", newline="") as fh:
-            if rows:
-                w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                w.writeheader()
-                w.writerows(rows)
+        write_csv(out / name, rows)
     return grid, best
 
 

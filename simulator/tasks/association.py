@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from rulelab.run.interrupts import check_interrupt
 from rulelab.run.record import COMPLETED, RunRecord
 from rulelab.scenario import TaskConfig
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 # Explicit cues of a net this small are spelt out in the run's note when they fall into a 2-cycle.
 SPELL_OUT_UNITS = 12
 SPELL_OUT_CUES = 4
+RECALL_CHUNK_SECONDS = 0.1  # recall work between two looks at the Ctrl-C flag
 
 
 def association_conditions(task: TaskConfig) -> list[tuple[float | None, float]]:
@@ -83,13 +85,28 @@ def _recall(task: TaskConfig, stored, b: np.ndarray, cues: np.ndarray, rng: np.r
     converged = np.zeros(count, dtype=np.bool_)
     cycled = np.zeros(count, dtype=np.bool_)
     energies = np.full((count, a.max_sweeps + 1), np.nan)
-    start = time.perf_counter()
-    if a.mode == "async":
-        seeds = rng.integers(0, 2 ** 62, size=count)
-        HF.async_recall(W, b_scaled, V, seeds, a.max_sweeps, sweeps, converged, energies)
-    else:
-        HF.sync_recall(W, b_scaled, V, a.max_sweeps, sweeps, converged, energies, cycled)
-    seconds = time.perf_counter() - start
+    seeds = rng.integers(0, 2 ** 62, size=count) if a.mode == "async" else None
+    seconds = 0.0
+    # Probes are recalled in chunks of whole blocks (about RECALL_CHUNK_SECONDS each), so that Ctrl-C
+    # is acted on between chunks.  Every probe is independent and a chunk holds whole SYNC_BLOCKs:
+    # the numbers are those of one call over all probes.
+    blocks, lo = 1, 0
+    while lo < count:
+        hi = min(count, lo + blocks * HF.SYNC_BLOCK)
+        start = time.perf_counter()
+        if a.mode == "async":
+            HF.async_recall(W, b_scaled, V[lo:hi], seeds[lo:hi], a.max_sweeps, sweeps[lo:hi], converged[lo:hi],
+                            energies[lo:hi])
+        else:
+            HF.sync_recall(W, b_scaled, V[lo:hi], a.max_sweeps, sweeps[lo:hi], converged[lo:hi], energies[lo:hi],
+                           cycled[lo:hi])
+        elapsed = time.perf_counter() - start
+        seconds += elapsed
+        per_block = elapsed * HF.SYNC_BLOCK / (hi - lo)
+        lo = hi
+        if lo < count:
+            check_interrupt()
+        blocks = int(min(max(RECALL_CHUNK_SECONDS / max(per_block, 1e-9), 1), 1 << 20))
     return Recall(V, sweeps, converged, cycled, energies / stored.divisor, seconds)
 
 
@@ -192,6 +209,7 @@ def train_associative(plan: Plan, record: RunRecord, progress: Callable[[int], N
             if trajectory is not None:
                 record.artifacts[f"recall_step{step}_states"] = trajectory[:k]
         progress(1)
+        check_interrupt()  # a condition is one compiled recall: stop between conditions
     params = np.zeros(net.n_params, dtype=net.np_dtype)
     net.weights(params, 0)[:] = stored.weights
     net.bias(params, 0)[:] = b

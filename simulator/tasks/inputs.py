@@ -14,6 +14,7 @@ import numpy as np
 from rulelab.core import kernels as K
 from rulelab.core.gradient import input_gradient
 from rulelab.core.network import Network, encode_targets, target_range
+from rulelab.run.interrupts import check_interrupt
 from rulelab.run.record import RunRecord
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def maximise_activations(net: Network, params: np.ndarray, layer: int, units: li
     lo, hi = box
     results, values, first = [], [], []
     for unit in units:
+        check_interrupt()  # one unit's ascent is short: stop between units
         x = np.clip(start + rng.normal(0.0, 0.01 * (hi - lo), size=start.shape), lo, hi)
         first.append(_grad(net, params, x, buf, layer, unit, of_activation=of_activation))
         for _ in range(steps):
@@ -125,6 +127,7 @@ def adversarial_examples(net: Network, params: np.ndarray, X: np.ndarray, labels
     targets = encode_targets(labels, net.sizes[-1], net.output_activation)
     originals, adversarials, kept, predicted, epsilons = [], [], [], [], []
     for x0, t, label in zip(X, targets, labels):
+        check_interrupt()  # one sample's search is short: stop between samples
         x0 = np.asarray(x0, dtype=np.float64)
         if _predict(net, params, x0, buf) != label:
             continue  # already misclassified: nothing to attack
