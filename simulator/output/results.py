@@ -90,21 +90,28 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], None], sync: bool = True) -> None:
     """Write ``path`` through ``write(file)`` so that it is never seen half-written: a temporary
-    file beside it, flushed to disk, then renamed over it (os.replace is atomic)."""
+    file beside it, then renamed over it (os.replace is atomic).
+
+    Against a killed process (``kill -9``, the out-of-memory killer) the rename alone suffices: the
+    data is in the kernel's cache and reaches the disk anyway.  ``sync`` also flushes file and
+    folder to the disk, against a crash of the machine; it costs milliseconds a file (measured
+    ~8 ms on a busy VM), too much for every part of a scenario of many short runs."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
             write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    if sync:
+        _fsync_dir(path.parent)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -124,8 +131,8 @@ def write_npz(fh: BinaryIO, arrays: dict[str, np.ndarray], compress: bool = True
                 np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray], compress: bool = True) -> None:
-    atomic_write(path, lambda fh: write_npz(fh, arrays, compress))
+def save_npz(path: Path, arrays: dict[str, np.ndarray], compress: bool = True, sync: bool = True) -> None:
+    atomic_write(path, lambda fh: write_npz(fh, arrays, compress), sync)
 
 
 def _text_array(text: str) -> np.ndarray:
@@ -166,7 +173,9 @@ class RunParts:
         if record.params is not None:
             arrays["params"] = record.params
         arrays.update({f"artifacts/{k}": v for k, v in record.artifacts.items()})
-        save_npz(self.folder / f"{name}.npz", arrays)
+        # Atomic, not synced (a part must survive a killed process; the merged files are synced) and
+        # not compressed (parts live only until the merge): about 0.6 ms a run (measured, busy VM).
+        save_npz(self.folder / f"{name}.npz", arrays, compress=False, sync=False)
 
     def read(self) -> list[Part]:
         """Every complete part, in file-name order.  Only whole files are ever renamed into place; a

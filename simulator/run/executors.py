@@ -66,7 +66,15 @@ class LocalExecutor:
                                         initializer=install_worker_handler)
 
     def submit(self, *args):
-        return self.pool.submit(run_task, *args)
+        # The pool starts its processes as tasks are submitted.  They start with SIGINT blocked (a
+        # signal mask survives exec) and unblock it once their flag-only handler is in place
+        # (install_worker_handler): a Ctrl-C while a worker is still importing is kept pending
+        # instead of killing it with a traceback.  The parent's own Ctrl-C is only delayed.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return self.pool.submit(run_task, *args)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
     def wait(self, futures: Iterable, timeout: float) -> set:
         """The futures among ``futures`` that are done, waiting at most ``timeout`` seconds for one."""

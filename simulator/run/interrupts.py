@@ -98,6 +98,9 @@ def install_worker_handler() -> None:
     worker must not die with a traceback)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _flag_only)
+        # Started with SIGINT blocked (see LocalExecutor.submit): a Ctrl-C that came meanwhile is
+        # delivered now, to the handler above.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def check_interrupt() -> None:

@@ -92,6 +92,14 @@ def run_plan(plan: Plan, progress: Progress | None = None, record: RunRecord | N
         exc.record = record  # type: ignore[attr-defined]
         raise exc from None
     except Exception as exc:  # one rule's failure must not lose the other results
+        if isinstance(exc, SystemError) and interrupt_requested():
+            # A KeyboardInterrupt (a second Ctrl-C) surfacing through compiled code arrives as
+            # SystemError: it is the interrupt, not a failure of the rule.
+            record.status = INTERRUPTED
+            record.message = f"interrupted during epoch {record.epochs_run + 1}"
+            interrupted = KeyboardInterrupt()
+            interrupted.record = record  # type: ignore[attr-defined]
+            raise interrupted from None
         record.status = FAILED
         record.message = failure_message(type(plan.rule), plan.label, exc)
         record.rows.append((record.epochs_run, "error", float("nan")))
