@@ -138,6 +138,16 @@ def _softmax_cross_entropy(S, T):
 
 
 @njit(cache=True, inline="always")
+def _accuracy_of_net_inputs(Zm, labels, threshold):
+    """Fraction of samples whose argmax_k z_k (lowest k on ties) is the label, for one member's Z (units × samples)."""
+    total = 0.0
+    for r in range(Zm.shape[1]):
+        if K.predict_class(Zm[:, r], threshold) == labels[r]:
+            total += 1.0
+    return total / max(Zm.shape[1], 1)
+
+
+@njit(cache=True, inline="always")
 def _fitness_from_outputs(O, T, labels, out_code, loss_code, threshold, fitness_code):
     """−mean loss or accuracy of one member from its outputs O (units × samples)."""
     total = 0.0
@@ -174,6 +184,10 @@ def _dense_block_fitness(population, layout, act_args, Xt, T, labels, loss_code,
             for i in range(lo, hi):
                 out[i] = _softmax_cross_entropy(Z[(i - lo) * n_out:(i - lo + 1) * n_out], T)
             return
+        if layer == last and fitness_code == FITNESS_ACCURACY and K.scores_by_net_input(layout[last, K.ACT], n_out):
+            for i in range(lo, hi):  # step/sign units: the class is argmax z, read before g
+                out[i] = _accuracy_of_net_inputs(Z[(i - lo) * n_out:(i - lo + 1) * n_out], labels, threshold)
+            return
         activate_member_rows(layout[layer, K.ACT], act_args[layer], Z, n_out)
     n_last = layout[last, K.N_OUT]
     for i in range(lo, hi):
@@ -186,13 +200,14 @@ def _member_fitness_any_kind(member, layout, act_args, X, T, labels, loss_code, 
     """The fitness of one member through every layer kind's batch forward (samples as rows)."""
     last = layout.shape[0] - 1
     A = X.copy()
+    Z = A
     for layer in range(last + 1):
-        _, A = forward_rows(member, layout, act_args, layer, A)
+        Z, A = forward_rows(member, layout, act_args, layer, A)
     out_code = layout[last, K.ACT]
     total = 0.0
     for r in range(A.shape[0]):
         if fitness_code == FITNESS_ACCURACY:
-            if K.predict_class(A[r], threshold) == labels[r]:
+            if K.predict_net(A[r], Z[r], out_code, threshold) == labels[r]:
                 total += 1.0
         else:
             total -= K.sample_loss(loss_code, A[r], T[r], out_code)
