@@ -62,10 +62,10 @@ def non_objective_problems(model: ScenarioModel) -> list[tuple[str, str]]:
             problems.append((f"task.{key}", f"applies to task kind objective only (this task is "
                              f"{model.task.kind})"))
     if model.task.dataset is None:
-        problems.append(("task.dataset", "missing; give a dataset name (rulelab datasets lists them) or a mapping "
-                         "{name: NAME, option: value, …}"))
+        problems.append(("task.dataset", "missing; this key is required (a dataset name, rulelab datasets lists "
+                         "them, or a mapping {name: NAME, option: value, …})"))
     if model.network is None:
-        problems.append(("network", "missing; give the network, e.g. network: {layers: [2, 8, 1]}"))
+        problems.append(("network", "missing; this key is required (the network, e.g. network: {layers: [2, 8, 1]})"))
     stop, budget = model.train.stop, model.train.budget
     if stop is not None and stop.objective is not None:
         problems.append(("train.stop.objective", "applies to task kind objective only; use train_accuracy, "
