@@ -34,20 +34,24 @@ from rulelab.core.network import Network, encode_targets, init_params, target_ra
 from rulelab.data.datasets import Split, split_dataset
 from rulelab.rule import Rule
 from rulelab.scenario import RuleSpec, Scenario, TaskConfig, TrainConfig
+from rulelab.tasks.objective import OBJECTIVE_COLUMNS, ObjectiveData, prepare_objective
 
 
 @dataclass(frozen=True)
 class PreparedData:
     """One seed's split, as float64 arrays (cast per network dtype later)."""
 
-    split: Split
+    split: Split | None  # None for an objective task (no data: objective holds the function)
     n_classes: int
     image_shape: tuple[int, int] | None
     low: float = 0.0  # the smallest and largest input value (bit flips map x → low + high − x)
     high: float = 1.0
+    objective: ObjectiveData | None = None
 
 
 def prepare_data(scenario: Scenario, seed: int) -> PreparedData:
+    if scenario.task.kind == "objective":
+        return PreparedData(None, 0, None, objective=prepare_objective(scenario.task, seed))
     rng = np.random.default_rng([seed, 0])
     data = scenario.make_dataset(rng)
     split = split_dataset(data, scenario.task.test_fraction, rng, scenario.task.standardize,
@@ -135,9 +139,17 @@ def principal_components(X: np.ndarray) -> np.ndarray:
     return vectors[:, ::-1].T
 
 
+def weight_decay(spec: RuleSpec) -> float:
+    """The largest L2 coefficient λ of a rule entry's stages (0 when none decays its weights)."""
+    return max(float(getattr(stage.params, "l2", 0.0) or 0.0) for stage in spec.stages)
+
+
 def evaluation_columns(task: TaskConfig, metrics: tuple[str, ...], sets: EvaluationSets,
-                       components: np.ndarray | None, net: Network) -> list[tuple[str, int]]:
-    """(metric name, engine code) measured after every epoch, in the order they are written."""
+                       components: np.ndarray | None, net: Network, l2: float = 0.0) -> list[tuple[str, int]]:
+    """(metric name, engine code) measured after every epoch, in the order they are written.
+
+    With weight decay (``l2`` = λ > 0) each measured loss is followed by the full objective
+    ``SET_objective`` = loss + λ R(W) (notes 003: L = (1/N) Σ L_i + λ R(W))."""
     if components is not None:
         k = min(net.sizes[1], len(components))
         return [(f"pc_angle_{i}", E.FROM_SNAPSHOT) for i in range(k)] + [("weight_norm", E.FROM_SNAPSHOT)]
@@ -148,6 +160,8 @@ def evaluation_columns(task: TaskConfig, metrics: tuple[str, ...], sets: Evaluat
             continue
         if f"{name}_loss" in metrics:
             columns.append((f"{name}_loss", 2 * index))
+            if l2 > 0:
+                columns.append((f"{name}_objective", E.OBJECTIVE + index))
         if classifying and f"{name}_accuracy" in metrics:
             columns.append((f"{name}_accuracy", 2 * index + 1))
     if sets.present(3) and "test_denoising_loss" in metrics:
@@ -192,6 +206,7 @@ class Plan:
     shuffle_rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     noise_rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     state_rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    objective: ObjectiveData | None = None  # a black-box objective instead of a network's fitness
 
     @property
     def stop_declared(self) -> bool:
@@ -222,12 +237,16 @@ class Plan:
         if stop is not None:
             for slot, value in ((E.F_STOP_TRAIN_ACCURACY, stop.train_accuracy),
                                 (E.F_STOP_TEST_ACCURACY, stop.test_accuracy),
-                                (E.F_STOP_TRAIN_LOSS, stop.train_loss)):
+                                (E.F_STOP_TRAIN_LOSS, stop.train_loss),
+                                (E.F_STOP_OBJECTIVE, stop.objective)):
                 if value is not None:
                     fcfg[slot] = value
         cfg[E.C_STAGE] = stage + 1
         cfg[E.C_LOSS] = self.loss_code
         fcfg[E.F_THRESHOLD] = self.threshold
+        # λ of the stage that trains: the objective column (if any) adds λ R(W) to the loss.
+        fcfg[E.F_L2] = float(getattr(self.stages[stage].rule.params, "l2", 0.0) or 0.0) \
+            if self.kind == "online" and self.stages else 0.0
         cfg[E.C_SNAP_OFF], cfg[E.C_SNAP_LEN] = self.snapshot_range(stage)
         return cfg, fcfg
 
@@ -350,8 +369,28 @@ def _stages(scenario: Scenario, spec: RuleSpec, seed: int) -> list[StagePlan]:
     return stages
 
 
+def objective_sets() -> EvaluationSets:
+    """An objective task's 'data': one empty training row (one generation per epoch), no other set."""
+    one, none = np.zeros((1, 0)), np.zeros((0, 0))
+    labels = np.zeros(0, dtype=np.int64)
+    return EvaluationSets((one, none, none, none), (one, none, none, none), (labels,) * 4)
+
+
+def build_objective_plan(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData) -> Plan:
+    """The Plan of one (strategy, seed) on a black-box objective: x0 as the parameters, no data."""
+    objective = data.objective
+    return Plan(label=spec.label, rule_name=spec.rule.name, family=spec.family, seed=seed, kind=spec.rule.kind,
+                rule=spec.rule(spec.params), network=spec.network, params=objective.x0.copy(), task=scenario.task,
+                train=scenario.train, data=data, sets=objective_sets(),
+                columns=[c for c in OBJECTIVE_COLUMNS if c[0] in scenario.metrics], loss_code=0, threshold=0.5,
+                shuffle_rng=np.random.default_rng([seed, 3]), noise_rng=np.random.default_rng([seed, 4]),
+                state_rng=np.random.default_rng([seed, 2]), objective=objective)
+
+
 def build_plan(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData) -> Plan:
     """The Plan of one (rule, seed): arrays, kernels, generators and settings."""
+    if data.objective is not None:
+        return build_objective_plan(scenario, spec, seed, data)
     net = spec.network
     kind = spec.rule.kind
     sets = evaluation_sets(scenario.task, net, data, seed)
@@ -362,7 +401,7 @@ def build_plan(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData
         rule=spec.rule(spec.params), network=net,
         params=initial_params(scenario, spec, seed) if kind != "associative" else np.zeros(0),
         task=scenario.task, train=scenario.train, data=data, sets=sets,
-        columns=evaluation_columns(scenario.task, scenario.metrics, sets, components, net),
+        columns=evaluation_columns(scenario.task, scenario.metrics, sets, components, net, weight_decay(spec)),
         loss_code=LOSS_CODES[scenario.task.loss], threshold=(off + on) / 2.0, components=components,
         shuffle_rng=np.random.default_rng([seed, 3]), noise_rng=np.random.default_rng([seed, 4]),
         state_rng=np.random.default_rng([seed, 2]))

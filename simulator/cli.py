@@ -414,8 +414,9 @@ def _print_summary(spec, summary: list[dict[str, Any]]) -> None:
                    "epochs to criterion", "wall s", "note"):
         table.add_column(column, overflow="fold")
     for row in summary:
-        ci = f" ± {row['ci95']:.3f}" if isinstance(row["ci95"], float) else ""
-        mean = f"{row['mean']:.3f}{ci}" if row["mean"] != "" else "n/a"
+        digits = ".3g" if row["metric"].startswith("objective") else ".3f"  # objective values span decades
+        ci = f" ± {row['ci95']:{digits}}" if isinstance(row["ci95"], float) else ""
+        mean = f"{row['mean']:{digits}}{ci}" if row["mean"] != "" else "n/a"
         table.add_row(row["rule"], row["family"], mean, _num(row["best"]), _num(row["worst"]),
                       row["converged"], row["diverged"], _num(row["epochs_to_criterion"]),
                       _num(row["wall_seconds"]), row["note"])
@@ -458,6 +459,9 @@ def _print_networks(spec) -> None:
     for rule in spec.rules:
         nets.setdefault(rule.network, []).append(rule.label)
     for net, labels in nets.items():
+        if not net.specs:  # an objective task's search space: x ∈ R^D, no layers
+            click.echo(f"# {', '.join(labels)} search x ∈ R^{net.n_params} on {net.function}")
+            continue
         rows = net.summary()
         width = max(len(r[0]) for r in rows)
         shape_width = max(len("output shape"), *(len(r[1]) for r in rows))

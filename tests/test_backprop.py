@@ -277,3 +277,46 @@ def test_online_sgd_kernel_matches_the_general_kernel(rule_cls):
         results.append((p, signal))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert results[0][1] == results[1][1]
+
+
+def test_full_objective_with_weight_decay_by_hand():
+    """J = (1/N) Σ ½(t − o)² + λ Σ W² (biases excluded): the penalty whose gradient 2λW backprop adds."""
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import validate_scenario
+
+    raw = {"name": "decay", "task": {"kind": "regression", "dataset": {
+               "name": "table", "inputs": [[1.0, 2.0], [0.0, -1.0]], "targets": [[1.0], [0.5]]}},
+           "network": {"layers": [2, 1], "activation": "linear", "init": {"scheme": "given", "layers": [
+               {"weights": [[0.5, -0.25]], "bias": [0.1]}]}},
+           "train": {"epochs": 1, "batch_size": 2, "shuffle": False},
+           "rules": [{"rule": "backprop", "lr": 0.1, "l2": 0.2}, {"rule": "backprop", "label": "plain", "lr": 0.1}]}
+    scenario = validate_scenario(raw)
+    assert scenario.metrics == ("train_loss", "train_objective")
+    decayed, plain = run_scenario(scenario)
+    rows = {(e, m): v for e, m, v in decayed.all_rows()}
+    # Epoch 0: o = (0.5 − 0.5 + 0.1, 0 + 0.25 + 0.1) = (0.1, 0.35); loss = (½·0.9² + ½·0.15²)/2 = 0.208125;
+    # R = 0.5² + 0.25² = 0.3125 (the bias 0.1 is not part of it); J = 0.208125 + 0.2 · 0.3125 = 0.270625.
+    assert rows[(0, "train_loss")] == pytest.approx(0.208125, abs=1e-15)
+    assert rows[(0, "train_objective")] == pytest.approx(0.270625, abs=1e-15)
+    # One step of the batch: ∂loss/∂w = mean (o − t) x = ((−0.9)(1, 2) + (−0.15)(0, −1))/2 = (−0.45, −0.825),
+    # + 2λw = (0.2, −0.1) → w = (0.5, −0.25) − 0.1 (−0.25, −0.925) = (0.525, −0.1575); b = 0.1 + 0.1·0.525 = 0.1525.
+    np.testing.assert_allclose(decayed.params, [0.525, -0.1575, 0.1525], atol=1e-15)
+    o = np.array([0.525 - 0.315 + 0.1525, 0.1575 + 0.1525])
+    loss = np.mean(0.5 * (np.array([1.0, 0.5]) - o) ** 2)
+    assert rows[(1, "train_loss")] == pytest.approx(loss, abs=1e-15)
+    assert rows[(1, "train_objective")] == pytest.approx(loss + 0.2 * (0.525 ** 2 + 0.1575 ** 2), abs=1e-15)
+    # Without decay there is no objective column (files of such runs are unchanged).
+    assert not any(m.endswith("_objective") for _, m, _ in plain.all_rows())
+    # The step is the gradient of J: along it, J falls as a first-order model of J says.
+    from rulelab.core.network import Network
+
+    net = Network((2, 1), ("linear",))
+    X, T = np.array([[1.0, 2.0], [0.0, -1.0]]), np.array([[1.0], [0.5]])
+
+    def objective(p):
+        return K.evaluate(p, net.layout, net.act_args, X, T, np.zeros(0, dtype=np.int64), K.SQUARED, 0.5)[0] \
+            + 0.2 * (p[0] ** 2 + p[1] ** 2)
+
+    start = np.array([0.5, -0.25, 0.1])
+    gradient = np.array([(objective(start + h) - objective(start - h)) / 2e-6 for h in np.eye(3) * 1e-6])
+    np.testing.assert_allclose(start - 0.1 * gradient, decayed.params, atol=1e-9)

@@ -34,6 +34,7 @@ SHRUNK: dict[str, list[str]] = {
     "cnn-digits": ["--repeats", "1", "--set", "train.epochs=2", "--set", "rules[5].stages[0].epochs=1",
                    "--set", "rules[6].stages[0].epochs=1", "--set", "rules[4].population=10"],
     "digits": ["--repeats", "1", "--set", "train.epochs=2"],
+    "es-objectives": ["--repeats", "1", "--set", "train.budget.evaluations=200"],
     "es-vs-backprop": ["--repeats", "1", "--set", "train.epochs=2",
                        "--set", "tasks[1].train.budget.forward_passes=60000"],
     "hebbian-digits": ["--repeats", "1", "--set", "train.epochs=2", "--set", "rules[0].stages[0].epochs=1",

@@ -99,3 +99,37 @@ def test_cross_entropy_and_hinge_by_hand():
     assert K.sample_loss(K.CROSS_ENTROPY, out, t, K.SOFTMAX) == pytest.approx(-math.log(0.7))
     assert K.sample_loss(K.HINGE, np.array([2.0, 1.5, 0.0]), t, K.LINEAR) == pytest.approx(0.5)
     assert K.sample_loss(K.CROSS_ENTROPY, np.array([0.8]), np.array([0.0]), K.SIGMOID) == pytest.approx(-math.log(0.2))
+
+
+def test_step_units_predict_by_largest_net_input():
+    # Three step units (one per class), W = I, b = (0, −0.5, −3): for x = (0.9, 0.8, 0) the net inputs are
+    # z = (0.9, 0.3, −3) and the outputs (1, 1, 0) tie; the class is argmax z = 0.  For x = (−1, −0.2, 0),
+    # z = (−1, −0.7, −3): no unit fires (outputs 0, 0, 0), and argmax z = 1, not the "class 0" of an argmax of
+    # the outputs.  Exact ties of z go to the lowest index: x = (0.5, 1, 0) gives z = (0.5, 0.5, −3) → 0.
+    from rulelab.core.population import FITNESS_ACCURACY, population_fitness
+
+    X = np.array([[0.9, 0.8, 0.0], [-1.0, -0.2, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 4.0]])
+    labels = np.array([0, 1, 0, 2])
+    T = np.zeros((4, 3))
+    for act in ("step", "sign"):
+        net, params = make_net([3, 3], [act], scheme="zeros", bias="zeros")
+        params[:9] = np.eye(3).ravel()
+        params[9:] = [0.0, -0.5, -3.0]
+        np.testing.assert_array_equal(K.predict_all(params, net.layout, net.act_args, X, 0.5), [0, 1, 0, 2])
+        _, correct = K.evaluate(params, net.layout, net.act_args, X, T, labels, K.SQUARED, 0.5)
+        assert correct == 4
+        # The outputs of sample 1 all say "no" (0, or −1 for sign): their argmax would be class 0.
+        z, a = np.empty(3), np.empty(3)
+        out = K.forward(params, net.layout, net.act_args, X[1], z, a)
+        assert K.predict_class(out, 0.5) == 0 and K.predict_net(out, z, net.layout[0, K.ACT], 0.5) == 1
+        # Population fitness by accuracy reads the same classes (members evaluated in compiled blocks).
+        population = np.vstack([params, params])
+        population[1, 9:] = [-3.0, 0.0, 0.0]  # member 1: z = (x₁ − 3, x₂, x₃) → classes 1, 2, 1, 2
+        fitness = np.empty(2)
+        population_fitness(population, net.layout, net.act_args, X, T, labels, K.SQUARED, 0.5, FITNESS_ACCURACY,
+                           fitness)
+        assert list(fitness) == [1.0, 0.25]
+    # A sigmoid output is still read from its outputs (monotone in z: the same class).
+    net, params = make_net([3, 3], ["sigmoid"], scheme="zeros", bias="zeros")
+    params[:9] = np.eye(3).ravel()
+    assert list(K.predict_all(params, net.layout, net.act_args, np.array([[0.1, 0.3, 0.2]]), 0.5)) == [1]

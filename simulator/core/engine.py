@@ -23,6 +23,7 @@ from numba.np.random.random_methods import random_interval  # the draw NumPy's s
 from rulelab.core.clock import monotonic_ns
 from rulelab.core.jit import ByDtype
 from rulelab.core.layers import evaluate_into
+from rulelab.core.layout import B_OFF as B_OFF_COLUMN, TIE as TIE_COLUMN, W_OFF as W_OFF_COLUMN
 from rulelab.rule import kernel_signature
 
 # Metric codes: what a column of the metric table holds.
@@ -36,6 +37,8 @@ FORWARD_PASSES = 9
 STAGE = 10
 FROM_SNAPSHOT = 11  # filled in afterwards from weight snapshots (angles to principal components)
 EVALUATION_SETS = 4  # train, test, validation, corrupted test
+# The full objective J = (1/N) Σ L_i + λ R(W) on set k (train 0, test 1, validation 2): code OBJECTIVE + k.
+OBJECTIVE = 20
 
 # Slots of the run state, kept across calls (float64).
 R_EPOCH, R_FORWARD, R_SAMPLES, R_WALL, R_CRITERION_EPOCH, R_CRITERION_FORWARD, R_STATUS, R_LARGEST = range(8)
@@ -50,13 +53,14 @@ C_BATCH, C_SHUFFLE, C_CORRUPTION, C_BUDGET_UNIT, C_BUDGET_AMOUNT, C_FINAL, C_SIG
 CFG_SLOTS = 12
 # Float settings (fcfg): stop thresholds (NaN: not checked), wall budget, corruption, class threshold.
 F_STOP_TRAIN_ACCURACY, F_STOP_TEST_ACCURACY, F_STOP_TRAIN_LOSS, F_WALL_BUDGET, F_LEVEL, F_LOW, F_HIGH, \
-    F_THRESHOLD = range(8)
-FCFG_SLOTS = 8
+    F_THRESHOLD, F_L2, F_STOP_OBJECTIVE = range(10)
+FCFG_SLOTS = 10
 
 NO_CORRUPTION, BITFLIP, MASK, GAUSSIAN = 0, 1, 2, 3
 CORRUPTION_CODES = {"bitflip": BITFLIP, "mask": MASK, "gaussian": GAUSSIAN}
 NO_BUDGET, BUDGET_SAMPLES, BUDGET_FORWARD_PASSES, BUDGET_WALL_SECONDS = 0, 1, 2, 3
 BUDGET_CODES = {"samples": BUDGET_SAMPLES, "forward_passes": BUDGET_FORWARD_PASSES,
+                "evaluations": BUDGET_FORWARD_PASSES,  # of a black-box objective: one forward pass each
                 "wall_seconds": BUDGET_WALL_SECONDS}
 
 # Weights this large mean the rule is running away (e.g. Hebb without bounds), long before float64
@@ -108,12 +112,27 @@ def copy_rows_in_order(source, out):
 
 
 @njit(cache=True, inline="always")
-def measure(params, layout, act_args, EX, ET, EL, loss_code, threshold, columns, row, z_buf, a_buf):
-    """Fill the evaluation columns of one metric row: loss and accuracy on each set a column asks for."""
+def weight_penalty(params, layout):
+    """R(W) = Σ_l Σ W_l²: every layer's weights, biases excluded, a tied decoder's copy counted once (with its
+    encoder) — the penalty whose gradient 2λW the gradient rules add (rulelab.core.gradient.apply_gradient)."""
+    total = 0.0
+    for layer in range(layout.shape[0]):
+        if layout[layer, TIE_COLUMN] >= 0:
+            continue
+        for p in range(layout[layer, W_OFF_COLUMN], layout[layer, B_OFF_COLUMN]):
+            total += params[p] * params[p]
+    return total
+
+
+@njit(cache=True, inline="always")
+def measure(params, layout, act_args, EX, ET, EL, loss_code, threshold, columns, row, z_buf, a_buf, l2):
+    """Fill the evaluation columns of one metric row: loss, accuracy and J = loss + λ R(W) on each set a column
+    asks for (λ = ``l2``)."""
+    penalty = -1.0
     for k in range(EVALUATION_SETS):
         wanted = False
         for c in range(columns.shape[0]):
-            if columns[c] == 2 * k or columns[c] == 2 * k + 1:
+            if columns[c] == 2 * k or columns[c] == 2 * k + 1 or columns[c] == OBJECTIVE + k:
                 wanted = True
         if not wanted or EX[k].shape[0] == 0:
             continue
@@ -124,6 +143,10 @@ def measure(params, layout, act_args, EX, ET, EL, loss_code, threshold, columns,
                 row[c] = loss
             elif columns[c] == 2 * k + 1:
                 row[c] = correct / EX[k].shape[0]
+            elif columns[c] == OBJECTIVE + k:
+                if penalty < 0.0:
+                    penalty = weight_penalty(params, layout)
+                row[c] = loss + l2 * penalty
 
 
 @njit(cache=True, inline="always")
@@ -183,7 +206,8 @@ def corrupt_rows(Xe, rows, kind, level, low, high, rng):
 def record_row(params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, signal, snap, snap_row,
                z_buf, a_buf):
     """One row of the metric table after an epoch (and one weight snapshot, if asked for)."""
-    measure(params, layout, act_args, EX, ET, EL, cfg[C_LOSS], fcfg[F_THRESHOLD], columns, row, z_buf, a_buf)
+    measure(params, layout, act_args, EX, ET, EL, cfg[C_LOSS], fcfg[F_THRESHOLD], columns, row, z_buf, a_buf,
+            fcfg[F_L2])
     for c in range(columns.shape[0]):
         code = columns[c]
         if code == SIGNAL:

@@ -35,7 +35,7 @@ from rulelab.core.conv import (columns, conv_add_step, conv_add_step_rows, conv_
 from rulelab.core.layout import (ACT, AVG_POOL, B_OFF, C_OUT, CONV, DENSE, DROPOUT, FLATTEN, KIND, L2_POOL, LOCAL,
                                  MAX_POOL, N_IN, N_OUT, W_OFF, bias, kernel_size, layer_buffer, n_units, weight_rows,
                                  weights)
-from rulelab.core.losses import predict_class, sample_loss
+from rulelab.core.losses import predict_class, predict_net, sample_loss
 from rulelab.core.pooling import NO_DROPOUT, dropout_apply, dropout_seed, pool_error_down, pool_forward
 from rulelab.core.rows import FAST, row_add, row_dot
 
@@ -335,12 +335,13 @@ def evaluate_rows(params, layout, act_args, X, T, labels, loss_code, threshold):
     for lo in range(0, X.shape[0], EVALUATION_ROWS):
         hi = min(lo + EVALUATION_ROWS, X.shape[0])
         A = np.ascontiguousarray(X[lo:hi])
+        Z = A
         for layer in range(layout.shape[0]):
-            _, A = forward_rows(params, layout, act_args, layer, A)
+            Z, A = forward_rows(params, layout, act_args, layer, A)
         for r in range(hi - lo):
             if T.shape[1] > 0:
                 total += sample_loss(loss_code, A[r], T[lo + r], out_code)
-            if has_labels and predict_class(A[r], threshold) == labels[lo + r]:
+            if has_labels and predict_net(A[r], Z[r], out_code, threshold) == labels[lo + r]:
                 correct += 1
     return total / max(X.shape[0], 1), correct
 
@@ -362,7 +363,7 @@ def evaluate_into(params, layout, act_args, X, T, labels, loss_code, threshold, 
         out = forward(params, layout, act_args, X[s], z_buf, a_buf)
         if T.shape[1] > 0:
             total += sample_loss(loss_code, out, T[s], out_code)
-        if has_labels and predict_class(out, threshold) == labels[s]:
+        if has_labels and predict_net(out, output_z(z_buf, layout), out_code, threshold) == labels[s]:
             correct += 1
     n = max(X.shape[0], 1)
     return total / n, correct
@@ -384,9 +385,17 @@ def predict_all(params, layout, act_args, X, threshold):
     z_buf = np.empty(units, dtype=params.dtype)
     a_buf = np.empty(units, dtype=params.dtype)
     out = np.empty(X.shape[0], dtype=np.int64)
+    out_code = layout[layout.shape[0] - 1, ACT]
     for s in range(X.shape[0]):
-        out[s] = predict_class(forward(params, layout, act_args, X[s], z_buf, a_buf), threshold)
+        o = forward(params, layout, act_args, X[s], z_buf, a_buf)
+        out[s] = predict_net(o, output_z(z_buf, layout), out_code, threshold)
     return out
+
+
+@njit(cache=True, inline="always")
+def output_z(z_buf, layout):
+    """The output layer's net inputs z_L, as :func:`forward` left them in ``z_buf``."""
+    return layer_buffer(z_buf, layout, layout.shape[0] - 1)
 
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 from rulelab.core import jit  # noqa: F401  (sets the kernel cache directory before any @njit below)
-from rulelab.core.activations import SOFTMAX, derivative_scalar
+from rulelab.core.activations import SIGN, SOFTMAX, STEP, derivative_scalar
 
 SQUARED = 0
 CROSS_ENTROPY = 1
@@ -92,3 +92,18 @@ def predict_class(out, threshold):
         if out[k] > out[best]:
             best = k
     return best
+
+
+@njit(cache=True, inline="always")
+def scores_by_net_input(out_code, n_out):
+    """Whether a class is read from the net inputs z rather than the outputs: several step/sign units."""
+    return n_out > 1 and (out_code == STEP or out_code == SIGN)
+
+
+@njit(cache=True, inline="always")
+def predict_net(out, z, out_code, threshold):
+    """Class of one sample: argmax_k z_k (lowest k on ties) for several step/sign units — one-vs-rest
+    perceptrons, whose 0/1 outputs tie — else :func:`predict_class` of the outputs."""
+    if scores_by_net_input(out_code, out.shape[0]):
+        return predict_class(z, threshold)
+    return predict_class(out, threshold)

@@ -32,10 +32,12 @@ from rulelab.core.clock import monotonic_ns
 from rulelab.core.jit import ByDtype
 from rulelab.core.engine import (BUDGET_SPENT, C_EARLY, C_LOSS, C_SHUFFLE, CFG_SLOTS, CRITERION_MET,
                                  EVALUATION_SETS, F_THRESHOLD, FORWARD_PASSES, R_CRITERION_EPOCH,
-                                 R_CRITERION_FORWARD, R_EPOCH, R_FORWARD, R_SAMPLES, R_STATUS, R_WALL, RUNNING,
+                                 F_STOP_OBJECTIVE, R_CRITERION_FORWARD, R_EPOCH, R_FORWARD, R_SAMPLES, R_STATUS,
+                                 R_WALL, RUN_SLOTS, RUNNING,
                                  WALL_SECONDS, criterion_met, divergence, measure, rows_within_budget, visiting_order)
 from rulelab.core.layers import forward_rows, member_next_dense, members_first_dense
 from rulelab.core.network import LAYER_KINDS
+from rulelab.core.objectives import NETWORK, objective_fitness, objective_value
 from rulelab.core.vecmath import exp_inplace, sigmoid_inplace, tanh_inplace
 from rulelab.rule import Field, HyperParameters, Needs, Rule
 
@@ -48,10 +50,17 @@ S_SIGMA, S_GENERATION, S_MEAN = 0, 1, 2
 # Metric codes beyond the online engine's (see rulelab.core.engine).
 FITNESS_BEST, FITNESS_MEAN, FITNESS_STD, SIGMA, GENERATIONS, NAN_FITNESS = 12, 13, 14, 15, 16, 17
 
-# Settings beyond the online engine's (cfg slots).
-C_FITNESS, C_FITNESS_BATCH, C_PARALLEL, C_NOISE_ROWS, C_NOISE64_ROWS, C_POPULATION = range(CFG_SLOTS,
-                                                                                          CFG_SLOTS + 6)
-POPULATION_CFG_SLOTS = CFG_SLOTS + 6
+# Metric codes of black-box objectives (task kind objective): the best f(x) evaluated so far, f at the
+# strategy's mean (measured, not counted), and evaluations of f so far.
+OBJECTIVE_BEST, OBJECTIVE_MEAN, EVALUATIONS = 18, 19, 30
+
+# Settings beyond the online engine's (cfg slots); C_OBJECTIVE: the objective's code (0: a network's fitness).
+C_FITNESS, C_FITNESS_BATCH, C_PARALLEL, C_NOISE_ROWS, C_NOISE64_ROWS, C_POPULATION, C_OBJECTIVE = range(
+    CFG_SLOTS, CFG_SLOTS + 7)
+POPULATION_CFG_SLOTS = CFG_SLOTS + 7
+# Run slots beyond the online engine's: the best objective value so far.
+R_OBJECTIVE_BEST = RUN_SLOTS
+POPULATION_RUN_SLOTS = RUN_SLOTS + 1
 # Multiply-adds of one generation's fitness below which members run serially (a parallel
 # launch costs tens of microseconds, milliseconds on a busy machine).
 PARALLEL_WORK = 2_000_000
@@ -155,6 +164,16 @@ def _softmax_cross_entropy(S, T):
 
 
 @njit(cache=True, inline="always")
+def _accuracy_of_net_inputs(Zm, labels, threshold):
+    """Fraction of samples whose argmax_k z_k (lowest k on ties) is the label, for one member's Z (units × samples)."""
+    total = 0.0
+    for r in range(Zm.shape[1]):
+        if K.predict_class(Zm[:, r], threshold) == labels[r]:
+            total += 1.0
+    return total / max(Zm.shape[1], 1)
+
+
+@njit(cache=True, inline="always")
 def _fitness_from_outputs(O, T, labels, out_code, loss_code, threshold, fitness_code):
     """−mean loss or accuracy of one member from its outputs O (units × samples)."""
     total = 0.0
@@ -191,6 +210,10 @@ def _dense_block_fitness(population, layout, act_args, Xt, T, labels, loss_code,
             for i in range(lo, hi):
                 out[i] = _softmax_cross_entropy(Z[(i - lo) * n_out:(i - lo + 1) * n_out], T)
             return
+        if layer == last and fitness_code == FITNESS_ACCURACY and K.scores_by_net_input(layout[last, K.ACT], n_out):
+            for i in range(lo, hi):  # step/sign units: the class is argmax z, read before g
+                out[i] = _accuracy_of_net_inputs(Z[(i - lo) * n_out:(i - lo + 1) * n_out], labels, threshold)
+            return
         activate_member_rows(layout[layer, K.ACT], act_args[layer], Z, n_out)
     n_last = layout[last, K.N_OUT]
     for i in range(lo, hi):
@@ -203,13 +226,14 @@ def _member_fitness_any_kind(member, layout, act_args, X, T, labels, loss_code, 
     """The fitness of one member through every layer kind's batch forward (samples as rows)."""
     last = layout.shape[0] - 1
     A = X.copy()
+    Z = A
     for layer in range(last + 1):
-        _, A = forward_rows(member, layout, act_args, layer, A)
+        Z, A = forward_rows(member, layout, act_args, layer, A)
     out_code = layout[last, K.ACT]
     total = 0.0
     for r in range(A.shape[0]):
         if fitness_code == FITNESS_ACCURACY:
-            if K.predict_class(A[r], threshold) == labels[r]:
+            if K.predict_net(A[r], Z[r], out_code, threshold) == labels[r]:
                 total += 1.0
         else:
             total -= K.sample_loss(loss_code, A[r], T[r], out_code)
@@ -394,7 +418,7 @@ def _fitness_stats(fitness):
 
 def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, labels, streams, shuffle_rng, noise,
                      noise64, population, fitness, Xb, Tb, Lb, EX, ET, EL, columns, cfg, fcfg, run, counts, epochs,
-                     out, z_buf, a_buf):
+                     out, z_buf, a_buf, transform):
     """Up to ``epochs`` epochs of a compiled strategy; a row of ``out`` per epoch; returns the rows written.
 
     An epoch visits the training set once in minibatches of C_FITNESS_BATCH rows (a fresh
@@ -402,7 +426,12 @@ def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, label
     every member, tell.  Then the strategy's mean is evaluated like any network, and the
     checks run (divergence, stop criteria).  ``counts`` carries (generations, members with
     a NaN fitness) across calls.
+
+    A black-box objective (cfg[C_OBJECTIVE] ≠ 0) has one empty training row: an epoch is one
+    generation, a member's fitness is −f(x) (:mod:`rulelab.core.objectives`, with ``transform``),
+    one forward pass is one evaluation of f, and run[R_OBJECTIVE_BEST] keeps the best f so far.
     """
+    objective = cfg[C_OBJECTIVE]
     n = X.shape[0]
     batch = cfg[C_FITNESS_BATCH]
     P = population.shape[0]
@@ -428,7 +457,12 @@ def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, label
                 fill_gaussian_serial(streams, noise64, cfg[C_NOISE64_ROWS])
             ask(state, hp, noise, noise64, population)
             Lv = Lb[:take] if labels.shape[0] > 0 else labels
-            if cfg[C_PARALLEL] != 0:
+            if objective != NETWORK:
+                objective_fitness(population, objective, transform, fitness)
+                for i in range(P):
+                    if -fitness[i] < run[R_OBJECTIVE_BEST]:
+                        run[R_OBJECTIVE_BEST] = -fitness[i]
+            elif cfg[C_PARALLEL] != 0:
                 fitness_parallel(population, layout, act_args, Xb[:take], Tb[:take], Lv, cfg[C_LOSS],
                                  fcfg[F_THRESHOLD], cfg[C_FITNESS], fitness)
             else:
@@ -449,7 +483,8 @@ def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, label
             params[p] = state[S_MEAN + p]
         run[R_EPOCH] += 1
         row = out[written]
-        measure(params, layout, act_args, EX, ET, EL, cfg[C_LOSS], fcfg[F_THRESHOLD], columns, row, z_buf, a_buf)
+        measure(params, layout, act_args, EX, ET, EL, cfg[C_LOSS], fcfg[F_THRESHOLD], columns, row, z_buf, a_buf,
+                0.0)
         best, mean, std = _fitness_stats(fitness)
         for c in range(columns.shape[0]):
             code = columns[c]
@@ -467,14 +502,18 @@ def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, label
                 row[c] = counts[1]
             elif code == WALL_SECONDS:
                 row[c] = run[R_WALL]
-            elif code == FORWARD_PASSES:
+            elif code == FORWARD_PASSES or code == EVALUATIONS:
                 row[c] = run[R_FORWARD]
+            elif code == OBJECTIVE_BEST:
+                row[c] = run[R_OBJECTIVE_BEST]
+            elif code == OBJECTIVE_MEAN:
+                row[c] = objective_value(objective, params, transform)
         written += 1
         status = divergence(params, 0.0, run)
         if status != RUNNING:
             run[R_STATUS] = status
             break
-        if run[R_CRITERION_EPOCH] < 0 and criterion_met(fcfg, columns, row):
+        if run[R_CRITERION_EPOCH] < 0 and (criterion_met(fcfg, columns, row) or objective_met(fcfg, columns, row)):
             run[R_CRITERION_EPOCH] = run[R_EPOCH]
             run[R_CRITERION_FORWARD] = run[R_FORWARD]
             if cfg[C_EARLY] != 0:
@@ -484,6 +523,16 @@ def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, label
             run[R_STATUS] = BUDGET_SPENT
             break
     return written
+
+
+@njit(cache=True, inline="always")
+def objective_met(fcfg, columns, row):
+    """The best objective value so far has reached the target train.stop.objective (NaN: no target)."""
+    for c in range(columns.shape[0]):
+        if columns[c] == OBJECTIVE_BEST and not np.isnan(fcfg[F_STOP_OBJECTIVE]):
+            if row[c] <= fcfg[F_STOP_OBJECTIVE]:
+                return True
+    return False
 
 
 def ask_signature(dtype: str) -> types.Signature:
@@ -511,7 +560,7 @@ def _generations_signature(dtype: str) -> types.Signature:
     return types.int64(types.FunctionType(ask_signature(dtype)), types.FunctionType(tell_signature(dtype)),
                        vec, i64mat, f64vec, f64vec, f64vec, mat, mat, i64vec, types.UniTuple(generator, NOISE_STREAMS),
                        generator, mat, f64mat, mat, f64vec, mat, mat, i64vec, *sets, i64vec, i64vec, f64vec, f64vec,
-                       i64vec, types.int64, f64mat, vec, vec)
+                       i64vec, types.int64, f64mat, vec, vec, f64mat)
 
 
 run_generations = ByDtype(_run_generations, _generations_signature, dtype_argument=2, error_model="numpy")
@@ -560,6 +609,11 @@ class PopulationRule(Rule):
 
     def check_network(self, net) -> str | None:
         return None  # any activation: no derivative is ever taken
+
+    def for_deterministic_fitness(self, params: Any) -> Any:
+        """The hyperparameters to use when the fitness is deterministic (task kind objective): the same, unless a
+        strategy saves work there (the (1+1)-ES keeps its parent's fitness instead of evaluating it again)."""
+        return params
 
     # -- compiled strategies
 

@@ -467,7 +467,7 @@ def first_layer_weights(run: Run, max_units: int = 32) -> list[Path]:
     with open_arrays(weights_file) as saved:
         for spec in scenario.rules:
             key = f"{spec.label}/seed{seed}"
-            if key not in saved or spec.network.specs[0].kind != "dense":
+            if key not in saved or not spec.network.specs or spec.network.specs[0].kind != "dense":
                 continue
             W = spec.network.weights(saved[key].astype(np.float64), 0)[:max_units]
             fig = image_grid(W, scenario.image_shape, [f"unit {i}" for i in range(len(W))],
@@ -518,7 +518,7 @@ def conv_filters(run: Run) -> list[Path]:
         for spec in scenario.rules:
             key = f"{spec.label}/seed{seed}"
             net = spec.network
-            if key not in saved or not net.specs[0].kind.startswith("conv"):
+            if key not in saved or not net.specs or not net.specs[0].kind.startswith("conv"):
                 continue
             kernels = net.kernels(saved[key].astype(np.float64), 0)
             shown = "" if kernels.shape[1] == 1 or kernels.shape[2] == 1 else " (input channel 0)"
@@ -695,7 +695,14 @@ FIGURE_KINDS = (
     ("angles to the principal components", pc_angle_curves),
     ("associative recall", association_figures),
     ("optimised inputs", optimised_inputs),
+    ("objective against evaluations", lambda run: _objective_curves(run)),
 )
+
+
+def _objective_curves(run: Run) -> list[Path]:
+    from rulelab.output.objective_plots import objective_curves
+
+    return objective_curves(run)
 
 
 def plot_run(path: str | Path, records=None, scenario=None, svg: bool = False) -> Run:

@@ -136,6 +136,8 @@ CAPTIONS = (
      "interval (band). A seed that stopped early keeps its last value."),
     ("decision-boundaries", "The class each rule predicts over the input plane after training (first seed), "
      "with the training points."),
+    ("objective-vs-evaluations", "Black-box objective: the best f(x) found so far against evaluations of f, "
+     "one line per seed, both axes logarithmic; the dashed line is the target of train.stop.objective."),
     ("es-fitness", "Evolution strategies: the best and mean fitness of each generation's population "
      "(band: ±1 standard deviation within the population)."),
     ("pc-angles", "Angle between each unit's weight vector and the corresponding principal component of the "

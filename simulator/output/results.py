@@ -628,10 +628,16 @@ def read_metric_series(run_dir: Path) -> MetricSeries:
 
 def main_metric(scenario: Scenario) -> str:
     """The metric a comparison is judged by: test accuracy, else train accuracy, else a loss."""
-    for name in ("overlap_mean", "test_accuracy", "train_accuracy", "test_loss", "train_loss", "pc_angle_0"):
+    for name in ("overlap_mean", "objective_best", "test_accuracy", "train_accuracy", "test_loss", "train_loss",
+                 "pc_angle_0"):
         if name in scenario.metrics:
             return name
     return scenario.metrics[0]
+
+
+def lower_better(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` is better: losses, objectives, angles to principal components."""
+    return metric.endswith(("loss", "objective")) or metric.startswith(("pc_angle", "objective"))
 
 
 def mean_ci95(values: Iterable[float]) -> tuple[float, float, float]:
@@ -657,19 +663,21 @@ def summarize(scenario: Scenario, records: list[RunRecord]) -> list[dict[str, An
         if not runs:
             continue
         finals = [r.final(main) for r in runs if r.status not in (FAILED, INTERRUPTED)]
-        lower_is_better = main.endswith("loss") or main.startswith("pc_angle")
+        lower_is_better = lower_better(main)
         pick_best, pick_worst = (min, max) if lower_is_better else (max, min)
         mean, std, half = mean_ci95(finals)
+        r_ = _sig if main.startswith("objective") else _r  # objective values span decades: significant digits
         row: dict[str, Any] = {
             "rule": spec.label, "family": spec.family, "seeds": len(runs),
             "metric": main, "budget": scenario.train.describe_budget(),
-            "mean": _r(mean), "std": _r(std), "ci95": _r(half),
-            "best": _r(pick_best(finals)) if finals else "", "worst": _r(pick_worst(finals)) if finals else "",
+            "mean": r_(mean), "std": r_(std), "ci95": r_(half),
+            "best": r_(pick_best(finals)) if finals else "", "worst": r_(pick_worst(finals)) if finals else "",
         }
         for metric in scenario.metrics:
             if metric != main:
                 m, s, _ = mean_ci95(r.final(metric) for r in runs if r.status not in (FAILED, INTERRUPTED))
-                row[f"{metric}_mean"], row[f"{metric}_std"] = _r(m), _r(s)
+                r_ = _sig if metric.startswith("objective") else _r
+                row[f"{metric}_mean"], row[f"{metric}_std"] = r_(m), r_(s)
         hit = [r for r in runs if r.criterion_epoch is not None]
         judged = [r for r in runs if r.status in (CONVERGED, NOT_CONVERGED)]
         row["converged"] = _fraction(runs, CONVERGED) if judged else "n/a"
@@ -718,7 +726,8 @@ def _versus_reference(scenario: Scenario, records: list[RunRecord], label: str, 
                 if r.label == name and r.status not in (FAILED, INTERRUPTED)}
 
     diff, p, n = paired_test(finals(reference), finals(label))
-    return {"vs_reference": reference, "difference": _r(diff), "p_value": _r(p, 4)}
+    rounded = _sig(diff) if main.startswith("objective") else _r(diff)
+    return {"vs_reference": reference, "difference": rounded, "p_value": _r(p, 4)}
 
 
 def _comparison_words(row: dict[str, Any], main: str) -> str:
@@ -729,7 +738,7 @@ def _comparison_words(row: dict[str, Any], main: str) -> str:
     shown = "< 0.0001" if p < 1e-4 else f"= {p:.2g}"
     if p >= 0.05:
         return f"no significant difference from {row['vs_reference']} (paired p {shown})"
-    better = diff < 0 if (main.endswith("loss") or main.startswith("pc_angle")) else diff > 0
+    better = diff < 0 if lower_better(main) else diff > 0
     return f"{'better' if better else 'worse'} than {row['vs_reference']} (paired p {shown})"
 
 
@@ -747,8 +756,9 @@ def summary_markdown(scenario: Scenario, rows: list[dict[str, Any]], budget: str
              "forward passes to criterion | wall s | Δ vs reference | p | note |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        ci = f" ± {r['ci95']:.4f}" if isinstance(r["ci95"], float) else ""
-        mean = f"{r['mean']:.4f}{ci}" if r["mean"] != "" else "n/a"
+        digits = ".4g" if main.startswith("objective") else ".4f"
+        ci = f" ± {r['ci95']:{digits}}" if isinstance(r["ci95"], float) else ""
+        mean = f"{r['mean']:{digits}}{ci}" if r["mean"] != "" else "n/a"
         lines.append(" | ".join([f"| {r['rule']}", r["family"], mean, str(r["best"]), str(r["worst"]),
                                  r["converged"], r["diverged"], str(r["epochs_to_criterion"]),
                                  str(r["forward_passes_to_criterion"]), str(r["wall_seconds"]),
@@ -764,6 +774,13 @@ def _r(value: float, digits: int = 6) -> Any:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     return round(float(value), digits)
+
+
+def _sig(value: float, digits: int = 6) -> Any:
+    """``value`` to ``digits`` significant digits ('' when not finite)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return float(f"{float(value):.{digits}g}")
 
 
 def _note(scenario: Scenario, runs: list[RunRecord]) -> str:

@@ -14,8 +14,8 @@ from numba import njit
 
 from rulelab.core import jit  # noqa: F401  (the kernel cache directory, before any @njit below)
 from rulelab.core.layers import forward
-from rulelab.core.layout import n_units
-from rulelab.core.losses import predict_class
+from rulelab.core.layout import ACT, layer_buffer, n_units
+from rulelab.core.losses import predict_net
 
 
 @njit(cache=True)
@@ -27,9 +27,10 @@ def grid_outputs(params, layout, act_args, X, threshold, classes, values, hidden
     z_buf = np.empty(units, dtype=params.dtype)
     a_buf = np.empty(units, dtype=params.dtype)
     n_hidden = hidden.shape[1]
+    last = layout.shape[0] - 1
     for s in range(X.shape[0]):
         out = forward(params, layout, act_args, X[s], z_buf, a_buf)
-        classes[s] = predict_class(out, threshold)
+        classes[s] = predict_net(out, layer_buffer(z_buf, layout, last), layout[last, ACT], threshold)
         values[s] = out[0]
         for j in range(n_hidden):
             hidden[s, j] = a_buf[j]

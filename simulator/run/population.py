@@ -13,6 +13,7 @@ from rulelab.core import engine as E
 from rulelab.core import population as PP
 from rulelab.run.online import CHUNK_SECONDS, Interrupted, divergence_message
 from rulelab.run.record import DIVERGED, MetricBlock, RunRecord
+from rulelab.tasks.objective import initial_objective_row
 
 FIRST_CHUNK = 2  # epochs in the first call, before the speed of an epoch is known
 
@@ -43,6 +44,8 @@ class _Arrays:
         self.z = np.empty(net.n_units, dtype=dtype)
         self.a = np.empty(net.n_units, dtype=dtype)
         self.counts = np.zeros(2, dtype=np.int64)  # generations, members with a NaN fitness
+        # A black-box objective's rotation and shift (see rulelab.core.objectives); 1 × 0 for a network.
+        self.transform = plan.objective.transform if plan.objective is not None else np.zeros((1, 0))
 
 
 def _settings(plan: Plan, arrays: _Arrays) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +55,9 @@ def _settings(plan: Plan, arrays: _Arrays) -> tuple[np.ndarray, np.ndarray]:
     cfg[PP.C_FITNESS] = PP.FITNESS_ACCURACY if rule.params.fitness == "accuracy" else PP.FITNESS_LOSS
     cfg[PP.C_FITNESS_BATCH] = arrays.batch
     n_params = arrays.population.shape[1]
-    cfg[PP.C_PARALLEL] = int(PP.parallel_worthwhile(arrays.size, arrays.batch, n_params))
+    cfg[PP.C_PARALLEL] = int(PP.parallel_worthwhile(arrays.size, arrays.batch, n_params)) \
+        if plan.objective is None else 0
+    cfg[PP.C_OBJECTIVE] = plan.objective.code if plan.objective is not None else 0
     cfg[PP.C_NOISE_ROWS] = arrays.noise.shape[0]
     cfg[PP.C_NOISE64_ROWS] = arrays.noise64.shape[0]
     cfg[PP.C_POPULATION] = arrays.size
@@ -71,7 +76,7 @@ def train_population(plan: Plan, record: RunRecord, progress: Callable[[int], No
     streams = PP.noise_streams(plan.state_rng)
     arrays = _Arrays(plan, n_params)
     cfg, fcfg = _settings(plan, arrays)
-    run = np.zeros(E.RUN_SLOTS)
+    run = np.zeros(PP.POPULATION_RUN_SLOTS)
     run[E.R_CRITERION_EPOCH] = -1.0
     sets = (plan.sets.X, plan.sets.T, plan.sets.labels)
     X, T, labels = plan.sets.train
@@ -81,6 +86,10 @@ def train_population(plan: Plan, record: RunRecord, progress: Callable[[int], No
     values0 = np.zeros((1, len(codes0)))
     met = E.initial_row(params, net.layout, net.act_args, *sets, cfg[:E.CFG_SLOTS], fcfg, run, codes0, values0[0],
                         np.zeros((1, 0), dtype=net.np_dtype), arrays.z, arrays.a)
+    if plan.objective is not None:
+        run[PP.R_OBJECTIVE_BEST] = initial_objective_row(names0, values0[0], plan.objective, params)
+        stop = plan.train.stop
+        met = stop is not None and stop.objective is not None and run[PP.R_OBJECTIVE_BEST] <= stop.objective
     record.blocks.append(MetricBlock(np.zeros(1, dtype=np.int64), names0, values0))
     if met:
         record.criterion_epoch, record.criterion_forward_passes = 0, 0
@@ -100,7 +109,8 @@ def train_population(plan: Plan, record: RunRecord, progress: Callable[[int], No
         written = int(PP.run_generations(rule.ask_kernel, rule.tell_kernel, params, net.layout, net.act_args, state,
                                          hp, X, T, labels, streams, plan.shuffle_rng, arrays.noise, arrays.noise64,
                                          arrays.population, arrays.fitness, arrays.Xb, arrays.Tb, arrays.Lb, *sets,
-                                         codes, cfg, fcfg, run, arrays.counts, n, values, arrays.z, arrays.a))
+                                         codes, cfg, fcfg, run, arrays.counts, n, values, arrays.z, arrays.a,
+                                         arrays.transform))
         elapsed = time.perf_counter() - started
         if written:
             record.blocks.append(MetricBlock(np.arange(first, first + written, dtype=np.int64), names,

@@ -43,7 +43,7 @@ class Session:
         self.record = RunRecord(plan.label, plan.rule_name, plan.family, plan.seed)
         self.params = np.ascontiguousarray(plan.params, dtype=plan.network.np_dtype).copy()
         self.record.params = self.params
-        self.run = np.zeros(E.RUN_SLOTS)
+        self.run = np.zeros(PP.POPULATION_RUN_SLOTS)  # the online engine reads the first E.RUN_SLOTS
         self.run[E.R_CRITERION_EPOCH] = -1.0
         self.finished = False  # no epoch left: the epochs ran out, a criterion stopped it, or it diverged
         if plan.kind == "online":
@@ -190,7 +190,8 @@ class Session:
                                          self._state, self._hp, X, T, labels, self._streams, plan.shuffle_rng,
                                          arrays.noise, arrays.noise64, arrays.population, arrays.fitness,
                                          arrays.Xb, arrays.Tb, arrays.Lb, *sets, self._codes, self._cfg,
-                                         self._fcfg, run, arrays.counts, n, values, arrays.z, arrays.a))
+                                         self._fcfg, run, arrays.counts, n, values, arrays.z, arrays.a,
+                                         arrays.transform))
         if written:
             self.record.blocks.append(MetricBlock(np.arange(first, first + written, dtype=np.int64), self._names,
                                                   values[:written]))

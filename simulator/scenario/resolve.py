@@ -20,8 +20,10 @@ from rulelab.scenario.errors import ScenarioError, clip_text, did_you_mean, pyda
 from rulelab.scenario.keypaths import parse_key_path
 from rulelab.scenario.layers import input_shape, layer_spec
 from rulelab.scenario.limits import INT64_MAX, MAX_RUNS, format_bytes, format_count, memory_bytes
-from rulelab.scenario.schema import (INPUT_KINDS, _NO_SPLIT_DATASETS, InitConfig, NetworkConfig, ScenarioModel,
-                                     TaskConfig, TrainConfig)
+from rulelab.scenario.objective import non_objective_problems, objective_problems, objective_rules
+from rulelab.scenario.schema import (INPUT_KINDS, OBJECTIVE_KEYS, _NO_SPLIT_DATASETS, InitConfig, NetworkConfig,
+                                     ScenarioModel, TaskConfig, TrainConfig)
+from rulelab.tasks.objective import OBJECTIVE_METRICS, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,11 @@ class Resolver:
 
         m = self.model
         self._check_run_count()
+        if m.task.kind == "objective":
+            return self._resolve_objective()
+        self.problems.extend(non_objective_problems(m))
+        if self.problems:
+            raise self.fail()
         dataset_name, dataset_options = self._dataset()
         data = self._data_shape(dataset_name, dataset_options) if not self.problems else None
         if data is None:
@@ -152,6 +159,10 @@ class Resolver:
             raise self.fail()
         task = m.task.model_copy(update={"test_fraction": test_fraction, "loss": loss})
         metrics = tuple(m.metrics) if m.metrics else self._default_metrics(task, test_fraction)
+        if not m.metrics and any(getattr(st.params, "l2", 0.0) for spec in specs for st in spec.stages):
+            # Weight decay: the full objective J = loss + λ R(W) is summarised next to each loss.
+            metrics += tuple(name.replace("_loss", "_objective") for name in metrics
+                             if name in ("train_loss", "validation_loss", "test_loss"))
         scenario = Scenario(
             name=m.name, description=m.description, seed=m.seed, repeats=m.repeats, task=task,
             dataset_name=dataset_name, dataset_options=dataset_options, train=m.train,
@@ -160,6 +171,38 @@ class Resolver:
             image_shape=data.image_shape, sample_shape=data.sample_shape,
         )
         object.__setattr__(scenario, "resolved", self._resolved_dict(scenario))
+        return scenario
+
+    def _resolve_objective(self) -> Scenario:
+        """Task kind objective: a function of x ∈ R^D searched by evolution strategies (no data, no network)."""
+        from rulelab.registry import RegistryError, available_rules
+
+        m = self.model
+        try:
+            registry = available_rules(list(m.plugins) + list(self.extra_plugins), self.base_dir)
+        except RegistryError as exc:
+            raise ScenarioError(self.source, [("plugins", str(exc))]) from None
+        self.problems.extend(objective_problems(m, self.raw))
+        entries = objective_rules(m, registry, self.problems)
+        if self.problems:
+            raise self.fail()
+        space = SearchSpace(m.task.dimension, m.task.function)
+        specs = tuple(RuleSpec(label, rule, params, space, InitConfig()) for label, rule, params in entries)
+        task = m.task.model_copy(update={"shift": bool(m.task.shift), "rotate": bool(m.task.rotate),
+                                         "x0": 1.0 if m.task.x0 is None else m.task.x0})
+        metrics = tuple(m.metrics) if m.metrics else OBJECTIVE_METRICS
+        scenario = Scenario(name=m.name, description=m.description, seed=m.seed, repeats=m.repeats, task=task,
+                            dataset_name="", dataset_options=None, train=m.train, rules=specs, metrics=metrics,
+                            source=self.source, base_dir=self.base_dir, resolved={})
+        resolved: dict[str, Any] = {
+            "name": m.name, "description": m.description, "seed": m.seed, "repeats": m.repeats,
+            "task": {"kind": "objective", **{key: getattr(task, key) for key in OBJECTIVE_KEYS}},
+            "train": m.train.model_dump(exclude_none=True),
+            "rules": [{"rule": spec.rule.name, "label": spec.label, **spec.params.model_dump()} for spec in specs],
+            "metrics": list(metrics)}
+        if m.plugins:
+            resolved["plugins"] = list(m.plugins)
+        object.__setattr__(scenario, "resolved", resolved)
         return scenario
 
     def _test_fraction(self, dataset_name: str, dataset_options: Any) -> tuple[float, Any]:
@@ -688,7 +731,8 @@ class Resolver:
             "description": m.description,
             "seed": m.seed,
             "repeats": m.repeats,
-            "task": {**s.task.model_dump(), "dataset": dataset},
+            "task": {**{k: v for k, v in s.task.model_dump().items() if k not in OBJECTIVE_KEYS},
+                     "dataset": dataset},
             "network": m.network.model_dump(exclude_none=True),
             "train": m.train.model_dump(exclude_none=True),
             "rules": [],

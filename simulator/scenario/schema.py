@@ -10,7 +10,8 @@ from rulelab.scenario.errors import show
 
 ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
 METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "validation_accuracy", "validation_loss",
-           "test_denoising_loss", "pc_angle_0",
+           "test_denoising_loss", "train_objective", "test_objective", "validation_objective",
+           "objective_best", "objective_mean", "evaluations", "pc_angle_0",
            "weight_norm", "overlap_mean", "overlap", "exact_recall", "sweeps")
 # Tiny fixed tables are evaluated on themselves: a split would remove a row of the truth table.
 INPUT_KINDS = ("activation_maximisation", "adversarial")  # trained as classification, then inputs optimised
@@ -117,15 +118,25 @@ class WeightsFromConfig(Model):
     # would be reported against the plain-string branch of the union).
 
 
+ObjectiveName = Literal["sphere", "ellipsoid", "rosenbrock", "rastrigin", "ackley"]
+OBJECTIVE_KEYS = ("function", "dimension", "shift", "rotate", "x0")  # task keys of kind objective only
+
+
 class TaskConfig(Model):
     kind: Literal["classification", "regression", "autoencoding", "activation_maximisation",
-                  "adversarial", "unsupervised", "association"] = "classification"
-    dataset: str | dict[str, Any]
+                  "adversarial", "unsupervised", "association", "objective"] = "classification"
+    dataset: str | dict[str, Any] | None = Field(None, description="required, except for kind: objective")
+    function: ObjectiveName | None = Field(None, description="objective: the function f to minimise")
+    dimension: int | None = Field(None, ge=1, le=100_000, description="objective: D, the length of x")
+    shift: bool | None = Field(None, description="objective: move the optimum to a seeded s ~ U[−4, 4]^D")
+    rotate: bool | None = Field(None, description="objective: evaluate f at R(x − s), R a seeded random rotation")
+    x0: float | list[float] | None = Field(None, description="objective: the initial mean, one number for "
+                                           "every coordinate (default 1) or D numbers")
 
     @field_validator("dataset", mode="before")
     @classmethod
     def _name_or_mapping(cls, value: Any) -> Any:
-        if not isinstance(value, (str, dict)):
+        if value is not None and not isinstance(value, (str, dict)):
             raise ValueError(f"got {show(value)}; expected a dataset name, or a mapping {{name: NAME, option: "
                              "value, …} (rulelab datasets lists them)")
         return value
@@ -148,7 +159,11 @@ class StopConfig(Model):
     train_accuracy: float | None = Field(None, ge=0, le=1)
     test_accuracy: float | None = Field(None, ge=0, le=1)
     train_loss: float | None = Field(None, ge=0)
+    objective: float | None = Field(None, description="objective tasks: stop once the best f(x) is ≤ this target")
     early: bool = Field(True, description="stop training once a criterion is met")
+
+
+BUDGET_UNITS = ("samples", "forward_passes", "evaluations", "wall_seconds")
 
 
 class BudgetConfig(Model):
@@ -156,18 +171,20 @@ class BudgetConfig(Model):
 
     samples: int | None = Field(None, gt=0, description="training rows seen (ES: rows per generation)")
     forward_passes: int | None = Field(None, gt=0, description="forward passes (ES: rows × members)")
+    evaluations: int | None = Field(None, gt=0, description="objective tasks: evaluations of f (members)")
     wall_seconds: float | None = Field(None, gt=0, description="training wall time, checked per epoch")
 
     @model_validator(mode="after")
     def _one_unit(self) -> "BudgetConfig":
-        given = [k for k in ("samples", "forward_passes", "wall_seconds") if getattr(self, k) is not None]
+        given = [k for k in BUDGET_UNITS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one budget unit (samples, forward_passes or wall_seconds); got {given}")
+            raise ValueError(f"give exactly one budget unit (samples, forward_passes, evaluations or wall_seconds); "
+                             f"got {given}")
         return self
 
     @property
     def unit(self) -> str:
-        return next(k for k in ("samples", "forward_passes", "wall_seconds") if getattr(self, k) is not None)
+        return next(k for k in BUDGET_UNITS if getattr(self, k) is not None)
 
     @property
     def amount(self) -> float:
@@ -203,7 +220,7 @@ class ScenarioModel(Model):
     seed: int = Field(0, ge=0)
     repeats: int = Field(1, ge=1)
     task: TaskConfig
-    network: NetworkConfig
+    network: NetworkConfig | None = Field(None, description="required, except for task kind objective")
     train: TrainConfig = TrainConfig()
     rules: list[RuleEntry] = Field(min_length=1)
     metrics: list[Literal[METRICS]] | None = None  # type: ignore[valid-type]

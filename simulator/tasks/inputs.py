@@ -44,7 +44,9 @@ def _grad(net: Network, params: np.ndarray, x: np.ndarray, buf: _Buffers, layer:
 def _predict(net: Network, params: np.ndarray, x: np.ndarray, buf: _Buffers) -> int:
     out = K.forward(params, net.layout, net.act_args, x, buf.z, buf.a)
     off, on = target_range(net.output_activation)
-    return int(K.predict_class(out, (off + on) / 2.0))
+    last = net.layout.shape[0] - 1
+    z = K.layer_buffer(buf.z, net.layout, last)
+    return int(K.predict_net(out, z, net.layout[last, K.ACT], (off + on) / 2.0))
 
 
 @dataclass
