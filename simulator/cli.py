@@ -8,6 +8,7 @@ Heavy imports (Numba kernels, the engine) happen inside commands, so
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -38,6 +39,10 @@ class RulelabGroup(click.Group):
         except KeyboardInterrupt:  # outside a run (a run keeps what finished and exits 130 itself)
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # `rulelab validate … | head`: the reader has all it wanted
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+            ctx.exit(0)
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
@@ -179,7 +184,8 @@ def compare(scenario: str, overrides: tuple[str, ...], seed: int | None, repeats
 @click.option("--svg", is_flag=True, help="Also write every figure as SVG (vector) beside its PNG.")
 def plot(run_dir: str, svg: bool) -> None:
     """Rebuild the figures and report.html of a saved run directory (nothing is re-run)."""
-    from rulelab.output.plots import PlotError, plot_run
+    from rulelab.output.plots import PlotError
+    from rulelab.output.report import plot_run
 
     root = Path(run_dir)
     tasks = sorted(p.parent for p in root.glob("*/scenario.yaml")) if not (root / "scenario.yaml").exists() else []
@@ -298,7 +304,8 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
     Called within :func:`_run`'s deferred interrupts: Ctrl-C is a flag, acted on here."""
     from rulelab.output.results import ResumeError, RunWriter
     from rulelab.run.interrupts import interrupt_requested
-    from rulelab.run.runner import run_parallel, run_scenario
+    from rulelab.run.executors import run_parallel
+    from rulelab.run.runner import run_scenario
 
     try:
         writer = RunWriter(out, spec, _rerun_command("run", scenario, overrides, spec.seed, spec.repeats, plugins,
@@ -342,7 +349,7 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
         _stop_if_interrupted(out)
         return all_failed, None
     try:
-        from rulelab.output.plots import plot_run
+        from rulelab.output.report import plot_run
 
         # The records and the validated scenario are in memory: the figures reuse them.
         plotted = plot_run(out, records=writer.records, scenario=spec, svg=svg)
@@ -647,7 +654,7 @@ def _run_tuned(spec, best, out: Path, quiet: bool, no_plots: bool, resume: bool 
     summary = writer.finish()
     _print_summary(tuned, summary)
     if not no_plots:
-        from rulelab.output.plots import plot_run
+        from rulelab.output.report import plot_run
 
         plot_run(out / "tuned")
 

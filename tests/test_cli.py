@@ -231,3 +231,19 @@ def test_pure_python_mode_runs_and_gives_the_compiled_numbers(tmp_path):
             assert compiled == python
         else:  # tanh/exp: NumPy's scalar functions and the C library's may differ in the last bit
             assert float(python[4]) == pytest.approx(float(compiled[4]), rel=1e-12, abs=1e-15)
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path):
+    """`rulelab validate FILE | head -1`: once the reader has gone, rulelab stops quietly (exit 0)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("rulelab")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "rulelab.cli"]
+    process = subprocess.Popen([*command, "validate", str(ROOT / "scenarios" / "logic-gates.yaml")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # the reader is gone before the first line
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "internal error" not in err, err

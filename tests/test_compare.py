@@ -80,7 +80,7 @@ def xor_run(tmp_path_factory):
 
 
 def test_every_figure_kind_from_a_small_run(xor_run):
-    from rulelab.output.plots import plot_run
+    from rulelab.output.report import plot_run
 
     run = plot_run(xor_run, svg=True)
     names = set(run.objects)
@@ -234,7 +234,7 @@ def test_flagship_runs_both_tasks_into_one_report(tmp_path):
      "activation-maximisation-backprop-seed0", 3),
 ])
 def test_more_figure_kinds(tmp_path, scenario, overrides, figure, axes_with_content):
-    from rulelab.output.plots import plot_run
+    from rulelab.output.report import plot_run
 
     out = tmp_path / "run"
     result = invoke("run", ROOT / "scenarios" / scenario, "--out", out, "--quiet", "--no-plots", *overrides)

@@ -682,6 +682,8 @@ def _safe(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
 
 
+# Every figure of a run, in the order made (rulelab.output.report adds the objective figure, which
+# is drawn by its own module over this one).
 FIGURE_KINDS = (
     ("learning curves", lambda run: learning_curves(run, "epoch")),
     ("learning curves per forward pass", lambda run: learning_curves(run, "forward_passes")),
@@ -695,26 +697,4 @@ FIGURE_KINDS = (
     ("angles to the principal components", pc_angle_curves),
     ("associative recall", association_figures),
     ("optimised inputs", optimised_inputs),
-    ("objective against evaluations", lambda run: _objective_curves(run)),
 )
-
-
-def _objective_curves(run: Run) -> list[Path]:
-    from rulelab.output.objective_plots import objective_curves
-
-    return objective_curves(run)
-
-
-def plot_run(path: str | Path, records=None, scenario=None, svg: bool = False) -> Run:
-    """Every figure that applies to this run, then the HTML report; returns the run with its figures.
-
-    ``records`` and ``scenario``, when the caller has them in memory, save reading and
-    validating them again (see :func:`load_run`)."""
-    from rulelab.output.report import write_report
-
-    run = load_run(path, records, scenario)
-    run.svg = svg
-    for _, make in FIGURE_KINDS:
-        make(run)
-    write_report(run)
-    return run

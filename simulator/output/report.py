@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from rulelab.output.plots import Run
+from rulelab.output.objective_plots import objective_curves
+from rulelab.output.plots import FIGURE_KINDS, Run, load_run
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1280px; padding: 0 1rem; color: #222; }
@@ -218,3 +219,18 @@ def write_combined_report(out: Path, runs: list[tuple[str, Run]], title: str, de
     path = Path(out) / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+# Figures, then the page that shows them: here, beside write_report, so that the figure module never
+# imports the report back.
+def plot_run(path: str | Path, records=None, scenario=None, svg: bool = False) -> Run:
+    """Every figure that applies to this run, then the HTML report; returns the run with its figures.
+
+    ``records`` and ``scenario``, when the caller has them in memory, save reading and
+    validating them again (see :func:`load_run`)."""
+    run = load_run(path, records, scenario)
+    run.svg = svg
+    for _, make in FIGURE_KINDS + (("objective against evaluations", objective_curves),):
+        make(run)
+    write_report(run)
+    return run

@@ -16,6 +16,7 @@ import signal
 from typing import Any, Callable, Hashable, Iterable
 
 from rulelab.run.interrupts import install_worker_handler, interrupt_requested
+from rulelab.run.record import FAILED, RunRecord
 from rulelab.scenario import Scenario
 
 POLL_SECONDS = 0.1  # how often the waiting parent looks at the Ctrl-C flag
@@ -143,8 +144,6 @@ def collect(executor, tasks: dict[Hashable, tuple[Scenario, int, int]],
             on_record: Callable[[Hashable, Any], None]) -> None:
     """Run ``tasks`` (key → (scenario, rule index, seed)) on ``executor``; ``on_record(key, record)``
     as each finishes.  The executor is closed at the end (cancelled on Ctrl-C, which is re-raised)."""
-    from rulelab.run.runner import FAILED, RunRecord
-
     futures = {executor.submit(scenario.resolved, scenario.source, str(scenario.base_dir), rule_index, seed): key
                for key, (scenario, rule_index, seed) in tasks.items()}
     pending = dict(futures)
@@ -176,3 +175,34 @@ def collect(executor, tasks: dict[Hashable, tuple[Scenario, int, int]],
         executor.close(cancel=True)
         raise
     executor.close()
+
+
+# The parallel counterpart of rulelab.run.runner.run_scenario lives here, so that the runner (which
+# the workers import) never imports this module back.
+
+
+def _tasks(scenario: Scenario, skip: set[tuple[str, int]]) -> list[tuple[int, int]]:
+    """(rule index, seed) pairs still to run, seed-major like the sequential loop."""
+    return [(i, seed) for seed in scenario.seeds for i, spec in enumerate(scenario.rules)
+            if (spec.label, seed) not in skip]
+
+
+def run_parallel(scenario: Scenario, jobs: int, on_record: Callable[[RunRecord], None],
+                 skip: set[tuple[str, int]] = frozenset()) -> list[RunRecord]:
+    """Independent (rule, seed) runs in ``jobs`` worker processes; results arrive as they finish.
+
+    Numbers are identical to a sequential run: each run draws only from its own seed.
+    """
+    records: list[RunRecord] = []
+
+    def keep(key: Hashable, record: RunRecord) -> None:
+        records.append(record)
+        on_record(record)
+
+    tasks = {(i, seed): (scenario, i, seed) for i, seed in _tasks(scenario, skip)}
+    try:
+        collect(LocalExecutor(jobs), tasks, keep)
+    except KeyboardInterrupt as exc:
+        exc.records = records  # type: ignore[attr-defined]
+        raise
+    return records

@@ -250,35 +250,6 @@ def set_status(plan: Plan, record: RunRecord, has_criterion: bool) -> None:
         record.status = COMPLETED
 
 
-def _tasks(scenario: Scenario, skip: set[tuple[str, int]]) -> list[tuple[int, int]]:
-    """(rule index, seed) pairs still to run, seed-major like the sequential loop."""
-    return [(i, seed) for seed in scenario.seeds for i, spec in enumerate(scenario.rules)
-            if (spec.label, seed) not in skip]
-
-
-def run_parallel(scenario: Scenario, jobs: int, on_record: Callable[[RunRecord], None],
-                 skip: set[tuple[str, int]] = frozenset()) -> list[RunRecord]:
-    """Independent (rule, seed) runs in ``jobs`` worker processes; results arrive as they finish.
-
-    Numbers are identical to a sequential run: each run draws only from its own seed.
-    """
-    from rulelab.run.executors import LocalExecutor, collect
-
-    records: list[RunRecord] = []
-
-    def keep(key, record: RunRecord) -> None:
-        records.append(record)
-        on_record(record)
-
-    tasks = {(i, seed): (scenario, i, seed) for i, seed in _tasks(scenario, skip)}
-    try:
-        collect(LocalExecutor(jobs), tasks, keep)
-    except KeyboardInterrupt as exc:
-        exc.records = records  # type: ignore[attr-defined]
-        raise
-    return records
-
-
 def run_scenario(scenario: Scenario, on_record: Callable[[RunRecord], None] | None = None,
                  progress: Progress | None = None,
                  skip: set[tuple[str, int]] = frozenset()) -> list[RunRecord]:
@@ -315,5 +286,5 @@ def run_scenario(scenario: Scenario, on_record: Callable[[RunRecord], None] | No
     return records
 
 
-__all__ = ["MetricBlock", "RunRecord", "run_one", "run_plan", "run_scenario", "run_parallel", "set_status",
+__all__ = ["MetricBlock", "RunRecord", "run_one", "run_plan", "run_scenario", "set_status",
            "single_threaded_blas"]
