@@ -54,10 +54,18 @@ def dense_forward(params, layout, act_args, layer, x, z, a):
 @njit(cache=True, fastmath=FAST, inline="always")
 def layer_forward_seeded(params, layout, act_args, layer, x, z, a, seed):
     """z, a of one layer for one sample, whatever its kind; dropout masks drawn from ``seed`` (NO_DROPOUT: none)."""
-    kind = layout[layer, KIND]
-    if kind == DENSE:
+    if layout[layer, KIND] == DENSE:
         dense_forward(params, layout, act_args, layer, x, z, a)
-        return
+    else:
+        shaped_forward(params, layout, act_args, layer, x, z, a, seed)
+
+
+# Not inlined: every kernel and engine that runs a forward pass would otherwise compile all the
+# kinds' code again (minutes of compiling, cold); dense layers, the common case, stay inlined above.
+@njit(cache=True, fastmath=FAST)
+def shaped_forward(params, layout, act_args, layer, x, z, a, seed):
+    """z, a of one layer of a kind other than dense, for one sample."""
+    kind = layout[layer, KIND]
     if kind == CONV:
         conv_forward(params, layout, layer, x, z)
     elif kind == LOCAL:
@@ -152,15 +160,23 @@ def error_through(matrix, base, layout, act_args, layer, d, e, inp, out, seed):
     """e = (∂z/∂x)ᵀ d for any kind: through the weights (W, or B at ``base`` in ``matrix``), the pooling
     (which needs the layer's input ``inp`` and output ``out``), unchanged (flatten), or the dropout mask of ``seed``."""
     kind = layout[layer, KIND]
+    if kind == MAX_POOL or kind == AVG_POOL or kind == L2_POOL or kind == FLATTEN or kind == DROPOUT:
+        error_through_unweighted(layout, act_args, layer, d, e, inp, out, seed)
+    else:
+        send_error_down(matrix, base, layout, layer, d, e)
+
+
+@njit(cache=True, fastmath=FAST)  # not inlined, as shaped_forward
+def error_through_unweighted(layout, act_args, layer, d, e, inp, out, seed):
+    """e = (∂z/∂x)ᵀ d through a pooling (with its input and output), flatten, or a dropout mask."""
+    kind = layout[layer, KIND]
     if kind == MAX_POOL or kind == AVG_POOL or kind == L2_POOL:
         pool_error_down(kind, layout, layer, d, e, inp, out)
     elif kind == FLATTEN:
         for i in range(d.shape[0]):
             e[i] = d[i]
-    elif kind == DROPOUT:
-        dropout_apply(layout, layer, act_args[layer], seed, d, e)  # the same mask again: ∂z/∂x = diag(m)
     else:
-        send_error_down(matrix, base, layout, layer, d, e)
+        dropout_apply(layout, layer, act_args[layer], seed, d, e)  # the same mask again: ∂z/∂x = diag(m)
 
 
 @njit(cache=True, fastmath=FAST, inline="always")
