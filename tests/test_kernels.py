@@ -17,8 +17,8 @@ Z = [-3.0, -0.5, 0.0, 0.5, 3.0]
 @pytest.mark.parametrize("z", Z)
 def test_activations_closed_forms(z):
     assert K.activate_scalar(K.LINEAR, 0.0, z) == z
-    assert K.activate_scalar(K.STEP, 0.0, z) == (1.0 if z >= 0 else 0.0)
-    assert K.activate_scalar(K.SIGN, 0.0, z) == (1.0 if z >= 0 else -1.0)
+    assert K.activate_scalar(K.STEP, 1.0, z) == (1.0 if z >= 0 else 0.0)  # the argument: step(0), 1 by default
+    assert K.activate_scalar(K.SIGN, 1.0, z) == (1.0 if z >= 0 else -1.0)
     assert K.activate_scalar(K.SIGMOID, 0.0, z) == pytest.approx(1 / (1 + math.exp(-z)), rel=1e-15)
     assert K.activate_scalar(K.TANH, 0.0, z) == pytest.approx(math.tanh(z), rel=1e-15)
     assert K.activate_scalar(K.RELU, 0.0, z) == max(z, 0.0)
