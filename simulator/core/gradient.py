@@ -503,7 +503,7 @@ def input_gradient(params, layout, act_args, x, t, loss_code, layer, unit, of_ac
             d[unit] = K.derivative_scalar(layout[layer, K.ACT], act_args[layer], z[unit], a[unit])
             value = a[unit]
     for l in range(top, 0, -1):
-        _propagate(params, layout, act_args, l, BACKPROP, params, z_buf, a_buf, d_buf,
+        _propagate(error_through, params, layout, act_args, l, BACKPROP, params, z_buf, a_buf, d_buf,
                    K.layer_buffer(d_buf, layout, last), NO_DROPOUT)
     error_through(params, layout[0, K.W_OFF], layout, act_args, 0, K.layer_buffer(d_buf, layout, 0), gx, x,
                   K.layer_buffer(z_buf, layout, 0), NO_DROPOUT)
