@@ -466,7 +466,7 @@ def _print_networks(spec) -> None:
     for rule in spec.rules:
         nets.setdefault(rule.network, []).append(rule.label)
     for net, labels in nets.items():
-        if not net.specs:  # an objective task's search space: x ∈ R^D, no layers
+        if not net.specs and hasattr(net, "function"):  # an objective task's search space: x ∈ R^D, no layers
             click.echo(f"# {', '.join(labels)} search x ∈ R^{net.n_params} on {net.function}")
             continue
         rows = net.summary()

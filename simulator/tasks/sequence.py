@@ -68,6 +68,30 @@ class RecurrentNet:
     def kinds(self) -> tuple[str, ...]:
         return ("recurrent", "dense")
 
+    # What the rest of rulelab reads of a feed-forward Network, as an objective's SearchSpace gives it:
+    # a recurrent net has no layout table (its shape is ``dims``).
+    @property
+    def layout(self) -> np.ndarray:
+        return np.zeros((0, 20), dtype=np.int64)
+
+    @property
+    def act_args(self) -> np.ndarray:
+        return np.zeros(0)
+
+    tied = False
+    sizes: tuple[int, ...] = ()
+    specs: tuple = ()
+    activations: tuple[str, ...] = ()
+    dense_only = False
+
+    @property
+    def n_units(self) -> int:
+        return 0
+
+    @property
+    def output_activation(self) -> str:
+        return self.output
+
     def parts(self, params: np.ndarray) -> dict[str, np.ndarray]:
         """Views W (H×H), U (H×F), b (H), V (C×H), c (C) of a flat parameter vector."""
         H, F, C = self.hidden, self.features, self.classes
@@ -83,22 +107,28 @@ class RecurrentNet:
                 (f"recurrent {H}, {self.activation}{leak}", f"{self.steps}×{H}", H * H + H * F + H),
                 (f"dense {C}, {self.output} (every step)", f"{self.steps}×{C}", C * H + C)]
 
-    def init_params(self, rng: np.random.Generator, scheme: str = "pytorch") -> np.ndarray:
-        """Seeded weights: ``pytorch`` (every value uniform ±1/√H, nn.RNN's and the readout Linear's default) or
-        ``glorot`` (uniform ±√(6/(fan_in + fan_out)) per matrix, zero biases); drawn W, U, b, V, c in order."""
+    def init_params(self, rng: np.random.Generator, scheme: str = "pytorch", gain: float = 1.0) -> np.ndarray:
+        """Seeded weights: ``pytorch`` (every value uniform ±1/√H, nn.RNN's and the readout Linear's default),
+        ``orthogonal`` (the same, then W ← gain · a random orthogonal matrix — Saxe et al. 2014 — so that the
+        state neither shrinks nor grows at first) or ``glorot`` (uniform ±√(6/(fan_in + fan_out)) per matrix,
+        zero biases); drawn W, U, b, V, c in order from one generator."""
         params = np.zeros(self.n_params)
         parts = self.parts(params)
         limit = 1.0 / np.sqrt(self.hidden)
         for name in ("W", "U", "b", "V", "c"):
             view = parts[name]
-            if scheme == "pytorch":
+            if scheme in ("pytorch", "orthogonal"):
                 view[...] = rng.uniform(-limit, limit, view.shape)
             elif scheme == "glorot":
                 if view.ndim == 2:
                     bound = np.sqrt(6.0 / (view.shape[0] + view.shape[1]))
                     view[...] = rng.uniform(-bound, bound, view.shape)
             else:
-                raise ValueError(f"unknown initialisation scheme {scheme!r} for a recurrent net (pytorch, glorot)")
+                raise ValueError(f"unknown initialisation scheme {scheme!r} for a recurrent net (pytorch, "
+                                 "orthogonal, glorot)")
+        if scheme == "orthogonal":
+            q, r = np.linalg.qr(rng.normal(size=(self.hidden, self.hidden)))
+            parts["W"][...] = gain * q * np.sign(np.diag(r))  # Haar-distributed (Mezzadri 2007)
         return params
 
 
