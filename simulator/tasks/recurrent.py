@@ -366,12 +366,13 @@ def _stop_met(metrics, row, stop):
 
 @njit(cache=True)
 def train_run(params, dims, netf, mode, hp, feedback, opt_state, X, Y, M, EX, EY, EM, rng, epochs, batch, shuffle,
-              max_samples, stop, metrics):
+              max_samples, stop, metrics, measure=True):
     """A whole online or minibatch run: per epoch a visiting order (NumPy's permutation), one update per
     minibatch (gradients averaged), then the loss and accuracy on the training and test sets.
 
-    ``metrics[e]`` is the row after epoch e (row 0: before training).  Stops early when a criterion in
-    ``stop`` is met or after ``max_samples`` training sequences (0: no budget).  Returns the epochs run;
+    ``metrics[e]`` is the row after epoch e (row 0: before training; without ``measure`` — benchmarks —
+    losses and accuracies are not measured).  Stops early when a criterion in ``stop`` is met or after
+    ``max_samples`` training sequences (0: no budget).  Returns the epochs run;
     −1 − epoch if the weights became NaN or infinite."""
     T, H, F = dims[D_T], dims[D_H], dims[D_F]
     C = dims[D_C]
@@ -385,7 +386,8 @@ def train_run(params, dims, netf, mode, hp, feedback, opt_state, X, Y, M, EX, EY
     N = X.shape[0]
     order = np.arange(N)
     truncation = np.int64(hp[HP_TRUNCATION])
-    _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, 0, h, s, o)
+    if measure:
+        _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, 0, h, s, o)
     metrics[0, M_SAMPLES] = 0.0
     metrics[0, M_WALL] = 0.0
     metrics[0, M_GRAD_NORM] = np.nan
@@ -415,7 +417,8 @@ def train_run(params, dims, netf, mode, hp, feedback, opt_state, X, Y, M, EX, EY
             updates += 1
             samples += hi - lo
         wall += (monotonic_ns() - start) * 1e-9
-        _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, epoch, h, s, o)
+        if measure:
+            _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, epoch, h, s, o)
         metrics[epoch, M_SAMPLES] = samples
         metrics[epoch, M_WALL] = wall
         metrics[epoch, M_GRAD_NORM] = norm_sum / updates if updates else np.nan

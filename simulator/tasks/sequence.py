@@ -226,7 +226,8 @@ class RunResult:
 
 def train(rule: SequenceRule, net: RecurrentNet, params: np.ndarray, train_set: tuple, test_set: tuple,
           epochs: int, batch: int, rng_state: np.random.Generator, shuffle_rng: np.random.Generator,
-          shuffle: bool = True, max_samples: int = 0, stop: tuple[float, float, float] | None = None) -> RunResult:
+          shuffle: bool = True, max_samples: int = 0, stop: tuple[float, float, float] | None = None,
+          measure: bool = True) -> RunResult:
     """A whole run of a sequence rule in one compiled call (rulelab.tasks.recurrent.train_run)."""
     p = np.ascontiguousarray(params, dtype=np.float64).copy()
     fixed = rule.feedback_matrix(net, p, rng_state)
@@ -238,7 +239,7 @@ def train(rule: SequenceRule, net: RecurrentNet, params: np.ndarray, train_set: 
     EX, EY, EM = test_set
     ran = R.train_run(p, net.dims, net.netf, np.int64(rule.mode), rule.params.pack(), feedback_for(rule, net, p, fixed),
                       opt_state, X, Y, M, EX, EY, EM, shuffle_rng, np.int64(epochs), np.int64(batch), bool(shuffle),
-                      np.int64(max_samples), stop_arr, metrics)
+                      np.int64(max_samples), stop_arr, metrics, bool(measure))
     diverged = ran < 0
     epochs_run = -1 - ran if diverged else ran
     return RunResult(p, metrics[:epochs_run + 1], int(epochs_run), bool(diverged))
