@@ -228,3 +228,72 @@ def test_feedback_alignment_changes_only_the_hidden_error():
     fa_v, _, _ = sequence_gradient(rule, net, swapped, x, y, m, B)
     bp_v, _, _ = sequence_gradient(BPTT(), net, swapped, x, y, m)
     np.testing.assert_array_equal(fa_v, bp_v)
+
+
+# ---------------------------------------------------------------- sequence datasets
+
+def test_delayed_recall_answers_the_parity_at_the_cue():
+    from rulelab.data.sequences import DelayedRecallOptions, delayed_recall
+
+    s = delayed_recall(DelayedRecallOptions(n_samples=50, bits=3, delay=4), np.random.default_rng(0))
+    assert (s.steps, s.features, s.classes) == (8, 2, 2)
+    X, Y = s.X.reshape(50, 8, 2), s.Y.reshape(50, 8, 2)
+    bits = (X[:, :3, 0] > 0).astype(int)
+    assert np.array_equal(Y[:, -1].argmax(axis=1), bits.sum(axis=1) % 2)
+    assert np.all(X[:, 3:, 0] == 0) and np.all(X[:, -1, 1] == 1) and np.all(X[:, :-1, 1] == 0)
+    assert np.array_equal(s.M, np.tile(np.eye(8)[-1], (50, 1)))
+
+
+def test_adding_problem_target_is_the_sum_of_the_marked_values():
+    from rulelab.data.sequences import AddingOptions, adding
+
+    s = adding(AddingOptions(n_samples=40, steps=12), np.random.default_rng(1))
+    X = s.X.reshape(40, 12, 2)
+    assert np.all(X[:, :6, 1].sum(axis=1) == 1) and np.all(X[:, 6:, 1].sum(axis=1) == 1)
+    np.testing.assert_allclose(s.Y.reshape(40, 12)[:, -1], (X[:, :, 0] * X[:, :, 1]).sum(axis=1))
+    assert s.regression
+
+
+def test_embedded_reber_strings_follow_the_grammar_and_targets_are_the_next_symbol():
+    from rulelab.data.sequences import _REBER, REBER_SYMBOLS, ReberOptions, embedded_reber, embedded_reber_string
+
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        s = embedded_reber_string(rng)
+        assert s[0] == "B" and s[-1] == "E" and s[1] == s[-2] and s[1] in "TP"
+        inner, state = s[2:-2], 0
+        assert inner[0] == "B" and inner[-1] == "E"
+        for ch in inner[1:-1]:
+            state = dict(_REBER[state])[ch]  # KeyError if a symbol is not allowed here
+        assert state == 5
+    data = embedded_reber(ReberOptions(n_samples=20), rng)
+    X, Y = data.X.reshape(20, -1, 7), data.Y.reshape(20, -1, 7)
+    counted = data.M > 0
+    assert np.array_equal(X[:, 1:][counted[:, 1:]].argmax(-1), Y[:, :-1][counted[:, 1:]].argmax(-1))
+    assert REBER_SYMBOLS[int(X[0, 0].argmax())] == "B"
+
+
+def test_next_character_targets_are_the_text_shifted_by_one():
+    from rulelab.data.sequences import TextOptions, next_character, shipped_text
+
+    s = next_character(TextOptions(n_samples=5, steps=12), np.random.default_rng(3))
+    X, Y = s.X.reshape(5, 12, -1), s.Y.reshape(5, 12, -1)
+    assert np.array_equal(X[:, 1:].argmax(-1), Y[:, :-1].argmax(-1))
+    window = "".join(s.vocabulary[i] for i in X[0].argmax(-1))
+    assert window in shipped_text()
+    assert shipped_text().startswith("alice was beginning to get very tired")
+
+
+def test_clipping_bounds_the_update_by_the_global_norm():
+    net = RecurrentNet(2, 3, 3, 6)
+    params, x, y, m = _problem(net, every_step=True)
+    grad, _, _ = sequence_gradient(BPTT(), net, params, x, y, m)
+    norm = np.linalg.norm(grad)
+    assert norm > 0.5
+    from rulelab.tasks import recurrent as R
+
+    for clip, expected in ((0.0, grad), (0.5, grad * 0.5 / norm), (10 * norm, grad)):
+        p = params.copy()
+        R.apply_gradient(p, net.dims, BPTT(lr=1.0, clip=clip).params.pack(), grad.copy(),
+                         np.zeros(1 + 2 * p.size), 1)
+        np.testing.assert_allclose(params - p, expected, rtol=1e-13)
