@@ -113,3 +113,28 @@ def test_the_kit_catches_a_sequence_rule_with_a_wrong_readout():
     with pytest.raises(RuleCheckError, match="same seed"):
         check_rule(Broken)
     assert S  # the module the kit drives
+
+
+@pytest.mark.parametrize("strategy, extra", [("openai_es", {"population": 4}), ("cma_es", {}),
+                                             ("one_plus_one_es", {}), ("mu_lambda_es", {})])
+def test_every_evolution_strategy_trains_a_recurrent_net_within_a_forward_pass_budget(strategy, extra):
+    raw = _with(**{"train.epochs": 50, "train.budget": {"forward_passes": 600}})
+    raw["rules"] = [{"rule": strategy, "fitness_batch": 10, **extra}]
+    scenario = validate_scenario(raw)
+    record = run_scenario(scenario)[0]
+    assert record.status == "completed", record.message
+    members = record.forward_passes // record.samples
+    assert record.forward_passes <= 600 + members * 10  # the last generation is completed
+    assert record.samples == 600 // members or record.forward_passes >= 600 - members
+    start = record.blocks[0].values[0, record.blocks[0].names.index("train_loss")]
+    assert np.isfinite(record.final("train_loss")) and record.final("train_loss") != start  # it moved
+    again = run_scenario(scenario)[0]
+    assert np.array_equal(again.params, record.params)
+
+
+def test_a_forward_pass_budget_stops_bptt_at_the_same_count():
+    raw = _with(**{"train.epochs": 50, "train.budget": {"forward_passes": 100}})
+    raw["rules"] = [{"rule": "bptt"}, {"rule": "eprop"}]
+    for record in run_scenario(validate_scenario(raw)):
+        assert record.forward_passes == 100 and record.samples == 100
+        assert record.epochs_run == 3  # 48 training sequences per epoch
