@@ -204,7 +204,7 @@ def run_forward(net: RecurrentNet, params: np.ndarray, x: np.ndarray) -> tuple[n
     T, H, C = net.steps, net.hidden, net.classes
     h, s, o = np.zeros((T, H)), np.zeros((T + 1, H)), np.zeros((T, C))
     R.forward(np.ascontiguousarray(params, dtype=np.float64), net.dims, net.netf,
-              np.ascontiguousarray(x, dtype=np.float64), h, s, o)
+              np.ascontiguousarray(x, dtype=np.float64), np.ones(T), h, s, o)
     return h, s[1:], o
 
 
