@@ -138,3 +138,19 @@ def test_a_forward_pass_budget_stops_bptt_at_the_same_count():
     for record in run_scenario(validate_scenario(raw)):
         assert record.forward_passes == 100 and record.samples == 100
         assert record.epochs_run == 3  # 48 training sequences per epoch
+
+
+def test_the_report_says_in_words_which_rule_fails(tmp_path):
+    from rulelab.output.plots import Run
+    from rulelab.output.sequence_plots import sequence_verdicts
+
+    resolved = {"task": {"kind": "sequence", "dataset": {"name": "delayed_recall"}},
+                "network": {"layers": [[4, 2], {"kind": "recurrent"}, 2], "output_activation": "softmax"}}
+    metrics = {("good", "test_accuracy"): {0: {5: 1.0}, 1: {5: 0.95}},
+               ("mixed", "test_accuracy"): {0: {5: 1.0}, 1: {5: 0.5}},
+               ("bad", "test_accuracy"): {0: {5: 0.52}, 1: {5: 0.49}}}
+    text = sequence_verdicts(Run(tmp_path, resolved, ["good", "mixed", "bad"], metrics, []))
+    assert "<b>good</b>: 97.5% mean test accuracy over 2 seed(s) — solves it (≥ 90 %) in every seed" in text
+    assert "<b>mixed</b>: 75.0% mean test accuracy over 2 seed(s) — solves it (≥ 90 %) in 1 of 2 seeds, stays " \
+           "at chance (50%) in 1" in text
+    assert "<b>bad</b>: 50.5% mean test accuracy over 2 seed(s) — fails: at chance (50%) in every seed" in text

@@ -236,12 +236,18 @@ def sequence_verdicts(run: Run) -> str:
         if not finals:
             continue
         mean = float(np.mean(finals))
-        if mean <= chance + 0.05:
-            verdict = f"fails: at chance ({chance:.0%})"
-        elif mean < 0.9:
-            verdict = f"learns part of it (chance {chance:.0%})"
+        solved = sum(a >= 0.9 for a in finals)
+        failed = sum(a <= chance + 0.05 for a in finals)
+        seeds = len(finals)
+        if failed == seeds:
+            verdict = f"fails: at chance ({chance:.0%}) in every seed"
+        elif solved == seeds:
+            verdict = "solves it (≥ 90 %) in every seed"
         else:
-            verdict = "solves it"
-        lines.append(f"<li><b>{html.escape(label)}</b>: {mean:.1%} test accuracy over {len(finals)} seed(s) — "
+            parts = [f"solves it (≥ 90 %) in {solved} of {seeds} seeds" if solved else "",
+                     f"stays at chance ({chance:.0%}) in {failed}" if failed else "",
+                     f"learns part of it in {seeds - solved - failed}" if seeds - solved - failed else ""]
+            verdict = ", ".join(p for p in parts if p)
+        lines.append(f"<li><b>{html.escape(label)}</b>: {mean:.1%} mean test accuracy over {seeds} seed(s) — "
                      f"{verdict}.</li>")
     return f"<p>In words:</p><ul>{''.join(lines)}</ul>" if lines else ""
