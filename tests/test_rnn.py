@@ -297,3 +297,36 @@ def test_clipping_bounds_the_update_by_the_global_norm():
         R.apply_gradient(p, net.dims, BPTT(lr=1.0, clip=clip).params.pack(), grad.copy(),
                          np.zeros(1 + 2 * p.size), 1)
         np.testing.assert_allclose(params - p, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("settings", [dict(optimizer="adam", lr=0.01, l2=0.1, lr_decay=0.5),
+                                      dict(optimizer="sgd", momentum=0.9, lr=0.1, l2=0.05),
+                                      dict(optimizer="sgd", lr=0.1, lr_decay=1.0)])
+def test_optimisers_match_their_equations(settings):
+    """Three updates of SGD (momentum v ← μv + g, p ← p − η_t v) or Adam (bias-corrected moments) with
+    L2 (g += 2λw on W, U, V; not on b, c) and η_t = η / (1 + decay · t), against NumPy."""
+    from rulelab.tasks import recurrent as R
+
+    net = RecurrentNet(2, 3, 2, 4)
+    rng = np.random.default_rng(5)
+    params = net.init_params(rng)
+    hp = BPTT(**settings).params
+    p, state = params.copy(), np.zeros(1 + 2 * params.size)
+    ref, m, v = params.copy(), np.zeros_like(params), np.zeros_like(params)
+    weights = np.zeros(params.size, dtype=bool)
+    for name in ("W", "U", "V"):
+        net.parts(weights.view(np.uint8))[name][...] = 1  # the weights' positions in the flat vector
+    for t in range(3):
+        grad = rng.normal(size=params.size) * 2.0  # a minibatch of 2 rows: R divides by 2
+        R.apply_gradient(p, net.dims, hp.pack(), grad.copy(), state, 2)
+        g = grad / 2 + np.where(weights, 2 * hp.l2 * ref, 0.0)
+        lr = hp.lr / (1 + hp.lr_decay * t)
+        if hp.optimizer == "adam":
+            m = hp.beta1 * m + (1 - hp.beta1) * g
+            v = hp.beta2 * v + (1 - hp.beta2) * g * g
+            ref -= lr * (m / (1 - hp.beta1 ** (t + 1))) / (np.sqrt(v / (1 - hp.beta2 ** (t + 1))) + hp.eps)
+        else:
+            m = hp.momentum * m + g
+            ref -= lr * m
+        np.testing.assert_allclose(p, ref, rtol=1e-12, atol=1e-15)
+    assert not np.allclose(p, params)
