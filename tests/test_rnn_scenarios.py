@@ -154,3 +154,11 @@ def test_the_report_says_in_words_which_rule_fails(tmp_path):
     assert "<b>mixed</b>: 75.0% mean test accuracy over 2 seed(s) — solves it (≥ 90 %) in 1 of 2 seeds, stays " \
            "at chance (50%) in 1" in text
     assert "<b>bad</b>: 50.5% mean test accuracy over 2 seed(s) — fails: at chance (50%) in every seed" in text
+
+
+def test_a_sequence_rule_refuses_a_feed_forward_net_in_words():
+    from rulelab.core.network import Network
+    from rulelab.tasks.sequence import RecurrentNet
+
+    assert BPTT().network_problem(RecurrentNet(2, 3, 2, 4)) is None
+    assert "recurrent nets" in BPTT().network_problem(Network((4, 3, 2), ("tanh", "softmax")))

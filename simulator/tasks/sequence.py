@@ -168,6 +168,15 @@ class SequenceRule(Rule):
     def feedback_kind(self) -> str:
         return getattr(self.params, "feedback", self.feedback)
 
+    def kind_problem(self, net) -> str | None:
+        """A sequence rule trains a recurrent net (both its layers) and nothing else."""
+        if isinstance(net, RecurrentNet):
+            return None
+        return f"rule '{self.name}' trains recurrent nets (task kind sequence) only"
+
+    def check_network(self, net) -> str | None:
+        return None  # every recurrent activation (tanh, sigmoid, relu) has a derivative
+
     def feedback_matrix(self, net: RecurrentNet, params: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
         """A fixed random B (C×H, uniform ±1/√H) drawn from ``rng``, or None: the readout's own V is used."""
         if self.feedback_kind() != "random":
