@@ -162,3 +162,13 @@ def test_a_sequence_rule_refuses_a_feed_forward_net_in_words():
 
     assert BPTT().network_problem(RecurrentNet(2, 3, 2, 4)) is None
     assert "recurrent nets" in BPTT().network_problem(Network((4, 3, 2), ("tanh", "softmax")))
+
+
+@pytest.mark.parametrize("layer, path", [
+    ({"kind": "recurrent", "units": 4, "gain": float("inf")}, "network.layers[0].gain"),
+    ({"kind": "recurrent", "units": 4, "leak": float("nan")}, "network.layers[0].leak"),
+    ({"kind": "recurrent", "units": 10 ** 9}, "network.layers[0].units"),
+    ({"kind": "recurrent", "units": 4, "init": ["orthogonal"]}, "network.layers[0].init"),
+])
+def test_hostile_recurrent_layers_are_refused_with_a_key_path(layer, path):
+    assert path in _problems(_with(**{"network.layers": [layer, 2]}))

@@ -11,6 +11,7 @@ The input item may be given first as [steps, features]; it must then match the d
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -96,20 +97,23 @@ def recurrent_network(raw: dict[str, Any], model: ScenarioModel, shape: tuple[in
     units = item.get("units")
     if isinstance(units, bool) or not isinstance(units, int) or units < 1:
         problems.append((f"{where}.units", f"got {show(units)}; expected the number of hidden units (≥ 1)"))
+    elif not _fits(units, features, outputs, steps):
+        problems.append((f"{where}.units", f"got {show(units)}; {units} units would need more memory than this "
+                         "machine has (W alone is units² values)"))
     given_default = "activation" in (raw.get("network") or {})
     activation = item.get("activation", net_cfg.activation if given_default else "tanh")
     if activation not in RECURRENT_ACTIVATIONS:
         path = f"{where}.activation" if "activation" in item else "network.activation"
         problems.append((path, f"got {show(activation)}; a recurrent layer uses {', '.join(RECURRENT_ACTIVATIONS)}"))
     leak = item.get("leak", 0.0)
-    if isinstance(leak, bool) or not isinstance(leak, (int, float)) or not 0.0 <= leak < 1.0:
+    if isinstance(leak, bool) or not isinstance(leak, (int, float)) or not 0.0 <= leak < 1.0:  # NaN fails too
         problems.append((f"{where}.leak", f"got {show(leak)}; expected α in [0, 1): h_t = α h_{{t−1}} + (1−α)(…), "
                          "0 is the notes' Elman unit"))
     init = item.get("init", "pytorch")
     if init not in RECURRENT_INITS:
         problems.append((f"{where}.init", f"got {show(init)}; expected one of {', '.join(RECURRENT_INITS)}"))
     gain = item.get("gain", 1.0)
-    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not gain > 0:
+    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not (gain > 0 and math.isfinite(gain)):
         problems.append((f"{where}.gain", f"got {show(gain)}; expected a positive number (orthogonal W's scale)"))
     out_path = f"network.layers[{start + 1}]"
     if body[1] != outputs:
@@ -126,6 +130,14 @@ def recurrent_network(raw: dict[str, Any], model: ScenarioModel, shape: tuple[in
         return None, "", 1.0
     net = RecurrentNet(features, units, outputs, steps, activation, output, float(leak))
     return net, init, float(gain)
+
+
+def _fits(units: int, features: int, outputs: int, steps: int) -> bool:
+    """Whether the parameters, an optimiser's two moments and the per-step buffers fit in memory."""
+    from rulelab.scenario.limits import memory_bytes
+
+    values = 3 * (units * units + units * features + units + outputs * units + outputs) + 2 * (steps + 1) * units
+    return 8 * values <= memory_bytes()
 
 
 def sequence_rules(model: ScenarioModel, registry: dict[str, type[Rule]], net: RecurrentNet,
