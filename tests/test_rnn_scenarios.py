@@ -172,3 +172,27 @@ def test_a_sequence_rule_refuses_a_feed_forward_net_in_words():
 ])
 def test_hostile_recurrent_layers_are_refused_with_a_key_path(layer, path):
     assert path in _problems(_with(**{"network.layers": [layer, 2]}))
+
+
+@pytest.mark.parametrize("dataset, layers, output, epochs, check", [
+    ({"name": "embedded_reber", "n_samples": 200}, [{"kind": "recurrent", "units": 16}, 7], "softmax", 5,
+     lambda first, last: first["test_accuracy"] < 0.35 and last["test_accuracy"] > 0.55),
+    ({"name": "next_character", "n_samples": 200, "steps": 20}, [{"kind": "recurrent", "units": 32}, 36],
+     "softmax", 5, lambda first, last: first["test_accuracy"] < 0.05 and last["test_accuracy"] > 0.35),
+    ({"name": "digits_rows"}, [[8, 8], {"kind": "recurrent", "units": 32}, 10], "softmax", 3,
+     lambda first, last: last["test_accuracy"] > 0.6),
+    # Below ½ Var(x1 + x2) = 1/12, the loss of always answering the mean sum 1: it uses the marked values.
+    ({"name": "adding", "n_samples": 400, "steps": 10}, [{"kind": "recurrent", "units": 16}, 1], "linear", 40,
+     lambda first, last: last["test_loss"] < 1 / 12 < first["test_loss"]),
+])
+def test_bptt_learns_every_kind_of_sequence_task(dataset, layers, output, epochs, check):
+    """Sequence to sequence with padding (Reber), next characters, rows of images, and regression (adding):
+    per-step masks, losses and accuracies through the whole scenario path."""
+    raw = _with(**{"task.dataset": dataset, "network.layers": layers, "network.output_activation": output,
+                   "train.epochs": epochs})
+    raw["rules"] = [{"rule": "bptt", "lr": 0.01, "optimizer": "adam", "clip": 1.0}]
+    record = run_scenario(validate_scenario(raw))[0]
+    block = record.blocks[0]
+    first = dict(zip(block.names, block.values[0]))
+    last = dict(zip(block.names, block.values[-1]))
+    assert check(first, last), (first, last)
