@@ -773,6 +773,15 @@ def datasets() -> None:
         # Defaults such as [4.0, 2.0] are text, not console markup.
         table.add_row(escape(info.name), escape(info.description), escape(options))
     _console().print(table)
+    from rulelab.data.sequences import SEQUENCE_DATASETS
+
+    table = Table(title="sequence datasets (task kind sequence)")
+    for column in ("name", "description", "options"):
+        table.add_column(column, overflow="fold")
+    for name, (options_model, _, description) in SEQUENCE_DATASETS.items():
+        options = ", ".join(f"{k}={f.default!r}" for k, f in options_model.model_fields.items())
+        table.add_row(escape(name), escape(description), escape(options))
+    _console().print(table)
 
 
 def entry() -> None:
