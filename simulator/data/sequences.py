@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,8 +61,8 @@ def _last_step_classes(X: np.ndarray, labels: np.ndarray, steps: int, features: 
 class DelayedRecallOptions(SequenceOptions):
     bits: int = Field(1, ge=1, le=16, description="random bits shown at the first steps (±1)")
     delay: int = Field(10, ge=0, le=10_000, description="blank steps between the last bit and the recall cue")
-    target: str = Field("parity", pattern="^(parity|first)$",
-                        description="answer at the cue: the bits' parity (XOR) or the first bit")
+    target: Literal["parity", "first"] = Field("parity", description="answer at the cue: the bits' parity (XOR) "
+                                                                   "or the first bit")
 
 
 def delayed_recall(opts: DelayedRecallOptions, rng: np.random.Generator) -> SequenceSet:
