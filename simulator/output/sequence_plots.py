@@ -120,14 +120,16 @@ def gradient_norms(net, params: np.ndarray, X: np.ndarray, Y: np.ndarray) -> np.
     last[-1] = 1.0
     C, T = net.classes, net.steps
     norms = np.zeros(T)
+    used = 0
     for r in range(X.shape[0]):
         y = Y[r].reshape(T, C).copy()
         y[:-1] = 0.0
-        if net.output == "softmax" and y[-1].sum() == 0:  # a sequence to sequence set: score the last step
+        if net.output == "softmax" and y[-1].sum() == 0:  # padding at the last step (Reber): nothing to score
             continue
         _, _, per_step = sequence_gradient(BPTT(), net, params, X[r], y.ravel(), last, norms=True)
         norms += per_step[::-1]
-    return norms / max(X.shape[0], 1)
+        used += 1
+    return norms / max(used, 1)
 
 
 def gradient_norm_figure(run: Run) -> list[Path]:
