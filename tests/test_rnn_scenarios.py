@@ -196,3 +196,42 @@ def test_bptt_learns_every_kind_of_sequence_task(dataset, layers, output, epochs
     first = dict(zip(block.names, block.values[0]))
     last = dict(zip(block.names, block.values[-1]))
     assert check(first, last), (first, last)
+
+
+def test_a_sequence_file_with_tasks_draws_every_recurrent_figure(tmp_path):
+    raw = _with(**{"train.epochs": 2})
+    raw["rules"] = [{"rule": "bptt", "lr": 0.05}]
+    raw["tasks"] = [{"name": f"delay-{d}", "task": {"kind": "sequence",
+                                                   "dataset": {"name": "delayed_recall", "delay": d, "n_samples": 40}}}
+                    for d in (1, 3)]
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(path), "--quiet", "--out", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for task in ("delay-1", "delay-3"):
+        names = {p.stem for p in (out / task / "figures").glob("*.png")}
+        assert {"rnn-hidden-states", "rnn-loss-per-step", "rnn-gradient-norm-vs-steps-back"} <= names
+        assert "mean test accuracy over 1 seed(s)" in (out / task / "report.html").read_text()
+    assert (out / "figures" / "accuracy-vs-delay.png").is_file()
+    assert "Across tasks" in (out / "report.html").read_text()
+
+
+def test_gradient_norm_at_the_last_step_is_the_readout_error_through_g_prime():
+    """j = 0 steps back: ‖δ_T‖ = ‖G′(h_T) ⊙ Vᵀ(y_T − t_T)‖, checked against the net written out in NumPy."""
+    from rulelab.output.sequence_plots import gradient_norms
+    from rulelab.tasks.sequence import RecurrentNet, run_forward
+
+    net = RecurrentNet(2, 3, 2, 5)
+    rng = np.random.default_rng(4)
+    params = net.init_params(rng) * 2
+    X = rng.normal(size=(3, net.n_inputs))
+    Y = np.zeros((3, net.steps, 2))
+    Y[:, -1, 1] = 1.0
+    norms = gradient_norms(net, params, X, Y.reshape(3, -1))
+    expected = []
+    for x in X:
+        h, s, o = run_forward(net, params, x)
+        expected.append(np.linalg.norm((1 - s[-1] ** 2) * (net.parts(params)["V"].T @ (o[-1] - [0.0, 1.0]))))
+    assert norms[0] == pytest.approx(np.mean(expected), rel=1e-12)
+    assert norms.shape == (net.steps,) and np.all(norms > 0)
