@@ -37,7 +37,7 @@ SOFTMAX_CE, LINEAR_SQUARED = 0, 1
 
 # Rule modes.
 BPTT, EPROP = 0, 1
-# Hyperparameter slots (rulelab.rules' SequenceParams declaration order).
+# Hyperparameter slots (rulelab.tasks.sequence.SequenceParams declaration order).
 HP_LR, HP_OPT, HP_MOMENTUM, HP_BETA1, HP_BETA2, HP_EPS, HP_L2, HP_DECAY, HP_CLIP, HP_TRUNCATION = range(10)
 SGD, ADAM = 0, 1
 # Metric columns of a run.
