@@ -330,3 +330,30 @@ def test_optimisers_match_their_equations(settings):
             ref -= lr * m
         np.testing.assert_allclose(p, ref, rtol=1e-12, atol=1e-15)
     assert not np.allclose(p, params)
+
+
+def test_a_run_in_chunks_gives_the_numbers_of_one_call_and_stops_between_chunks(monkeypatch):
+    from rulelab.data.sequences import DelayedRecallOptions, delayed_recall
+    from rulelab.tasks import recurrent as R
+
+    data = delayed_recall(DelayedRecallOptions(n_samples=40, bits=2, delay=2), np.random.default_rng(0))
+    net = RecurrentNet(2, 4, 2, data.steps)
+    start = net.init_params(np.random.default_rng(1))
+    sets = ((data.X[:30], data.Y[:30], data.M[:30]), (data.X[30:], data.Y[30:], data.M[30:]))
+
+    def run(chunk_seconds, interrupted=None):
+        monkeypatch.setattr(S, "CHUNK_SECONDS", chunk_seconds)
+        calls = []
+        result = S.train(Eprop(lr=0.05, optimizer="adam"), net, start, *sets, 6, 4, np.random.default_rng(2),
+                         np.random.default_rng(3), progress=calls.append, interrupted=interrupted)
+        return result, calls
+
+    whole, whole_calls = run(1e9)  # the first epoch, then the other five in one call
+    chunked, chunk_calls = run(0.0)  # one epoch per call
+    assert whole_calls == [1, 5] and chunk_calls == [1] * 6
+    assert np.array_equal(whole.params, chunked.params)
+    keep = [c for c in range(R.METRIC_COLUMNS) if c != R.M_WALL]
+    assert np.array_equal(whole.metrics[:, keep], chunked.metrics[:, keep], equal_nan=True)
+    stopped, calls = run(0.0, interrupted=lambda: True)
+    assert stopped.interrupted and stopped.epochs_run == 1 and calls == [1]
+    assert np.array_equal(stopped.metrics[:, keep], chunked.metrics[:2, keep], equal_nan=True)

@@ -235,3 +235,20 @@ def test_gradient_norm_at_the_last_step_is_the_readout_error_through_g_prime():
         expected.append(np.linalg.norm((1 - s[-1] ** 2) * (net.parts(params)["V"].T @ (o[-1] - [0.0, 1.0]))))
     assert norms[0] == pytest.approx(np.mean(expected), rel=1e-12)
     assert norms.shape == (net.steps,) and np.all(norms > 0)
+
+
+@pytest.mark.parametrize("rule", [{"rule": "bptt"}, {"rule": "openai_es", "population": 4, "fitness_batch": 16}])
+def test_ctrl_c_between_chunks_keeps_the_epochs_so_far(monkeypatch, rule):
+    import rulelab.run.runner as runner
+    from rulelab.build import build_plan, prepare_data
+
+    raw = _with(**{"train.epochs": 5})
+    raw["rules"] = [rule]
+    scenario = validate_scenario(raw)
+    plan = build_plan(scenario, scenario.rules[0], 0, prepare_data(scenario, 0))
+    monkeypatch.setattr(runner, "interrupt_requested", lambda: True)
+    with pytest.raises(KeyboardInterrupt) as info:
+        runner.run_plan(plan)
+    record = info.value.record
+    assert record.status == "interrupted" and record.epochs_run == 1
+    assert list(record.blocks[0].epochs) == [0, 1]

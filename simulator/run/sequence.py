@@ -15,6 +15,7 @@ import numpy as np
 
 from rulelab.build import EvaluationSets, Plan
 from rulelab.data.sequences import SequenceSet, make_sequences
+from rulelab.run.interrupts import Interrupted
 from rulelab.run.record import DIVERGED, MetricBlock, RunRecord
 from rulelab.tasks import recurrent as R
 from rulelab.tasks.sequence import RecurrentNet, train
@@ -115,9 +116,11 @@ def train_sequence_plan(plan: Plan, record: RunRecord, progress: Callable[[int],
     train_set, test_set = plan.data.sequences
     result = train(plan.rule, plan.network, plan.params, _arrays(train_set), _arrays(test_set), plan.train.epochs,
                    plan.train.batch_size, plan.state_rng, plan.shuffle_rng, plan.train.shuffle, _budget(plan, 1),
-                   _stop(plan))
-    progress(result.epochs_run)
-    return _finish(plan, record, result.params, result.metrics, 1, result.diverged)
+                   _stop(plan), progress=progress, interrupted=interrupted)
+    finished = _finish(plan, record, result.params, result.metrics, 1, result.diverged)
+    if result.interrupted:
+        raise Interrupted  # the record holds every epoch so far; the runner marks it interrupted
+    return finished
 
 
 def _ask(search) -> np.ndarray:
@@ -193,5 +196,6 @@ def _train_strategy(plan: Plan, record: RunRecord, progress: Callable[[int], Non
         if not np.all(np.isfinite(params)):
             return _finish(plan, record, params, metrics[:epoch + 1], members, True)
         if interrupted():
-            break
+            _finish(plan, record, params, metrics[:epoch + 1], members, False)
+            raise Interrupted
     return _finish(plan, record, np.ascontiguousarray(search.mean).copy(), metrics[:last + 1], members, False)

@@ -385,16 +385,24 @@ def _stop_met(metrics, row, stop):
             or (not np.isnan(stop[2]) and metrics[row, M_TRAIN_LOSS] <= stop[2]))
 
 
-@njit(cache=True)
-def train_run(params, dims, netf, mode, hp, feedback, opt_state, X, Y, M, EX, EY, EM, rng, epochs, batch, shuffle,
-              max_samples, stop, metrics, measure=True):
-    """A whole online or minibatch run: per epoch a visiting order (NumPy's permutation), one update per
-    minibatch (gradients averaged), then the loss and accuracy on the training and test sets.
+# Slots of a run's state, carried from one chunk of epochs to the next: sequences trained on, training
+# seconds, status.
+R_SAMPLES, R_WALL, R_STATUS = range(3)
+RUNNING, STOPPED, DIVERGED = 0, 1, 2
 
-    ``metrics[e]`` is the row after epoch e (row 0: before training; without ``measure`` — benchmarks —
-    losses and accuracies are not measured).  Stops early when a criterion in ``stop`` is met or after
-    ``max_samples`` training sequences (0: no budget).  Returns the epochs run;
-    −1 − epoch if the weights became NaN or infinite."""
+
+@njit(cache=True)
+def train_run(params, dims, netf, mode, hp, feedback, opt_state, X, Y, M, EX, EY, EM, rng, first, last, batch,
+              shuffle, max_samples, stop, metrics, measure, run):
+    """Epochs first+1 … last of an online or minibatch run: per epoch a visiting order (NumPy's permutation),
+    one update per minibatch (gradients averaged), then the loss and accuracy on the training and test sets.
+
+    ``metrics[e]`` is the row after epoch e (row 0, measured when ``first`` is 0: before training; without
+    ``measure`` — benchmarks — losses and accuracies are not measured).  ``run`` carries [samples, wall
+    seconds, status] between calls, so that a run in chunks (a progress bar, Ctrl-C between chunks) gives
+    the numbers of a run in one call.  The status becomes STOPPED when a criterion in ``stop`` is met or
+    after ``max_samples`` training sequences (0: no budget), DIVERGED when a weight is NaN or infinite.
+    Returns the last epoch run."""
     T, H, F = dims[D_T], dims[D_H], dims[D_F]
     C = dims[D_C]
     n = params.shape[0]
@@ -407,16 +415,17 @@ def train_run(params, dims, netf, mode, hp, feedback, opt_state, X, Y, M, EX, EY
     N = X.shape[0]
     order = np.arange(N)
     truncation = np.int64(hp[HP_TRUNCATION])
-    if measure:
-        _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, 0, h, s, o)
-    metrics[0, M_SAMPLES] = 0.0
-    metrics[0, M_WALL] = 0.0
-    metrics[0, M_GRAD_NORM] = np.nan
-    if _stop_met(metrics, 0, stop):
-        return 0
-    samples = 0
-    wall = 0.0
-    for epoch in range(1, epochs + 1):
+    if first == 0:
+        if measure:
+            _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, 0, h, s, o)
+        metrics[0, M_SAMPLES] = 0.0
+        metrics[0, M_WALL] = 0.0
+        metrics[0, M_GRAD_NORM] = np.nan
+        if _stop_met(metrics, 0, stop):
+            run[R_STATUS] = STOPPED
+            return 0
+    samples = np.int64(run[R_SAMPLES])
+    for epoch in range(first + 1, last + 1):
         start = monotonic_ns()
         if shuffle:
             visiting_order(rng, order)
@@ -437,18 +446,21 @@ def train_run(params, dims, netf, mode, hp, feedback, opt_state, X, Y, M, EX, EY
             norm_sum += apply_gradient(params, dims, hp, grad, opt_state, hi - lo)
             updates += 1
             samples += hi - lo
-        wall += (monotonic_ns() - start) * 1e-9
+        run[R_WALL] += (monotonic_ns() - start) * 1e-9
+        run[R_SAMPLES] = samples
         if measure:
             _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, epoch, h, s, o)
         metrics[epoch, M_SAMPLES] = samples
-        metrics[epoch, M_WALL] = wall
+        metrics[epoch, M_WALL] = run[R_WALL]
         metrics[epoch, M_GRAD_NORM] = norm_sum / updates if updates else np.nan
         for p in range(n):
             if not np.isfinite(params[p]):
-                return -1 - epoch
+                run[R_STATUS] = DIVERGED
+                return epoch
         if _stop_met(metrics, epoch, stop) or (max_samples > 0 and samples >= max_samples):
+            run[R_STATUS] = STOPPED
             return epoch
-    return epochs
+    return last
 
 
 @njit(cache=True)

@@ -9,8 +9,9 @@ strategies train the same net with forward passes only.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Callable, ClassVar, Literal
 
 import numpy as np
 
@@ -231,24 +232,43 @@ class RunResult:
     metrics: np.ndarray  # (epochs run + 1) × rulelab.tasks.recurrent.METRIC_COLUMNS
     epochs_run: int
     diverged: bool
+    interrupted: bool = False
+
+
+CHUNK_SECONDS = 0.1  # a run is called in chunks of about this much training: a progress bar moves, Ctrl-C is heard
 
 
 def train(rule: SequenceRule, net: RecurrentNet, params: np.ndarray, train_set: tuple, test_set: tuple,
           epochs: int, batch: int, rng_state: np.random.Generator, shuffle_rng: np.random.Generator,
           shuffle: bool = True, max_samples: int = 0, stop: tuple[float, float, float] | None = None,
-          measure: bool = True) -> RunResult:
-    """A whole run of a sequence rule in one compiled call (rulelab.tasks.recurrent.train_run)."""
+          measure: bool = True, progress: Callable[[int], None] | None = None,
+          interrupted: Callable[[], bool] | None = None) -> RunResult:
+    """A whole run of a sequence rule in compiled code (rulelab.tasks.recurrent.train_run), called in chunks of
+    epochs of about CHUNK_SECONDS each — the same numbers as one call.  ``progress(epochs)`` hears of each
+    chunk; when ``interrupted()`` says so after a chunk, the run stops there (``RunResult.interrupted``)."""
     p = np.ascontiguousarray(params, dtype=np.float64).copy()
     fixed = rule.feedback_matrix(net, p, rng_state)
-    n = p.size
-    opt_state = np.zeros(1 + 2 * n)
+    opt_state = np.zeros(1 + 2 * p.size)
     metrics = np.full((epochs + 1, R.METRIC_COLUMNS), np.nan)
     stop_arr = np.array(stop if stop is not None else (np.nan, np.nan, np.nan), dtype=np.float64)
+    run = np.zeros(3)
     X, Y, M = train_set
     EX, EY, EM = test_set
-    ran = R.train_run(p, net.dims, net.netf, np.int64(rule.mode), rule.params.pack(), feedback_for(rule, net, p, fixed),
-                      opt_state, X, Y, M, EX, EY, EM, shuffle_rng, np.int64(epochs), np.int64(batch), bool(shuffle),
-                      np.int64(max_samples), stop_arr, metrics, bool(measure))
-    diverged = ran < 0
-    epochs_run = -1 - ran if diverged else ran
-    return RunResult(p, metrics[:epochs_run + 1], int(epochs_run), bool(diverged))
+    feedback, hp = feedback_for(rule, net, p, fixed), rule.params.pack()
+    done, chunk, stopped_by_user = 0, 1, False
+    while True:
+        last = min(epochs, done + chunk)
+        started, before = time.perf_counter(), done
+        done = int(R.train_run(p, net.dims, net.netf, np.int64(rule.mode), hp, feedback, opt_state, X, Y, M, EX, EY,
+                               EM, shuffle_rng, np.int64(done), np.int64(last), np.int64(batch), bool(shuffle),
+                               np.int64(max_samples), stop_arr, metrics, bool(measure), run))
+        if progress is not None:
+            progress(done - before)
+        if run[R.R_STATUS] != R.RUNNING or done >= epochs:
+            break
+        if interrupted is not None and interrupted():
+            stopped_by_user = True
+            break
+        per_epoch = (time.perf_counter() - started) / max(done - before, 1)
+        chunk = max(1, int(CHUNK_SECONDS / max(per_epoch, 1e-9)))
+    return RunResult(p, metrics[:done + 1], done, bool(run[R.R_STATUS] == R.DIVERGED), stopped_by_user)
