@@ -252,3 +252,16 @@ def test_ctrl_c_between_chunks_keeps_the_epochs_so_far(monkeypatch, rule):
     record = info.value.record
     assert record.status == "interrupted" and record.epochs_run == 1
     assert list(record.blocks[0].epochs) == [0, 1]
+
+
+def test_same_numbers_at_any_thread_count():
+    import numba
+
+    raw = _with(**{"train.epochs": 2})
+    scenario = validate_scenario(raw)
+    results = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        results.append([r.params for r in run_scenario(scenario)])
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert all(np.array_equal(a, b) for a, b in zip(*results))
