@@ -265,3 +265,14 @@ def test_same_numbers_at_any_thread_count():
         results.append([r.params for r in run_scenario(scenario)])
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert all(np.array_equal(a, b) for a, b in zip(*results))
+
+
+def test_a_stop_criterion_ends_a_sequence_run_as_converged():
+    raw = _with(**{"train.epochs": 50, "train.stop": {"train_accuracy": 0.9}, "task.dataset.n_samples": 200})
+    raw["rules"] = [{"rule": "bptt", "lr": 0.01, "optimizer": "adam", "clip": 1.0}]
+    record = run_scenario(validate_scenario(raw))[0]
+    assert record.status == "converged"
+    assert record.epochs_run == record.criterion_epoch < 50
+    block = record.blocks[0]
+    accuracy = block.values[:, block.names.index("train_accuracy")]
+    assert accuracy[-1] >= 0.9 and np.all(accuracy[:-1] < 0.9)
