@@ -20,10 +20,10 @@ def direct_feedback_alignment_update(params, layout, act_args, state, hp, X, Y, 
 
 
 
-@njit(cache=True)
+@njit(cache=True, **K.NO_REFCOUNT)
 def direct_feedback_alignment_sgd_online(params, layout, act_args, state, hp, X, Y, lo, hi):
-    """The same update for one row with plain SGD, as a straight-line kernel (the engine's common case)."""
-    return G.sgd_online_step(params, layout, act_args, state, hp, X, Y, lo, G.DIRECT)
+    """The same update for one row with plain SGD on an all-dense net: the engine's common case, straight-line."""
+    return G.sgd_online_dense_step(params, layout, act_args, state, hp, X, Y, lo, G.DIRECT)
 
 class DirectFeedbackAlignment(G.GradientRule, Rule):
     name = "direct_feedback_alignment"

@@ -19,7 +19,7 @@ def perceptron_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     return _general(params, layout, act_args, state, hp[0], X, Y, lo, hi)
 
 
-@njit(cache=True, fastmath=K.FAST)
+@njit(cache=True, fastmath=K.FAST, **K.NO_REFCOUNT)
 def perceptron_online_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """w ← w + η (t − y) x for one row of a single-layer net: the classic rule, kept straight-line."""
     w_off, b_off, n_in, n_out = layout[0, K.W_OFF], layout[0, K.B_OFF], layout[0, K.N_IN], layout[0, K.N_OUT]

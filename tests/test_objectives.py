@@ -148,3 +148,21 @@ def test_same_seed_same_numbers_and_x0_sigma0_settable():
            "train": {"epochs": 0}, "rules": [{"rule": "openai_es", "sigma": 0.3}]}
     (record,) = run_scenario(validate_scenario(raw))
     assert {m: v for _, m, v in record.all_rows()}["objective_best"] == pytest.approx(30 + 3 * 10.25, abs=1e-12)
+
+
+def test_a_run_stopped_by_its_budget_says_so_in_the_summary():
+    """The note names what stopped the run: here 200 evaluations, long before the 1000-epoch cap."""
+    from rulelab.output.results import summarize
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import validate_scenario
+
+    scenario = validate_scenario({"name": "sphere", "seed": 0, "repeats": 2,
+                                  "task": {"kind": "objective", "function": "sphere", "dimension": 10},
+                                  "train": {"epochs": 1000, "stop": {"objective": 1e-10},
+                                            "budget": {"evaluations": 200}},
+                                  "rules": [{"rule": "cma_es", "sigma": 1.0}]})
+    records = run_scenario(scenario)
+    assert [r.status for r in records] == ["not_converged", "not_converged"]
+    assert all(r.forward_passes == 200 for r in records)  # λ = 10: twenty generations
+    notes = {row["problems"] for row in summarize(scenario, records)}
+    assert notes == {"did not converge within the budget of 200 evaluations on 2/2 seeds"}

@@ -36,7 +36,9 @@ from numba import njit
 
 from rulelab.core import kernels as K
 from rulelab.core.activations import times_derivative
-from rulelab.core.layers import add_step, add_step_rows_kept, error_rows_through, error_through, forward_rows_kept
+from rulelab.core.layers import (add_step, add_step_rows_kept, dense_add_step, dense_error_through, dense_layer_forward,
+                                 error_rows_through, error_through, forward_by, forward_rows_kept,
+                                 layer_forward_seeded)
 from rulelab.core.losses import output_delta
 from rulelab.core.network import LAYER_KINDS, Network
 from rulelab.core.pooling import NO_DROPOUT, dropout_seed
@@ -140,6 +142,15 @@ def accumulate_gradient(params, layout, act_args, state, x, t, loss_code, mode, 
 def accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, target, scale):
     """target += scale · ∂E/∂θ for one sample; ``target`` may be ``params`` itself (plain online SGD
     with scale = −η): each layer's error is sent down before that layer's weights change."""
+    return accumulate_by(layer_forward_seeded, error_through, add_step, params, layout, act_args, state, x, t,
+                         loss_code, mode, target, scale)
+
+
+@njit(cache=True, fastmath=K.FAST, inline="always")
+def accumulate_by(layer_forward_fn, error_fn, step_fn, params, layout, act_args, state, x, t, loss_code, mode,
+                  target, scale):
+    """:func:`accumulate_into` with each layer's forward pass, error pass and step given: the layer model's
+    (every kind), or the dense ones alone for the kernels specialised to all-dense nets."""
     n_units, n_params = n_units_params(layout)
     z_buf = state[1:1 + n_units]
     a_buf = state[1 + n_units:1 + 2 * n_units]
@@ -148,7 +159,7 @@ def accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, targ
     last = layout.shape[0] - 1
     key = dropout_key(layout, state)
     seed = NO_DROPOUT if key == NO_DROPOUT else dropout_seed(key, np.int64(state[0]), 0)
-    out = K.forward_seeded(params, layout, act_args, x, z_buf, a_buf, seed)
+    out = forward_by(layer_forward_fn, params, layout, act_args, x, z_buf, a_buf, seed)
     out_code = layout[last, K.ACT]
     d_last = K.layer_buffer(d_buf, layout, last)
     output_delta(loss_code, out_code, act_args[last], K.layer_buffer(z_buf, layout, last), out, t, d_last)
@@ -156,13 +167,13 @@ def accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, targ
     for l in range(last, -1, -1):
         inp = x if l == 0 else K.layer_buffer(a_buf, layout, l - 1)
         if l > 0:  # the error for the layer below, before this layer's weights change
-            _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last, seed)
-        add_step(target, layout, l, scale, K.layer_buffer(d_buf, layout, l), inp)
+            _propagate(error_fn, params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last, seed)
+        step_fn(target, layout, l, scale, K.layer_buffer(d_buf, layout, l), inp)
     return loss
 
 
 @njit(cache=True, fastmath=K.FAST, inline="always")
-def _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last, seed):
+def _propagate(error_fn, params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last, seed):
     """δ_{l−1} = e ⊙ g′(z_{l−1}) with e from (∂z_l/∂a_{l−1})ᵀ δ_l (Wᵀ δ_l for weights), Bᵀ δ_l or D δ_L
     (see module docstring)."""
     prev = l - 1
@@ -190,13 +201,13 @@ def _propagate(params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_las
     inp = a_prev  # the input of layer l, and its output (pooling routes its error by them)
     out = K.layer_buffer(z_buf, layout, l)
     if mode == BACKPROP:
-        error_through(params, layout[l, K.W_OFF], layout, act_args, l, d, d_prev, inp, out, seed)
+        error_fn(params, layout[l, K.W_OFF], layout, act_args, l, d, d_prev, inp, out, seed)
     else:
         # B matrices are stored for layers 1 … L with weights, in order; find layer l's block.
         base = 0
         for h in range(1, l):
             base += layout[h, K.B_OFF] - layout[h, K.W_OFF]
-        error_through(fb, base, layout, act_args, l, d, d_prev, inp, out, seed)
+        error_fn(fb, base, layout, act_args, l, d, d_prev, inp, out, seed)
     for i in range(n_in):
         d_prev[i] *= K.derivative_scalar(code, slope, z_prev[i], a_prev[i])
 
@@ -411,21 +422,33 @@ def sgd_online_step(params, layout, act_args, state, hp, X, Y, lo, mode):
                            params, -lr)
 
 
+@njit(cache=True, inline="always")
+def sgd_online_dense_step(params, layout, act_args, state, hp, X, Y, lo, mode):
+    """:func:`sgd_online_step` of a net whose layers are all dense, with the dense passes alone (the same
+    operations in the same order: the same numbers).  It allocates nothing and calls nothing that does, so the
+    rules' kernels around it are compiled without reference counting (see ``rulelab.core.rows.NO_REFCOUNT``)."""
+    _, lr = next_step(state, hp)
+    return accumulate_by(dense_layer_forward, dense_error_through, dense_add_step, params, layout, act_args, state,
+                         X[lo], Y[lo], np.int64(hp[HP_LOSS]), mode, params, -lr)
+
+
 class GradientRule:
     """Mixin for rules built on :func:`gradient_step`: state sizing, loss checks, kernel choice."""
 
     mode: int = BACKPROP
     supports_tied_weights = True
     layer_kinds = LAYER_KINDS  # the error passes through every kind (see the module docstring)
-    # Set by each rule: its straight-line kernel for plain online SGD (see kernel()).
+    # Set by each rule: its straight-line kernel for plain online SGD on all-dense nets (see kernel()).
     sgd_online = None
 
     def kernel(self, net: Network, batch_size: int):
         p = self.params
         plain = (p.optimizer == "sgd" and p.momentum == 0 and p.l2 == 0 and p.update_biases
                  and not net.tied)
-        if batch_size == 1 and plain and self.sgd_online is not None:
-            return self.sgd_online  # the common online case, without the buffered and minibatch paths
+        if batch_size == 1 and plain and net.dense_only and self.sgd_online is not None:
+            # The common online case, without the buffered and minibatch paths or other kinds' code (a conv
+            # net's online SGD goes through ``update``, which takes the same steps in the same order).
+            return self.sgd_online
         return self.update
 
     def state_size(self, net: Network) -> int:

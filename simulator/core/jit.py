@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numba
 
+from rulelab.core import inlining  # noqa: F401  (faster inline="always": before any function compiles)
+
 # Files whose code is compiled into (or decides the module names of) cached kernels: every
 # module of the compiled core, and the rule contract and registry beside it.
 _PACKAGE = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ from rulelab.core.layout import (A_OFF, ACT, AVG_POOL, B_OFF, C_IN, C_OUT, CONV,
                                  SH, SW, TIE, W_IN, W_OFF, W_OUT, bias, has_parameters, kernel_size, layer_buffer,
                                  n_biases, n_params, n_units, weight_rows, weights)
 from rulelab.core.losses import CROSS_ENTROPY, HINGE, LOSS_CODES, SQUARED, output_delta, predict_class, predict_net, sample_loss, scores_by_net_input
-from rulelab.core.rows import FAST, row_add, row_dot
+from rulelab.core.rows import FAST, NO_REFCOUNT, row_add, row_dot
 
 __all__ = [
     "ACTIVATION_CODES", "ACTIVATION_NAMES", "LEAKY_RELU", "LINEAR", "NON_DIFFERENTIABLE", "RELU", "SIGMOID", "SIGN",
@@ -34,5 +34,6 @@ __all__ = [
     "DENSE", "DROPOUT", "FLATTEN", "G0", "H_IN", "H_OUT", "KH", "KIND", "KW", "L2_POOL", "LAYOUT_COLUMNS", "LOCAL",
     "MAX_POOL", "N_IN", "N_OUT", "PH", "PW", "SH", "SW", "TIE", "W_IN", "W_OFF", "W_OUT", "bias", "has_parameters",
     "kernel_size", "layer_buffer", "n_biases", "n_params", "n_units", "weight_rows", "weights", "CROSS_ENTROPY", "HINGE", "LOSS_CODES",
-    "SQUARED", "output_delta", "predict_class", "predict_net", "sample_loss", "scores_by_net_input", "FAST", "row_add", "row_dot",
+    "SQUARED", "output_delta", "predict_class", "predict_net", "sample_loss", "scores_by_net_input", "FAST", "NO_REFCOUNT", "row_add",
+    "row_dot",
 ]

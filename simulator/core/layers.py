@@ -90,16 +90,29 @@ def layer_forward(params, layout, act_args, layer, x, z, a):
     layer_forward_seeded(params, layout, act_args, layer, x, z, a, NO_DROPOUT)
 
 
+@njit(cache=True, fastmath=FAST, inline="always")
+def dense_layer_forward(params, layout, act_args, layer, x, z, a, seed):
+    """:func:`layer_forward_seeded` of a net known to be all dense (no dropout): the kernels specialised to dense
+    nets pass it to :func:`forward_by`, so that no other kind's code is compiled into them."""
+    dense_forward(params, layout, act_args, layer, x, z, a)
+
+
 @njit(cache=True, inline="always")
-def forward_seeded(params, layout, act_args, x, z_buf, a_buf, seed):
-    """Full forward pass of one sample, dropout masks drawn from ``seed``; returns the output view."""
+def forward_by(layer_forward_fn, params, layout, act_args, x, z_buf, a_buf, seed):
+    """Full forward pass of one sample, each layer by ``layer_forward_fn``; returns the output view."""
     inp = x
     for layer in range(layout.shape[0]):
         z = layer_buffer(z_buf, layout, layer)
         a = layer_buffer(a_buf, layout, layer)
-        layer_forward_seeded(params, layout, act_args, layer, inp, z, a, seed)
+        layer_forward_fn(params, layout, act_args, layer, inp, z, a, seed)
         inp = a
     return layer_buffer(a_buf, layout, layout.shape[0] - 1)
+
+
+@njit(cache=True, inline="always")
+def forward_seeded(params, layout, act_args, x, z_buf, a_buf, seed):
+    """Full forward pass of one sample, dropout masks drawn from ``seed``; returns the output view."""
+    return forward_by(layer_forward_seeded, params, layout, act_args, x, z_buf, a_buf, seed)
 
 
 @njit(cache=True, inline="always")
@@ -145,14 +158,26 @@ def send_error_down(matrix, base, layout, layer, d, e):
     if kind == LOCAL:
         local_error_down(matrix, base, layout, layer, d, e)
         return
-    n_in = layout[layer, N_IN]
-    for i in range(n_in):
-        e[i] = 0.0
     if kind != DENSE:
         e[:] = np.nan
         return
+    dense_error_down(matrix, base, layout, layer, d, e)
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def dense_error_down(matrix, base, layout, layer, d, e):
+    """e = Wᵀ d through a dense layer's W (or B) read from ``matrix`` at ``base``."""
+    n_in = layout[layer, N_IN]
+    for i in range(n_in):
+        e[i] = 0.0
     for j in range(d.shape[0]):
         row_add(e, 0, d[j], matrix[base + j * n_in:base + (j + 1) * n_in])
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def dense_error_through(matrix, base, layout, act_args, layer, d, e, inp, out, seed):
+    """:func:`error_through` of a net known to be all dense."""
+    dense_error_down(matrix, base, layout, layer, d, e)
 
 
 @njit(cache=True, fastmath=FAST, inline="always")
@@ -192,8 +217,13 @@ def add_step(target, layout, layer, scale, d, inp):
     if kind == LOCAL:
         local_add_step(target, layout, layer, scale, d, inp)
         return
-    if kind != DENSE:
-        return
+    if kind == DENSE:
+        dense_add_step(target, layout, layer, scale, d, inp)
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def dense_add_step(target, layout, layer, scale, d, inp):
+    """W += scale d xᵀ,  b += scale d  (a dense layer, one sample)."""
     w_off, b_off = layout[layer, W_OFF], layout[layer, B_OFF]
     n_in = layout[layer, N_IN]
     for j in range(d.shape[0]):

@@ -290,7 +290,7 @@ def population_fitness(population: np.ndarray, layout: np.ndarray, act_args: np.
                        out: np.ndarray) -> None:
     """out[i] = fitness of population[i] on (X, T): −mean loss, or accuracy (serial or parallel by size).
 
-    Run it under one BLAS thread (see :func:`rulelab.run.runner.single_threaded_blas`), so that
+    Run it under one BLAS thread (see :func:`rulelab.core.threads.single_threaded_blas`), so that
     the cores are not oversubscribed."""
     chosen = fitness_parallel if parallel_worthwhile(*population.shape[:1], X.shape[0], population.shape[1]) \
         else fitness_serial
@@ -302,6 +302,8 @@ def population_fitness(population: np.ndarray, layout: np.ndarray, act_args: np.
 # Independent noise streams per run: a fixed number, so that the numbers do not depend on
 # the thread count (and one compiled signature serves every population size).
 NOISE_STREAMS = 16
+# Noise values below which a Search draws them serially (waking the worker threads costs more).
+PARALLEL_NOISE = 1 << 16
 
 
 @njit(cache=True, inline="always")
@@ -351,7 +353,10 @@ def gaussian_rows(state: ESState, rng: np.random.Generator, rows: int, n: int, d
     if state.streams is None:
         state.streams = noise_streams(rng)
     out = np.empty((rows, n), dtype=dtype)
-    _fill_gaussian(state.streams, out)
+    if out.size >= PARALLEL_NOISE:
+        _fill_gaussian(state.streams, out)
+    else:
+        fill_gaussian_serial(state.streams, out, rows)
     return out
 
 
@@ -676,15 +681,24 @@ class Search:
 
     def ask(self) -> np.ndarray:
         """This generation's members (rows), in the search's dtype."""
-        _fill_gaussian(self.streams, self.noise)
-        _fill_gaussian(self.streams, self.noise64)
-        self.rule.ask_kernel(self.state, self.hp, self.noise, self.noise64, self.population)
+        from rulelab.core.threads import single_threaded_blas
+
+        for noise in (self.noise, self.noise64):
+            if noise.size >= PARALLEL_NOISE:
+                _fill_gaussian(self.streams, noise)
+            else:  # the same numbers, without waking the worker threads for a small block
+                fill_gaussian_serial(self.streams, noise, noise.shape[0])
+        with single_threaded_blas(parallel=False):
+            self.rule.ask_kernel(self.state, self.hp, self.noise, self.noise64, self.population)
         return self.population
 
     def tell(self, fitness: np.ndarray) -> None:
         """Move the search with the members' fitness (higher is better; NaN is worst)."""
-        self.rule.tell_kernel(self.state, self.hp, self.population, self.noise, self.noise64,
-                              np.ascontiguousarray(fitness, dtype=np.float64))
+        from rulelab.core.threads import single_threaded_blas
+
+        with single_threaded_blas(parallel=False):  # CMA-ES's products: see rulelab.core.threads
+            self.rule.tell_kernel(self.state, self.hp, self.population, self.noise, self.noise64,
+                                  np.ascontiguousarray(fitness, dtype=np.float64))
 
     @property
     def mean(self) -> np.ndarray:

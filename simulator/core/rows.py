@@ -17,6 +17,11 @@ from rulelab.core import jit  # noqa: F401  (sets the kernel cache directory bef
 from rulelab.core.simd import LANES, lane_sums
 
 FAST: set[str] = set()
+# Per-sample kernels that allocate nothing are compiled without Numba's reference counting: with it,
+# every array view a kernel makes (a layer's slice of a buffer) costs two atomic operations, about half
+# of a 2-2-1 net's online step.  Numba refuses to compile such a kernel if it allocates; the code it
+# calls without inlining (the conv kinds' passes) counts its own references.
+NO_REFCOUNT = {"_nrt": False}
 
 
 @njit(cache=True, inline="always")

@@ -783,11 +783,19 @@ def _sig(value: float, digits: int = 6) -> Any:
     return float(f"{float(value):.{digits}g}")
 
 
+def _not_converged_words(scenario: Scenario, runs: list[RunRecord]) -> str:
+    """What stopped the runs that missed the criterion: the epochs, or the compute budget."""
+    budget = scenario.train.budget
+    if budget is not None and any(r.status == NOT_CONVERGED and "budget" in r.message for r in runs):
+        return f"did not converge within the budget of {budget.amount:g} {budget.unit.replace('_', ' ')}"
+    return f"did not converge within {scenario.train.epochs} epochs"
+
+
 def _note(scenario: Scenario, runs: list[RunRecord]) -> str:
     """Plain words for what went wrong or did not happen; empty when every seed met the goal."""
     n = len(runs)
     notes = []
-    for status, words in ((NOT_CONVERGED, f"did not converge within {scenario.train.epochs} epochs"),
+    for status, words in ((NOT_CONVERGED, _not_converged_words(scenario, runs)),
                           (DIVERGED, "diverged (NaN, infinite or unbounded weights)"),
                           (FAILED, "failed with an error"),
                           (INTERRUPTED, "interrupted")):

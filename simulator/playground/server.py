@@ -168,7 +168,7 @@ def _opened(raw: dict[str, Any]):
 
 
 def _computed(function, *args):
-    from rulelab.run.runner import single_threaded_blas
+    from rulelab.core.threads import single_threaded_blas
 
     with COMPUTE, single_threaded_blas():  # as rulelab run trains: BLAS at one thread, the outer loops parallel
         return function(*args)

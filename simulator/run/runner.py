@@ -15,6 +15,7 @@ import numpy as np
 
 from rulelab.build import Plan, build_plan, prepare_data
 from rulelab.core import engine as E
+from rulelab.core.threads import single_threaded_blas
 from rulelab.run.interrupts import interrupt_requested
 from rulelab.run.online import Interrupted, train_online
 from rulelab.run.population import train_population
@@ -38,31 +39,6 @@ def failure_message(spec_rule, label: str, exc: Exception) -> str:
     if source and source != "built-in":
         text = f"rule '{spec_rule.name}' from {source}: {text}"
     return text
-
-
-_THREADPOOLS = None
-_WORKERS_STARTED = False
-
-
-def single_threaded_blas(parallel: bool = True):
-    """BLAS at one thread for the duration: training loops parallelise the outer loop instead
-    (population members, recall probes), and small products slow down with more BLAS threads.
-
-    With ``parallel``, the compiled code's worker threads are started first — before the limit,
-    or the limit misses the workers' BLAS calls.  Online runs never use them, and starting
-    them costs about half a second (measured): they pass ``parallel=False``."""
-    global _THREADPOOLS, _WORKERS_STARTED
-    from threadpoolctl import ThreadpoolController
-
-    if parallel and not _WORKERS_STARTED:
-        from rulelab.core.population import start_parallel_threads
-
-        start_parallel_threads()
-        _WORKERS_STARTED = True
-        _THREADPOOLS = None  # inspect again: the workers' libraries are loaded now
-    if _THREADPOOLS is None:  # inspecting the loaded libraries is the slow part: do it once
-        _THREADPOOLS = ThreadpoolController()
-    return _THREADPOOLS.limit(limits=1, user_api="blas")
 
 
 def run_one(scenario: Scenario, spec: RuleSpec, seed: int, data, progress: Progress | None = None) -> RunRecord:
