@@ -47,11 +47,17 @@ class PreparedData:
     low: float = 0.0  # the smallest and largest input value (bit flips map x → low + high − x)
     high: float = 1.0
     objective: ObjectiveData | None = None
+    sequences: Any = None  # a sequence task: (train, test) rulelab.data.sequences.SequenceSet
 
 
 def prepare_data(scenario: Scenario, seed: int) -> PreparedData:
     if scenario.task.kind == "objective":
         return PreparedData(None, 0, None, objective=prepare_objective(scenario.task, seed))
+    if scenario.task.kind == "sequence":
+        from rulelab.run.sequence import prepare_sequences
+
+        train, test = prepare_sequences(scenario, np.random.default_rng([seed, 0]))
+        return PreparedData(None, train.classes, None, sequences=(train, test))
     rng = np.random.default_rng([seed, 0])
     data = scenario.make_dataset(rng)
     split = split_dataset(data, scenario.task.test_fraction, rng, scenario.task.standardize,
@@ -391,6 +397,10 @@ def build_plan(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData
     """The Plan of one (rule, seed): arrays, kernels, generators and settings."""
     if data.objective is not None:
         return build_objective_plan(scenario, spec, seed, data)
+    if data.sequences is not None:
+        from rulelab.run.sequence import build_sequence_plan
+
+        return build_sequence_plan(scenario, spec, seed, data)
     net = spec.network
     kind = spec.rule.kind
     sets = evaluation_sets(scenario.task, net, data, seed)

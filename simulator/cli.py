@@ -466,7 +466,7 @@ def _print_networks(spec) -> None:
     for rule in spec.rules:
         nets.setdefault(rule.network, []).append(rule.label)
     for net, labels in nets.items():
-        if not net.specs:  # an objective task's search space: x ∈ R^D, no layers
+        if not net.specs and hasattr(net, "function"):  # an objective task's search space: x ∈ R^D, no layers
             click.echo(f"# {', '.join(labels)} search x ∈ R^{net.n_params} on {net.function}")
             continue
         rows = net.summary()
@@ -772,6 +772,15 @@ def datasets() -> None:
                             for k, f in info.Options.model_fields.items())
         # Defaults such as [4.0, 2.0] are text, not console markup.
         table.add_row(escape(info.name), escape(info.description), escape(options))
+    _console().print(table)
+    from rulelab.data.sequences import SEQUENCE_DATASETS
+
+    table = Table(title="sequence datasets (task kind sequence)")
+    for column in ("name", "description", "options"):
+        table.add_column(column, overflow="fold")
+    for name, (options_model, _, description) in SEQUENCE_DATASETS.items():
+        options = ", ".join(f"{k}={f.default!r}" for k, f in options_model.model_fields.items())
+        table.add_row(escape(name), escape(description), escape(options))
     _console().print(table)
 
 

@@ -55,8 +55,15 @@ def check_declaration(rule: type[Rule]) -> None:
         _fail(name, "equation is empty: give the update in one line, e.g. 'Δw = η y (x − y w)'")
     if not (isinstance(rule.Params, type) and issubclass(rule.Params, HyperParameters)):
         _fail(name, "Params must be a subclass of rulelab.rule.HyperParameters")
-    if rule.kind not in ("online", "population", "associative"):
-        _fail(name, f"kind {rule.kind!r} is not one of online, population, associative")
+    if rule.kind not in ("online", "population", "associative", "sequence"):
+        _fail(name, f"kind {rule.kind!r} is not one of online, population, associative, sequence")
+    if rule.kind == "sequence":
+        from rulelab.tasks import recurrent as R
+        from rulelab.tasks.sequence import SequenceRule
+
+        if not issubclass(rule, SequenceRule) or rule.mode not in (R.BPTT, R.EPROP):
+            _fail(name, "a sequence rule derives from rulelab.tasks.sequence.SequenceRule and picks mode "
+                        "BPTT or EPROP (rulelab.tasks.recurrent): its compiled gradient")
     if rule.kind == "online":
         if rule.update is None or not hasattr(rule.update, "py_func"):
             _fail(name, "an online rule needs update = staticmethod(kernel) with kernel decorated by @njit")
@@ -352,6 +359,57 @@ def check_associative(rule: type[Rule]) -> None:
         _fail(name, "a Hopfield weight matrix must be symmetric with a zero diagonal (no self-connections)")
 
 
+def check_sequence(rule: type[Rule]) -> None:
+    """Sequence rules on a tiny recurrent net (2 features, 3 units, 2 classes, 5 steps), every loss at every step:
+    a finite gradient whose readout part is exact (V and c learn from e_t s_tᵀ in every sequence rule, whatever
+    carries the error to the hidden units), a loss equal to the net's, and short runs that are deterministic for
+    a seed, keep float64 weights of the right shape and leave the data untouched."""
+    name = "sequence rules"
+    if rule.kind != "sequence":
+        return
+    from rulelab.tasks import sequence as S
+
+    net = S.RecurrentNet(2, 3, 2, 5)
+    rng = np.random.default_rng(0)
+    params = net.init_params(rng)
+    X = rng.normal(size=(6, net.n_inputs))
+    Y = np.zeros((6, net.steps, 2))
+    Y[np.arange(6)[:, None], np.arange(net.steps)[None, :], rng.integers(0, 2, (6, net.steps))] = 1.0
+    Y = Y.reshape(6, -1)
+    M = np.ones((6, net.steps))
+    instance = rule(rule.Params())
+    fixed = instance.feedback_matrix(net, params, np.random.default_rng(1))
+    grad, loss, _ = S.sequence_gradient(instance, net, params, X[0], Y[0], M[0], fixed)
+    if grad.shape != (net.n_params,) or not np.all(np.isfinite(grad)):
+        _fail(name, "the gradient of one sequence is not a finite vector of one value per parameter")
+    if not math.isclose(loss, S.evaluate(net, params, X[:1], Y[:1], M[:1])[0], rel_tol=1e-12):
+        _fail(name, "the loss a rule reports for a sequence is not the net's loss Σ_t m_t d_t")
+    exact, _, _ = S.sequence_gradient(_exact_rule(), net, params, X[0], Y[0], M[0])
+    readout = net.hidden * (net.hidden + net.features + 1)
+    if not np.allclose(grad[readout:], exact[readout:], rtol=1e-12, atol=1e-15):
+        _fail(name, "the readout's gradient differs from Σ_t e_t s_tᵀ: the readout sees its own error exactly")
+    before = [a.copy() for a in (X, Y, M)]
+
+    def run(seed: int) -> np.ndarray:
+        result = S.train(rule(rule.Params()), net, params, (X, Y, M), (X[:2], Y[:2], M[:2]), 2, 2,
+                         np.random.default_rng([seed, 2]), np.random.default_rng([seed, 3]))
+        if result.params.shape != (net.n_params,) or result.params.dtype != np.float64:
+            _fail(name, "a run changed the weights' shape or dtype")
+        return result.params
+
+    if not np.array_equal(run(4), run(4)):
+        _fail(name, "two runs from the same seed gave different weights; draw random matrices from the rng "
+                    "feedback_matrix receives")
+    if not all(np.array_equal(a, b) for a, b in zip(before, (X, Y, M))):
+        _fail(name, "a run wrote into the data (X, Y or M)")
+
+
+def _exact_rule():
+    from rulelab.tasks.sequence import SequenceRule
+
+    return type("ExactBPTT", (SequenceRule,), {"name": "exact"})()
+
+
 CHECKS: tuple[Check, ...] = (
     Check("declaration", "name, family, equation, Params, a compiled update kernel", check_declaration),
     Check("hyperparameters", "defaults validate, bad values and unknown keys are rejected", check_hyperparameters),
@@ -368,6 +426,8 @@ CHECKS: tuple[Check, ...] = (
     Check("population ask/tell", "members have the right shape; the same seed gives the same result",
           check_population),
     Check("associative storage", "store() gives a symmetric, zero-diagonal N × N matrix", check_associative),
+    Check("sequence rules", "on a tiny recurrent net: finite gradient, exact readout gradient, the net's loss, "
+          "deterministic runs, data untouched", check_sequence),
 )
 
 

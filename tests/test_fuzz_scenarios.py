@@ -37,7 +37,7 @@ from tests.conftest import ROOT
 SCENARIOS = ROOT / "scenarios"
 BASES = ["logic-gates", "notes-gates", "xor", "classic", "digits", "autoencoder", "adversarial",
          "activation-maximisation", "hopfield-letters", "hopfield-capacity", "oja-pca", "hebbian-digits",
-         "es-vs-backprop", "backprop-worked-example", "playground", "hopfield-notes"]
+         "es-vs-backprop", "backprop-worked-example", "playground", "hopfield-notes", "rnn-bptt"]
 RAW = {name: read_yaml(SCENARIOS / f"{name}.yaml") for name in BASES}
 
 # Hypothesis settings shared by the properties: no deadline (the first example imports the

@@ -49,6 +49,9 @@ SHRUNK: dict[str, list[str]] = {
     "notes-gates": [],
     "oja-pca": ["--repeats", "2", "--set", "train.epochs=4"],
     "playground": ["--repeats", "1", "--set", "train.epochs=10"],
+    "rnn-bptt": ["--repeats", "1", "--set", "train.epochs=2",
+                 *[arg for k in range(4) for arg in ("--set", f"tasks[{k}].task.dataset.n_samples=60")]],
+    "rnn-mnist1d": ["--repeats", "1", "--set", "train.epochs=1", "--set", "task.dataset.n_samples=100"],
     "xor": ["--repeats", "2", "--set", "train.epochs=150"],
 }
 SWEEP_SHRUNK = ["--repeats", "1", "--set", "train.epochs=1", "--set", "sweep.select.fresh_repeats=1",

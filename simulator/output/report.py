@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from rulelab.output.objective_plots import objective_curves
+from rulelab.output.sequence_plots import accuracy_against_length, sequence_figures, sequence_verdicts
 from rulelab.output.plots import FIGURE_KINDS, Run, load_run
 
 _STYLE = """
@@ -160,6 +161,16 @@ CAPTIONS = (
      "fixed."),
     ("adversarial-", "Test inputs (top) and the smallest perturbations found that change the predicted class "
      "(bottom): true → predicted class and the size ε of the perturbation."),
+    ("rnn-hidden-states", "Recurrent nets: the first hidden units' states s_t along one test sequence with the "
+     "final weights of each rule (first seed)."),
+    ("rnn-loss-per-step", "Recurrent nets: the mean loss d_t at every step on test sequences (a sequence "
+     "classified at its last step is scored against its class at every step: when the answer is there); dashed: "
+     "the shared initial weights."),
+    ("rnn-gradient-norm-vs-steps-back", "Recurrent nets: the norm of the last step's error backpropagated j steps "
+     "back, ‖∂d_T/∂h_{T−j}‖, averaged over test sequences (log scale): a falling line is a vanishing gradient, a "
+     "rising one an exploding gradient. Computed by full BPTT on each rule's final weights."),
+    ("accuracy-vs-", "Each rule's final test accuracy against the task's delay (or sequence length), one dot per "
+     "seed, the line through the means."),
     ("perturbations-", "The perturbations alone (adversarial input minus original), on a symmetric colour "
      "scale."),
 )
@@ -190,7 +201,7 @@ def write_report(run: Run) -> Path:
 <style>{_STYLE}</style></head><body>
 <h1>{html.escape(run.name)}</h1><p class="muted">rulelab run in {html.escape(str(run.path))}</p>
 <p>{description}</p>
-<h2>Summary</h2>{_summary_table(run)}
+<h2>Summary</h2>{_summary_table(run)}{sequence_verdicts(run)}
 <h2>Figures</h2>{''.join(_figure(p) for p in figures) or '<p>No figures.</p>'}
 <h2>Scenario as run</h2><pre>{scenario_text}</pre>
 {_LOAD_CHECK}
@@ -204,9 +215,12 @@ def write_report(run: Run) -> Path:
 def write_combined_report(out: Path, runs: list[tuple[str, Run]], title: str, description: str) -> Path:
     """One page for a file with several tasks: each task's summary and figures, in order."""
     sections = []
+    across = accuracy_against_length(out, runs)
+    if across is not None:
+        sections.append(f"<h2>Across tasks</h2>{_figure(across)}")
     for name, run in runs:
         figures = list(dict.fromkeys(run.figures)) or sorted((run.path / "figures").glob("*.png"))
-        sections.append(f"<h2>Task: {html.escape(name)}</h2>{_summary_table(run)}"
+        sections.append(f"<h2>Task: {html.escape(name)}</h2>{_summary_table(run)}{sequence_verdicts(run)}"
                         f"{''.join(_figure(p) for p in figures)}")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} — rulelab report</title>
@@ -230,7 +244,8 @@ def plot_run(path: str | Path, records=None, scenario=None, svg: bool = False) -
     validating them again (see :func:`load_run`)."""
     run = load_run(path, records, scenario)
     run.svg = svg
-    for _, make in FIGURE_KINDS + (("objective against evaluations", objective_curves),):
+    for _, make in FIGURE_KINDS + (("objective against evaluations", objective_curves),
+                                   ("recurrent nets", sequence_figures)):
         make(run)
     write_report(run)
     return run

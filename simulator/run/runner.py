@@ -83,7 +83,12 @@ def run_plan(plan: Plan, progress: Progress | None = None, record: RunRecord | N
 
 
 def _dispatch(plan: Plan, record: RunRecord, progress: Progress) -> None:
-    if plan.kind == "population" and plan.rule.compiled:
+    if plan.task.kind == "sequence":  # a recurrent net: rulelab.run.sequence
+        from rulelab.run.sequence import train_sequence_plan
+
+        if train_sequence_plan(plan, record, progress, interrupt_requested):
+            set_status(plan, record, plan.stop_declared)
+    elif plan.kind == "population" and plan.rule.compiled:
         if train_population(plan, record, progress, interrupt_requested):
             set_status(plan, record, plan.stop_declared)
     elif plan.kind == "population":

@@ -126,6 +126,10 @@ class Resolver:
         self._check_run_count()
         if m.task.kind == "objective":
             return self._resolve_objective()
+        if m.task.kind == "sequence":  # a recurrent net on sequence data: rulelab.scenario.sequence
+            from rulelab.scenario.sequence import resolve_sequence
+
+            return resolve_sequence(self)
         self.problems.extend(non_objective_problems(m))
         if self.problems:
             raise self.fail()

@@ -124,7 +124,7 @@ OBJECTIVE_KEYS = ("function", "dimension", "shift", "rotate", "x0")  # task keys
 
 class TaskConfig(Model):
     kind: Literal["classification", "regression", "autoencoding", "activation_maximisation",
-                  "adversarial", "unsupervised", "association", "objective"] = "classification"
+                  "adversarial", "unsupervised", "association", "objective", "sequence"] = "classification"
     dataset: str | dict[str, Any] | None = Field(None, description="required, except for kind: objective")
     function: ObjectiveName | None = Field(None, description="objective: the function f to minimise")
     dimension: int | None = Field(None, ge=1, le=100_000, description="objective: D, the length of x")
