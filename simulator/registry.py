@@ -37,6 +37,9 @@ _BUILTIN_FALLBACK = {
     "storkey": "rulelab.rules.storkey:Storkey",
     "pseudo_inverse": "rulelab.rules.pseudo_inverse:PseudoInverse",
     "hopfield_given": "rulelab.rules.hopfield_given:HopfieldGiven",
+    "bptt": "rulelab.rules.bptt:BPTT",
+    "bptt_feedback_alignment": "rulelab.rules.bptt:BPTTFeedbackAlignment",
+    "eprop": "rulelab.rules.eprop:Eprop",
 }
 
 

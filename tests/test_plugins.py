@@ -174,3 +174,14 @@ def test_installed_plugin_package_is_found_through_its_entry_point():
     records = run_scenario(load_scenario(ROOT / "examples" / "plugin-package" / "scenario.yaml", repeats=1))
     anti = next(r for r in records if r.label == "anti_hebbian")
     assert anti.status == "completed" and anti.final("pc_angle_0") > 80  # the minor component
+
+
+def test_the_uninstalled_fallback_lists_every_built_in_entry_point():
+    """A source tree run without installing finds the same built-in rules as an installed one."""
+    import tomllib
+
+    from rulelab.registry import _BUILTIN_FALLBACK
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["rulelab.rules"]
+    built_in = {name: target for name, target in declared.items() if target.startswith("rulelab.rules.")}
+    assert _BUILTIN_FALLBACK == built_in
