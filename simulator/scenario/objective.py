@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from rulelab.rule import Rule
-from rulelab.scenario.errors import clip_text, did_you_mean, pydantic_problems, show
-from rulelab.scenario.keypaths import parse_key_path
+from rulelab.scenario.entries import claim_label, entry_params, entry_rule
 from rulelab.scenario.schema import OBJECTIVE_KEYS, ScenarioModel
 from rulelab.tasks.objective import OBJECTIVE_METRICS, SearchSpace
 
@@ -81,16 +78,10 @@ def objective_rules(model: ScenarioModel, registry: dict[str, type[Rule]],
     out, labels = [], {}
     for i, entry in enumerate(model.rules):
         where = f"rules[{i}]"
-        if entry.stages is not None or entry.rule is None:
-            problems.append((where, f"an objective task takes one evolution strategy per entry ({STRATEGIES}); "
-                             "stages train networks"))
-            continue
-        if entry.network is not None:
-            problems.append((f"{where}.network", "an objective task has no network; drop it"))
-        rule = registry.get(entry.rule)
+        rule = entry_rule(entry, where, registry, problems,
+                          f"an objective task takes one evolution strategy per entry ({STRATEGIES}); "
+                          "stages train networks", "an objective task has no network; drop it")
         if rule is None:
-            problems.append((f"{where}.rule", f"unknown rule {show(entry.rule)}"
-                             f"{did_you_mean(entry.rule, list(registry))} (available: {', '.join(registry)})"))
             continue
         if rule.kind != "population":
             problems.append((f"{where}.rule", f"rule '{rule.name}' ({rule.family}) learns a network from data "
@@ -101,18 +92,11 @@ def objective_rules(model: ScenarioModel, registry: dict[str, type[Rule]],
             problems.append((f"{where}.rule", f"rule '{rule.name}' is written in Python (ask/tell); objective tasks "
                              "run compiled strategies (ask_kernel and tell_kernel)"))
             continue
-        item = dict(entry.model_extra or {})
-        try:
-            params = rule.Params.model_validate(item)
-        except ValidationError as exc:
-            problems.extend(pydantic_problems(exc, tuple(parse_key_path(where)), rule.Params, given=item))
+        params = entry_params(rule, entry, where, problems)
+        if params is None:
             continue
         params = rule(params).for_deterministic_fitness(params)
-        label = entry.label or rule.name
-        if label in labels:
-            problems.append((f"{where}.label", f"'{clip_text(label)}' is already used by rules[{labels[label]}]; "
-                             "give each entry of the same rule a distinct label"))
-        labels[label] = i
+        label = claim_label(entry, rule, i, labels, problems)
         if model.task.dimension is not None and model.task.function is not None:
             problem = rule(params).check_network(SearchSpace(model.task.dimension, model.task.function))
             if problem:

@@ -20,6 +20,7 @@ from rulelab.scenario.errors import ScenarioError, clip_text, did_you_mean, pyda
 from rulelab.scenario.keypaths import parse_key_path
 from rulelab.scenario.layers import input_shape, layer_spec
 from rulelab.scenario.limits import INT64_MAX, MAX_RUNS, format_bytes, format_count, memory_bytes
+from rulelab.scenario.entries import resolved_scenario
 from rulelab.scenario.objective import non_objective_problems, objective_problems, objective_rules
 from rulelab.scenario.schema import (INPUT_KINDS, OBJECTIVE_KEYS, _NO_SPLIT_DATASETS, InitConfig, NetworkConfig,
                                      ScenarioModel, TaskConfig, TrainConfig)
@@ -198,14 +199,8 @@ class Resolver:
         scenario = Scenario(name=m.name, description=m.description, seed=m.seed, repeats=m.repeats, task=task,
                             dataset_name="", dataset_options=None, train=m.train, rules=specs, metrics=metrics,
                             source=self.source, base_dir=self.base_dir, resolved={})
-        resolved: dict[str, Any] = {
-            "name": m.name, "description": m.description, "seed": m.seed, "repeats": m.repeats,
-            "task": {"kind": "objective", **{key: getattr(task, key) for key in OBJECTIVE_KEYS}},
-            "train": m.train.model_dump(exclude_none=True),
-            "rules": [{"rule": spec.rule.name, "label": spec.label, **spec.params.model_dump()} for spec in specs],
-            "metrics": list(metrics)}
-        if m.plugins:
-            resolved["plugins"] = list(m.plugins)
+        resolved = resolved_scenario(m, {"kind": "objective", **{key: getattr(task, key) for key in OBJECTIVE_KEYS}},
+                                     specs, metrics)
         object.__setattr__(scenario, "resolved", resolved)
         return scenario
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from rulelab.rule import Rule
 from rulelab.scenario.errors import clip_text, did_you_mean, pydantic_problems, show
-from rulelab.scenario.keypaths import parse_key_path
+from rulelab.scenario.entries import claim_label, entry_params, entry_rule, resolved_scenario
 from rulelab.scenario.schema import InitConfig, ScenarioModel
 from rulelab.tasks.sequence import RECURRENT_ACTIVATIONS, RecurrentNet
 
@@ -146,32 +146,20 @@ def sequence_rules(model: ScenarioModel, registry: dict[str, type[Rule]], net: R
     out, labels = [], {}
     for i, entry in enumerate(model.rules):
         where = f"rules[{i}]"
-        if entry.stages is not None or entry.rule is None:
-            problems.append((where, f"a sequence task takes one rule per entry ({SEQUENCE_KINDS}); no stages"))
-            continue
-        if entry.network is not None:
-            problems.append((f"{where}.network", "every rule of a sequence task trains the task's network; drop it"))
-        rule = registry.get(entry.rule)
+        rule = entry_rule(entry, where, registry, problems,
+                          f"a sequence task takes one rule per entry ({SEQUENCE_KINDS}); no stages",
+                          "every rule of a sequence task trains the task's network; drop it")
         if rule is None:
-            problems.append((f"{where}.rule", f"unknown rule {show(entry.rule)}"
-                             f"{did_you_mean(entry.rule, list(registry))} (available: {', '.join(registry)})"))
             continue
         compiled_es = rule.kind == "population" and rule.ask_kernel is not None and rule.tell_kernel is not None
         if rule.kind != "sequence" and not compiled_es:
             problems.append((f"{where}.rule", f"rule '{rule.name}' ({rule.family}, kind {rule.kind}) does not train "
                              f"recurrent nets; use {SEQUENCE_KINDS}"))
             continue
-        item = dict(entry.model_extra or {})
-        try:
-            params = rule.Params.model_validate(item)
-        except ValidationError as exc:
-            problems.extend(pydantic_problems(exc, tuple(parse_key_path(where)), rule.Params, given=item))
+        params = entry_params(rule, entry, where, problems)
+        if params is None:
             continue
-        label = entry.label or rule.name
-        if label in labels:
-            problems.append((f"{where}.label", f"'{clip_text(label)}' is already used by rules[{labels[label]}]; "
-                             "give each entry of the same rule a distinct label"))
-        labels[label] = i
+        label = claim_label(entry, rule, i, labels, problems)
         out.append((label, rule, params))
     return out
 
@@ -232,16 +220,10 @@ def resolve_sequence(resolver) -> Any:
                         source=resolver.source, base_dir=resolver.base_dir, resolved={})
     layer = {"kind": "recurrent", "units": net.hidden, "activation": net.activation, "leak": net.leak,
              "init": init, "gain": gain}
-    resolved: dict[str, Any] = {
-        "name": m.name, "description": m.description, "seed": m.seed, "repeats": m.repeats,
-        "task": {"kind": "sequence", "dataset": {"name": name, **options.model_dump()},
-                 "test_fraction": test_fraction},
-        "network": {"layers": [[net.steps, net.features], layer, net.classes], "output_activation": net.output},
-        "train": m.train.model_dump(exclude_none=True),
-        "rules": [{"rule": spec.rule.name, "label": spec.label, **spec.params.model_dump()} for spec in specs],
-        "metrics": list(metrics)}
-    if m.plugins:
-        resolved["plugins"] = list(m.plugins)
+    resolved = resolved_scenario(
+        m, {"kind": "sequence", "dataset": {"name": name, **options.model_dump()}, "test_fraction": test_fraction},
+        specs, metrics,
+        network={"layers": [[net.steps, net.features], layer, net.classes], "output_activation": net.output})
     object.__setattr__(scenario, "resolved", resolved)
     return scenario
 
