@@ -353,11 +353,17 @@ def gaussian_rows(state: ESState, rng: np.random.Generator, rows: int, n: int, d
     if state.streams is None:
         state.streams = noise_streams(rng)
     out = np.empty((rows, n), dtype=dtype)
-    if out.size >= PARALLEL_NOISE:
-        _fill_gaussian(state.streams, out)
-    else:
-        fill_gaussian_serial(state.streams, out, rows)
+    fill_noise(state.streams, out)
     return out
+
+
+def fill_noise(streams: tuple[np.random.Generator, ...], out: np.ndarray) -> None:
+    """out ~ N(0, 1) from the streams, on every core for a large block and serially for a small one (the same
+    numbers: waking the worker threads costs more than a small block)."""
+    if out.size >= PARALLEL_NOISE:
+        _fill_gaussian(streams, out)
+    else:
+        fill_gaussian_serial(streams, out, out.shape[0])
 
 
 def centered_ranks(fitness: np.ndarray) -> np.ndarray:
@@ -683,11 +689,8 @@ class Search:
         """This generation's members (rows), in the search's dtype."""
         from rulelab.core.threads import single_threaded_blas
 
-        for noise in (self.noise, self.noise64):
-            if noise.size >= PARALLEL_NOISE:
-                _fill_gaussian(self.streams, noise)
-            else:  # the same numbers, without waking the worker threads for a small block
-                fill_gaussian_serial(self.streams, noise, noise.shape[0])
+        fill_noise(self.streams, self.noise)
+        fill_noise(self.streams, self.noise64)
         with single_threaded_blas(parallel=False):
             self.rule.ask_kernel(self.state, self.hp, self.noise, self.noise64, self.population)
         return self.population
