@@ -10,6 +10,7 @@ User data files (CSV, NPZ) are read; every value must be a finite number.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import math
 import zipfile
@@ -275,11 +276,17 @@ def make_mnist1d_dataset(opts: MNIST1DOptions, rng: np.random.Generator, base_di
     return Dataset(X, y, 10, sample_shape=(1, X.shape[1]))
 
 
+@functools.cache
 def load_digits_array() -> np.ndarray:
-    """The shipped 1797 × 65 digits table (64 pixels, then the label)."""
+    """The shipped 1797 × 65 digits table (64 pixels, then the label), read-only.
+
+    Parsed once per process (the text parse is ~20 ms, as long as a short ES run on it); callers
+    slice or scale it into arrays of their own."""
     ref = resources.files("rulelab.data") / "digits.csv.gz"
     with ref.open("rb") as raw, gzip.open(raw, "rt") as text:
-        return np.loadtxt(text, delimiter=",")
+        table = np.loadtxt(text, delimiter=",")
+    table.flags.writeable = False
+    return table
 
 
 def make_random_patterns(opts: RandomPatternOptions, rng: np.random.Generator, base_dir: Path) -> Dataset:
