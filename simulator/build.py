@@ -34,7 +34,8 @@ from rulelab.core.network import Network, encode_targets, init_params, target_ra
 from rulelab.data.datasets import Split, split_dataset
 from rulelab.rule import Rule
 from rulelab.scenario import RuleSpec, Scenario, TaskConfig, TrainConfig
-from rulelab.tasks.objective import OBJECTIVE_COLUMNS, ObjectiveData, prepare_objective
+from rulelab.tasks.kinds import kind_of
+from rulelab.tasks.objective import OBJECTIVE_COLUMNS, ObjectiveData
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,10 @@ class PreparedData:
 
 
 def prepare_data(scenario: Scenario, seed: int) -> PreparedData:
-    if scenario.task.kind == "objective":
-        return PreparedData(None, 0, None, objective=prepare_objective(scenario.task, seed))
-    if scenario.task.kind == "sequence":
-        from rulelab.run.sequence import prepare_sequences
-
-        train, test = prepare_sequences(scenario, np.random.default_rng([seed, 0]))
-        return PreparedData(None, train.classes, None, sequences=(train, test))
+    """The data of one seed: the task kind's own (objective, sequences), or the dataset generated and split."""
+    own = kind_of(scenario.task).prepare_data(scenario, seed)
+    if own is not None:
+        return own
     rng = np.random.default_rng([seed, 0])
     data = scenario.make_dataset(rng)
     split = split_dataset(data, scenario.task.test_fraction, rng, scenario.task.standardize,
@@ -112,23 +110,21 @@ class EvaluationSets:
         return self.X[index].shape[0] > 0
 
 
-CLASSIFYING_KINDS = ("classification", "activation_maximisation", "adversarial")
-
-
 def evaluation_sets(task: TaskConfig, net: Network, data: PreparedData, seed: int) -> EvaluationSets:
     """The sets a run is measured on; the corrupted test set is drawn once per seed ([seed, 5])."""
     split = data.split
     empty = _arrays(net, np.zeros((0, net.sizes[0])), None)
-    if task.kind == "autoencoding":  # the target is the (clean) input itself
+    kind = kind_of(task)
+    if kind.targets == "inputs":  # an autoencoder: the target is the (clean) input itself
         train = _arrays(net, split.X_train, None, split.X_train, True)
         test = _arrays(net, split.X_test, None, split.X_test, True)
     else:
-        regression = task.kind == "regression"
+        regression = kind.targets == "values"
         train = _arrays(net, split.X_train, split.y_train, split.targets_train, regression)
         test = _arrays(net, split.X_test, split.y_test, split.targets_test, regression)
     validation = empty
-    if split.X_val is not None and task.kind in ("classification", "regression"):
-        validation = _arrays(net, split.X_val, split.y_val, split.targets_val, task.kind == "regression")
+    if split.X_val is not None and kind.holds_validation:
+        validation = _arrays(net, split.X_val, split.y_val, split.targets_val, kind.targets == "values")
     noisy = empty
     c = task.corruption
     if c is not None and test[0].shape[0] > 0:
@@ -159,7 +155,7 @@ def evaluation_columns(task: TaskConfig, metrics: tuple[str, ...], sets: Evaluat
     if components is not None:
         k = min(net.sizes[1], len(components))
         return [(f"pc_angle_{i}", E.FROM_SNAPSHOT) for i in range(k)] + [("weight_norm", E.FROM_SNAPSHOT)]
-    classifying = task.kind in CLASSIFYING_KINDS
+    classifying = kind_of(task).classifies
     columns = []
     for name, index in (("train", 0), ("test", 1), ("validation", 2)):
         if not sets.present(index):
@@ -395,16 +391,13 @@ def build_objective_plan(scenario: Scenario, spec: RuleSpec, seed: int, data: Pr
 
 def build_plan(scenario: Scenario, spec: RuleSpec, seed: int, data: PreparedData) -> Plan:
     """The Plan of one (rule, seed): arrays, kernels, generators and settings."""
-    if data.objective is not None:
-        return build_objective_plan(scenario, spec, seed, data)
-    if data.sequences is not None:
-        from rulelab.run.sequence import build_sequence_plan
-
-        return build_sequence_plan(scenario, spec, seed, data)
+    own = kind_of(scenario.task).build_plan(scenario, spec, seed, data)  # objective and sequence tasks
+    if own is not None:
+        return own
     net = spec.network
     kind = spec.rule.kind
     sets = evaluation_sets(scenario.task, net, data, seed)
-    components = principal_components(data.split.X_train) if scenario.task.kind == "unsupervised" else None
+    components = principal_components(data.split.X_train) if kind_of(scenario.task).tracks_components else None
     off, on = target_range(net.output_activation)
     plan = Plan(
         label=spec.label, rule_name=spec.rule.name, family=spec.family, seed=seed, kind=kind,

@@ -341,7 +341,9 @@ def _run_one_comparison(spec, scenario: str, overrides: tuple[str, ...], plugins
             sys.exit(EXIT_INTERRUPTED)
     summary = writer.finish()
     _print_summary(spec, summary)
-    if spec.task.kind == "association":
+    from rulelab.tasks.kinds import kind_of
+
+    if kind_of(spec.task).stores_patterns:  # recall notes (2-cycles, sweep limits) the summary cannot show
         _print_run_notes(writer.records)
     failed = [r for r in writer.records if r.status == "failed"]
     all_failed = bool(failed) and len(failed) == len(writer.records)

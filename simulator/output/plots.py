@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 
 from rulelab.output.results import (MetricSeries, open_arrays, read_metric_series, read_saved_scenario,  # noqa: E402
                                     read_summary)
+from rulelab.tasks.kinds import kind_of  # noqa: E402
 
 REQUIRED = ("scenario.yaml", "metrics.csv", "summary.csv")
 REGION_GRID = 160  # points per axis of a decision-region image
@@ -404,7 +405,7 @@ def decision_boundaries(run: Run) -> list[Path]:
 
     scenario = _scenario(run)
     weights_file = run.path / "weights.npz"
-    if scenario is None or not weights_file.is_file() or scenario.task.kind != "classification":
+    if scenario is None or not weights_file.is_file() or not kind_of(scenario.task).draws_decision_regions:
         return []
     seed = scenario.seeds[0]
     data = _prepared(run, scenario, seed)
@@ -536,9 +537,7 @@ def feature_maps(run: Run, max_channels: int = 8) -> list[Path]:
 
     scenario = _scenario(run)
     weights_file = run.path / "weights.npz"
-    if scenario is None or not weights_file.is_file() or scenario.task.kind not in ("classification",
-                                                                                      "activation_maximisation",
-                                                                                      "adversarial"):
+    if scenario is None or not weights_file.is_file() or not kind_of(scenario.task).classifies:
         return []
     specs = [s for s in scenario.rules if not s.network.dense_only]
     if not specs:

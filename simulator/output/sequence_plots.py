@@ -9,6 +9,7 @@ import numpy as np
 
 from rulelab.output.plots import Run, _prepared, _save, _scenario, plt
 from rulelab.output.results import open_arrays
+from rulelab.tasks.kinds import TASK_KINDS, kind_of
 
 EXAMPLES = 64  # test sequences averaged over in the loss-per-step and gradient-norm figures
 UNITS_SHOWN = 8
@@ -18,11 +19,17 @@ def _sequence_setup(run: Run):
     """(scenario, seed, test set, saved weights file) of a sequence run, or None."""
     scenario = _scenario(run)
     weights_file = run.path / "weights.npz"
-    if scenario is None or scenario.task.kind != "sequence" or not weights_file.is_file():
+    if scenario is None or not kind_of(scenario.task).recurrent or not weights_file.is_file():
         return None
     seed = scenario.seeds[0]
     train, test = _prepared(run, scenario, seed).sequences
     return scenario, seed, (test if test.n else train), weights_file
+
+
+def _recurrent(task: dict) -> bool:
+    """Whether a resolved scenario's task (as saved) trains a recurrent net on sequences."""
+    kind = TASK_KINDS.get(str(task.get("kind", "classification")))
+    return kind is not None and kind.recurrent
 
 
 def _weights(saved, label: str, seed: int) -> np.ndarray | None:
@@ -168,7 +175,7 @@ def sequence_figures(run: Run) -> list[Path]:
 def task_length(resolved: dict) -> tuple[str, float] | None:
     """('delay' or 'steps', value) of a sequence task, or None."""
     task = resolved.get("task") or {}
-    if task.get("kind") != "sequence":
+    if not _recurrent(task):
         return None
     dataset = task.get("dataset") or {}
     if "delay" in dataset:
@@ -218,7 +225,7 @@ def chance_level(resolved: dict) -> float | None:
     """The accuracy of guessing the most likely class without looking (delayed recall: ½), or None."""
     task = resolved.get("task") or {}
     dataset = task.get("dataset") or {}
-    if task.get("kind") != "sequence" or (resolved.get("network") or {}).get("output_activation") != "softmax":
+    if not _recurrent(task) or (resolved.get("network") or {}).get("output_activation") != "softmax":
         return None
     classes = ((resolved.get("network") or {}).get("layers") or [0, 0, 0])[-1]
     return 0.5 if dataset.get("name") == "delayed_recall" else 1.0 / max(int(classes), 1)

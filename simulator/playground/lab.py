@@ -23,6 +23,7 @@ from rulelab.core.network import Network, target_range
 from rulelab.playground.grid import Grid, grid_outputs, quantise
 from rulelab.playground.state import Opened, final_stage_prefix
 from rulelab.run.session import Session
+from rulelab.tasks.kinds import kind_of
 
 GRID = 100  # the decision regions: GRID × GRID points
 HIDDEN_STRIDE = 4  # hidden units' outputs on every 4th grid point (25 × 25)
@@ -81,7 +82,7 @@ class LabRun:
         self.scenario = opened.scenario
         self.seed = self.scenario.seeds[0]
         self.grid_size = grid_size
-        self.regression = self.scenario.task.kind == "regression"
+        self.regression = kind_of(self.scenario.task).targets == "values"
         self.prefix = final_stage_prefix(self.scenario)
         self._data = prepare_data(self.scenario, self.seed)
         self.display = self._display()

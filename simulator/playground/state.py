@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rulelab.scenario import Scenario, ScenarioError, split_tasks, validate_scenario
+from rulelab.tasks.kinds import kind_of
 
 # Bounds of what one tab may ask of the server (a live view must stay live; validation already
 # bounds memory). Each is named in the message that refuses it.
@@ -100,7 +101,7 @@ def open_scenario(raw: Any, source: str = "<playground>", base_dir: Path = Path(
         scenario = validate_scenario(raw, source, base_dir)
     except ScenarioError as exc:
         raise PlaygroundInputError(_problems(exc)) from None
-    if scenario.task.kind == "association":
+    if kind_of(scenario.task).stores_patterns:  # Hopfield storage and recall: its own view
         check_hopfield(scenario)
         return Opened(raw, scenario, "hopfield", notes)
     check_lab(scenario, raw)

@@ -23,7 +23,7 @@ from rulelab.run.record import (COMPLETED, CONVERGED, DIVERGED, FAILED, INTERRUP
                                 RunRecord)
 from rulelab.scenario import RuleSpec, Scenario
 from rulelab.tasks.association import train_associative
-from rulelab.tasks.inputs import optimise_inputs
+from rulelab.tasks.kinds import kind_of
 
 Progress = Callable[[int], None]
 
@@ -83,10 +83,10 @@ def run_plan(plan: Plan, progress: Progress | None = None, record: RunRecord | N
 
 
 def _dispatch(plan: Plan, record: RunRecord, progress: Progress) -> None:
-    if plan.task.kind == "sequence":  # a recurrent net: rulelab.run.sequence
-        from rulelab.run.sequence import train_sequence_plan
-
-        if train_sequence_plan(plan, record, progress, interrupt_requested):
+    kind = kind_of(plan.task)
+    trained = kind.train(plan, record, progress, interrupt_requested)  # a kind that trains its own way
+    if trained is not None:
+        if trained:
             set_status(plan, record, plan.stop_declared)
     elif plan.kind == "population" and plan.rule.compiled:
         if train_population(plan, record, progress, interrupt_requested):
@@ -98,8 +98,7 @@ def _dispatch(plan: Plan, record: RunRecord, progress: Progress) -> None:
     else:
         if not train_online(plan, record, progress, interrupt_requested):
             return  # diverged: nothing sensible can be done with such weights
-        if plan.task.kind in ("activation_maximisation", "adversarial"):
-            optimise_inputs(plan, record.params, record)
+        kind.after_training(plan, record)
         set_status(plan, record, plan.stop_declared or plan.stages[-1].stop_on_zero_signal)
 
 

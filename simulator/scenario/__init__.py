@@ -13,10 +13,10 @@ from rulelab.scenario.keypaths import KeyPathError, format_key_path, parse_key_p
 from rulelab.scenario.loading import (apply_override, load_scenario, load_scenarios, read_with_overrides, read_yaml,
                                       split_tasks, validate_scenario)
 from rulelab.scenario.resolve import RuleSpec, Scenario, Stage
-from rulelab.scenario.schema import (INPUT_KINDS, METRICS, BudgetConfig, InitConfig, NetworkConfig, ScenarioModel,
+from rulelab.scenario.schema import (METRICS, BudgetConfig, InitConfig, NetworkConfig, ScenarioModel,
                                      TaskConfig, TrainConfig)
 
-__all__ = ["INPUT_KINDS", "METRICS", "BudgetConfig", "InitConfig", "KeyPathError", "NetworkConfig", "RuleSpec",
+__all__ = ["METRICS", "BudgetConfig", "InitConfig", "KeyPathError", "NetworkConfig", "RuleSpec",
            "Scenario", "ScenarioError", "ScenarioModel", "Stage", "TaskConfig", "TrainConfig", "apply_override",
            "did_you_mean", "format_key_path", "load_scenario", "load_scenarios", "parse_key_path",
            "pydantic_problems", "read_with_overrides", "read_yaml", "set_key_path", "split_tasks",

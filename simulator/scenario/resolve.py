@@ -22,8 +22,9 @@ from rulelab.scenario.layers import input_shape, layer_spec
 from rulelab.scenario.limits import INT64_MAX, MAX_RUNS, format_bytes, format_count, memory_bytes
 from rulelab.scenario.entries import resolved_scenario
 from rulelab.scenario.objective import non_objective_problems, objective_problems, objective_rules
-from rulelab.scenario.schema import (INPUT_KINDS, OBJECTIVE_KEYS, _NO_SPLIT_DATASETS, InitConfig, NetworkConfig,
+from rulelab.scenario.schema import (OBJECTIVE_KEYS, _NO_SPLIT_DATASETS, InitConfig, NetworkConfig,
                                      ScenarioModel, TaskConfig, TrainConfig)
+from rulelab.tasks.kinds import TaskKind, kind_of
 from rulelab.tasks.objective import OBJECTIVE_METRICS, SearchSpace
 
 
@@ -125,12 +126,10 @@ class Resolver:
 
         m = self.model
         self._check_run_count()
-        if m.task.kind == "objective":
-            return self._resolve_objective()
-        if m.task.kind == "sequence":  # a recurrent net on sequence data: rulelab.scenario.sequence
-            from rulelab.scenario.sequence import resolve_sequence
-
-            return resolve_sequence(self)
+        kind = kind_of(m.task)
+        own = kind.resolve(self)  # objective and sequence tasks have resolvers of their own
+        if own is not None:
+            return own
         self.problems.extend(non_objective_problems(m))
         if self.problems:
             raise self.fail()
@@ -146,14 +145,14 @@ class Resolver:
         if m.task.stratify and not data.has_labels:
             self.problems.append(("task.stratify", "a stratified split needs class labels; this dataset has none"))
         loss = m.task.loss or ("cross_entropy" if _output_activation(m.network) == "softmax" else "squared")
-        if m.task.corruption is not None and m.task.kind != "autoencoding":
+        if m.task.corruption is not None and kind.targets != "inputs":
             self.problems.append(("task.corruption", "input corruption applies to kind: autoencoding only"))
         c = m.task.corruption
         if c is not None and c.kind in ("bitflip", "mask") and c.level >= 1:
             self.problems.append(("task.corruption.level", f"got {c.level}; a fraction of inputs must be < 1"))
-        self._check_input_task(data)
-        specs = self._rules(registry, data, m.task.kind, loss)
-        if m.task.kind == "association" and not self.problems:
+        self._check_task_settings(data)
+        specs = self._rules(registry, data, kind, loss)
+        if kind.stores_patterns and not self.problems:
             self._check_association(specs, data)
         elif not self.problems:
             for i, spec in enumerate(specs):
@@ -163,7 +162,7 @@ class Resolver:
         if self.problems:
             raise self.fail()
         task = m.task.model_copy(update={"test_fraction": test_fraction, "loss": loss})
-        metrics = tuple(m.metrics) if m.metrics else self._default_metrics(task, test_fraction)
+        metrics = tuple(m.metrics) if m.metrics else kind.default_metrics(task, test_fraction)
         if not m.metrics and any(getattr(st.params, "l2", 0.0) for spec in specs for st in spec.stages):
             # Weight decay: the full objective J = loss + λ R(W) is summarised next to each loss.
             metrics += tuple(name.replace("_loss", "_objective") for name in metrics
@@ -178,7 +177,7 @@ class Resolver:
         object.__setattr__(scenario, "resolved", self._resolved_dict(scenario))
         return scenario
 
-    def _resolve_objective(self) -> Scenario:
+    def resolve_objective(self) -> Scenario:
         """Task kind objective: a function of x ∈ R^D searched by evolution strategies (no data, no network)."""
         from rulelab.registry import RegistryError, available_rules
 
@@ -222,7 +221,7 @@ class Resolver:
             return task.test_fraction, dataset_options
         if task.test_fraction is not None:
             return task.test_fraction, dataset_options
-        no_split = dataset_name in _NO_SPLIT_DATASETS or task.kind in ("association", "unsupervised")
+        no_split = dataset_name in _NO_SPLIT_DATASETS or not kind_of(task).splits_by_default
         return (0.0 if no_split else 0.25), dataset_options
 
     def _check_run_count(self) -> None:
@@ -270,24 +269,7 @@ class Resolver:
                               f"; this machine has {format_bytes(limit)} of memory"))
         return False
 
-    @staticmethod
-    def _default_metrics(task: TaskConfig, test_fraction: float) -> tuple[str, ...]:
-        if task.kind == "unsupervised":
-            return ("pc_angle_0", "weight_norm")
-        if task.kind == "association":
-            return ("overlap_mean", "overlap", "exact_recall", "sweeps")
-        names = ["train_loss"]
-        if task.kind == "classification" or task.kind in INPUT_KINDS:
-            names.insert(0, "train_accuracy")
-        if task.validation_fraction > 0:
-            names += ["validation_accuracy", "validation_loss"] if "train_accuracy" in names else ["validation_loss"]
-        if test_fraction > 0:
-            names += ["test_accuracy", "test_loss"] if "train_accuracy" in names else ["test_loss"]
-            if task.kind == "autoencoding" and task.corruption is not None:
-                names.append("test_denoising_loss")
-        return tuple(names)
-
-    def _check_input_task(self, data: DataShape) -> None:
+    def _check_task_settings(self, data: DataShape) -> None:
         task = self.model.task
         ref = task.weights_from
         if ref is not None and not isinstance(ref, str) and (ref.run is None) == (ref.task is None):
@@ -305,33 +287,13 @@ class Resolver:
                     if not 0 <= layer < net.n_layers:
                         self.problems.append((f"task.weights_from.layers[{j}]", f"got {layer}; the network has "
                                               f"layers 0 … {net.n_layers - 1}"))
-        if task.kind not in INPUT_KINDS:
-            return
-        opt = task.optimise
-        if opt.box is not None and not opt.box[0] < opt.box[1]:
-            self.problems.append(("task.optimise.box", f"got {opt.box}; expected [low, high] with low < high"))
-        if task.kind == "activation_maximisation":
-            net = self._base_network(data)
-            if net is None:
-                return  # the network's own problems are reported with the rules
-            n_layers = net.n_layers
-            if not -n_layers <= opt.layer < n_layers:
-                self.problems.append(("task.optimise.layer", f"got {opt.layer}; the network has {n_layers} layers"))
-                return
-            size = net.sizes[1:][opt.layer]
-            bad = [u for u in (opt.units or []) if not 0 <= u < size]
-            if bad:
-                self.problems.append(("task.optimise.units", f"got {show(bad)}; layer {opt.layer} has units "
-                                      f"0 … {size - 1}"))
-            activation = net.activations[opt.layer]
-            if opt.maximise == "a" and activation in ("step", "sign"):
-                self.problems.append(("task.optimise.maximise", f"got a, but layer {opt.layer} uses {activation}: "
-                                      "a = g(z) is flat almost everywhere, with no gradient to follow; maximise z"))
+        problems = kind_of(task).task_problems(task, lambda: self._base_network(data))  # may replace self.problems
+        self.problems.extend(problems)
 
     def _base_network(self, data: DataShape) -> Network | None:
         """The scenario's shared network, or None if it has problems (they are reported with each rule)."""
         kept = list(self.problems)
-        net, _ = self._network(self.raw.get("network", {}), None, "network", data, self.model.task.kind)
+        net, _ = self._network(self.raw.get("network", {}), None, "network", data, kind_of(self.model.task))
         self.problems = kept
         return net
 
@@ -383,7 +345,7 @@ class Resolver:
             self.problems.extend(pydantic_problems(exc, ("task", "dataset"), Options, given=options))
             return name, None
 
-    def _rules(self, registry: dict[str, type[Rule]], data: DataShape, kind: str, loss: str) -> list[RuleSpec]:
+    def _rules(self, registry: dict[str, type[Rule]], data: DataShape, kind: TaskKind, loss: str) -> list[RuleSpec]:
         specs: list[RuleSpec] = []
         labels_seen: dict[str, int] = {}
         base_network = self.raw.get("network", {})
@@ -418,7 +380,7 @@ class Resolver:
         return specs
 
     def _stage(self, registry: dict[str, type[Rule]], item: dict[str, Any], where: str, network: Network | None,
-               data: DataShape, kind: str, loss: str, network_where: str, in_pipeline: bool) -> Stage | None:
+               data: DataShape, kind: TaskKind, loss: str, network_where: str, in_pipeline: bool) -> Stage | None:
         """One rule (or one stage of a pipeline): name, hyperparameters, and what it needs."""
         name = item.pop("rule", None)
         epochs = item.pop("epochs", None) if in_pipeline else None
@@ -463,7 +425,7 @@ class Resolver:
             self.problems.append((network_where, problem))
         else:
             self._rule_fits_memory(rule, params, network, where)
-        if rule.needs.labels and not data.has_labels and not data.n_targets and kind != "autoencoding":
+        if rule.needs.labels and not data.has_labels and not data.n_targets and kind.targets != "inputs":
             self.problems.append((f"{where}.rule", f"rule '{rule.name}' needs labels but the dataset has none"))
         return Stage(rule, params, epochs)
 
@@ -480,7 +442,7 @@ class Resolver:
                                         f"{network.dtype})")
 
     def _network(self, base: dict[str, Any], override: dict[str, Any] | None, where: str,
-                 data: DataShape, kind: str) -> tuple[Network | None, InitConfig | None]:
+                 data: DataShape, kind: TaskKind) -> tuple[Network | None, InitConfig | None]:
         merged = copy.deepcopy(base) if isinstance(base, dict) else {}
         if override:
             merged.update(copy.deepcopy(override))
@@ -503,7 +465,7 @@ class Resolver:
         if built is None:
             return None, None
         shape, specs, acts = built
-        sizes = self._sizes_fit(cfg, shape, specs, acts, path, data, kind)
+        sizes = self._sizes_fit(shape, specs, acts, path, data, kind)
         if sizes is None:
             return None, None
         # Sizes in Python integers, before a layout table of 64-bit integers is built from them.
@@ -573,60 +535,17 @@ class Resolver:
             return None
         return shape, specs, tuple(acts)
 
-    def _sizes_fit(self, cfg: NetworkConfig, shape: tuple[int, ...], specs: list[LayerSpec], acts: tuple[str, ...],
-                   path: str, data: DataShape, kind: str) -> list[int] | None:
+    def _sizes_fit(self, shape: tuple[int, ...], specs: list[LayerSpec], acts: tuple[str, ...], path: str,
+                   data: DataShape, kind: TaskKind) -> list[int] | None:
         """The flat sizes (input, then every layer) if they fit the data and the task, else None."""
         try:
             sizes = [math.prod(shape)] + [math.prod(s) for s in layer_shapes(shape, specs)]
         except LayerShapeError as exc:
             self.problems.append((f"{path}.layers[{exc.layer + 1}]", exc.reason))
             return None
-        ok = True
-        last = f"{path}.layers[{len(sizes) - 1}]"
-        if kind == "autoencoding":
-            if sizes[-1] != data.n_features:
-                self.problems.append((last, f"got {sizes[-1]} outputs; an autoencoder reconstructs its "
-                                      f"{data.n_features} inputs"))
-                ok = False
-            return sizes if ok else None
-        if kind == "regression":
-            if not data.n_targets:
-                self.problems.append(("task.kind", "regression needs a dataset with real-valued targets "
-                                      "(e.g. dataset: {name: table, inputs: …, targets: …})"))
-                return None
-            if sizes[-1] != data.n_targets:
-                self.problems.append((last, f"got {sizes[-1]} outputs; the targets have {data.n_targets} columns"))
-                ok = False
-        if kind == "unsupervised":
-            return sizes if ok else None
-        if kind == "association":
-            return sizes if ok and self._patterns_fit(cfg, data) else None
-        if kind in INPUT_KINDS:
-            kind = "classification"
-        if kind == "classification" and not data.has_labels:
-            self.problems.append(("task.kind", "classification needs labels; this dataset has only targets "
-                                  "(use kind: regression)"))
-            return None
-        if kind == "classification" and data.n_classes:
-            allowed = [data.n_classes] + ([1] if data.n_classes == 2 else [])
-            if sizes[-1] not in allowed:
-                want = " or ".join(str(a) for a in allowed)
-                self.problems.append((last, f"got {sizes[-1]} outputs; the dataset has {data.n_classes} classes, "
-                                      f"so expected {want}"))
-                ok = False
-            if acts[-1] == "softmax" and sizes[-1] < 2:
-                self.problems.append((path, "a softmax output needs at least 2 units"))
-                ok = False
-        return sizes if ok else None
-
-    def _patterns_fit(self, cfg: NetworkConfig, data: DataShape) -> bool:
-        if not data.bipolar:
-            shown = ("values " + ", ".join(f"{v:g}" for v in data.values) if data.values is not None
-                     else "real-valued features")
-            self.problems.append(("task.dataset", f"Hopfield patterns must be bipolar (±1); got {shown} "
-                                  "(random_patterns with encoding: bipolar, or letters)"))
-            return False
-        return True
+        problems = kind.output_problems(sizes, acts, data, path)
+        self.problems.extend(problems)
+        return None if problems else sizes
 
     def _check_association(self, specs: list[RuleSpec], data: DataShape) -> None:
         a = self.model.task.association

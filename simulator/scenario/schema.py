@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rulelab.scenario.errors import show
+from rulelab.tasks.kinds import TASK_KIND_NAMES
 
 ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
 METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "validation_accuracy", "validation_loss",
@@ -14,7 +15,6 @@ METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "valida
            "objective_best", "objective_mean", "evaluations", "pc_angle_0",
            "weight_norm", "overlap_mean", "overlap", "exact_recall", "sweeps")
 # Tiny fixed tables are evaluated on themselves: a split would remove a row of the truth table.
-INPUT_KINDS = ("activation_maximisation", "adversarial")  # trained as classification, then inputs optimised
 _NO_SPLIT_DATASETS = {"and", "or", "nand", "xor", "parity", "table"}
 
 
@@ -123,8 +123,7 @@ OBJECTIVE_KEYS = ("function", "dimension", "shift", "rotate", "x0")  # task keys
 
 
 class TaskConfig(Model):
-    kind: Literal["classification", "regression", "autoencoding", "activation_maximisation",
-                  "adversarial", "unsupervised", "association", "objective", "sequence"] = "classification"
+    kind: Literal[TASK_KIND_NAMES] = Field("classification", description="one of the kinds in rulelab.tasks.kinds")
     dataset: str | dict[str, Any] | None = Field(None, description="required, except for kind: objective")
     function: ObjectiveName | None = Field(None, description="objective: the function f to minimise")
     dimension: int | None = Field(None, ge=1, le=100_000, description="objective: D, the length of x")

@@ -7,7 +7,7 @@ the compiled ∂f/∂x of :func:`rulelab.core.gradient.input_gradient`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -153,26 +153,37 @@ def adversarial_examples(net: Network, params: np.ndarray, X: np.ndarray, labels
                              np.array(predicted, dtype=np.int64), np.array(epsilons))
 
 
-def optimise_inputs(plan: Plan, params: np.ndarray, record: RunRecord) -> None:
-    """The input-optimisation task kinds, run on the trained weights; results as metrics and artifacts."""
-    task, net, data, seed = plan.task, plan.network, plan.data, plan.seed
-    opt = task.optimise
-    split = data.split
-    box = tuple(opt.box) if opt.box else (data.low, data.high)
+def _optimisation_setup(plan: Plan) -> tuple[Any, tuple[float, float]]:
+    """The task's optimise settings and the input box (declared, or the training data's range)."""
+    opt = plan.task.optimise
+    return opt, (tuple(opt.box) if opt.box else (plan.data.low, plan.data.high))
+
+
+def maximise_into_record(plan: Plan, params: np.ndarray, record: RunRecord) -> None:
+    """Task kind activation_maximisation, on the trained weights: the inputs that drive the chosen units
+    hardest, as artifacts, and the mean activation reached (and at the start) as metrics."""
+    net, split, seed = plan.network, plan.data.split, plan.seed
+    opt, box = _optimisation_setup(plan)
     epoch = record.epochs_run
-    if task.kind == "activation_maximisation":
-        layer = opt.layer % net.n_layers
-        units = opt.units if opt.units is not None else list(range(net.sizes[layer + 1]))
-        start = split.X_train.mean(axis=0) if opt.start == "mean" else np.zeros(net.sizes[0])
-        result = maximise_activations(net, params, layer, units, opt.steps, opt.lr, opt.l2, box, start,
-                                      np.random.default_rng([seed, 6]), of_activation=opt.maximise == "a")
-        record.artifacts["activation_maximisation"] = result.inputs
-        record.artifacts["activation_maximisation_units"] = np.asarray(units)
-        record.rows.append((epoch, "max_activation_mean", float(result.activations.mean())))
-        record.rows.append((epoch, "start_activation_mean", float(result.start_activations.mean())))
-        return
+    layer = opt.layer % net.n_layers
+    units = opt.units if opt.units is not None else list(range(net.sizes[layer + 1]))
+    start = split.X_train.mean(axis=0) if opt.start == "mean" else np.zeros(net.sizes[0])
+    result = maximise_activations(net, params, layer, units, opt.steps, opt.lr, opt.l2, box, start,
+                                  np.random.default_rng([seed, 6]), of_activation=opt.maximise == "a")
+    record.artifacts["activation_maximisation"] = result.inputs
+    record.artifacts["activation_maximisation_units"] = np.asarray(units)
+    record.rows.append((epoch, "max_activation_mean", float(result.activations.mean())))
+    record.rows.append((epoch, "start_activation_mean", float(result.start_activations.mean())))
+
+
+def attack_into_record(plan: Plan, params: np.ndarray, record: RunRecord) -> None:
+    """Task kind adversarial, on the trained weights: the smallest input changes (within the budget, in
+    the task's norm) that flip the answers on test rows (training rows without a test set)."""
+    net, split = plan.network, plan.data.split
+    opt, box = _optimisation_setup(plan)
+    epoch = record.epochs_run
     X, labels = (split.X_test, split.y_test) if split.X_test.shape[0] else (split.X_train, split.y_train)
-    loss_code = K.LOSS_CODES[task.loss]
+    loss_code = K.LOSS_CODES[plan.task.loss]
     result = adversarial_examples(net, params, X[:opt.samples], labels[:opt.samples], opt.norm, opt.budget,
                                   opt.steps, box, loss_code)
     for name in ("originals", "adversarials", "labels", "predicted", "epsilons"):
