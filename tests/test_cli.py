@@ -247,3 +247,19 @@ def test_a_closed_pipe_is_not_an_error(tmp_path):
     err = process.stderr.read()
     assert process.wait(timeout=120) == 0, err
     assert "Traceback" not in err and "internal error" not in err, err
+
+
+@pytest.mark.parametrize("code, status, stderr", [(None, 0, ""), (2, 2, ""), ("no such file", 1, "no such file\n")])
+def test_the_command_leaves_without_teardown_but_with_its_output_and_status(code, status, stderr):
+    """entry() ends in _exit_now (os._exit after flushing): buffered output to a pipe still arrives, atexit
+    handlers still run, and SystemExit's code becomes the status as the interpreter would make it."""
+    import subprocess
+    import sys
+
+    script = ("import atexit, sys\n"
+              "from rulelab.cli import _exit_now\n"
+              "atexit.register(lambda: print('atexit ran'))\n"
+              "print('buffered', end='')\n"
+              f"_exit_now({code!r})\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (status, "bufferedatexit ran\n", stderr)
