@@ -303,3 +303,17 @@ def test_resume_from_an_unreadable_run_directory_is_bad_input(write_scenario, ga
     result = CliRunner().invoke(main, [*args, "--resume"])
     assert result.exit_code == 2, result.output
     assert f"{out}: cannot read its finished runs" in result.output and "Traceback" not in result.output
+
+
+def test_metric_lines_are_epoch_major_csv_with_whole_numbers_and_shortest_floats():
+    """metrics.csv's lines of one run, by hand: each epoch's metrics in column order, CSV quoting of the
+    label and of a note's name, whole numbers without a point, NaN and tiny floats as Python writes them."""
+    from rulelab.output.results import metric_lines
+    from rulelab.run.record import MetricBlock, RunRecord
+
+    record = RunRecord("a,b", "backprop", "gradient", 3)
+    record.blocks.append(MetricBlock(np.array([1, 2]), ("x", "y"), np.array([[0.5, 3.0], [np.nan, 1e-17]])))
+    record.blocks.append(MetricBlock(np.array([], dtype=np.int64), ("x",), np.zeros((0, 1))))
+    record.rows.append((2, "note, q", 0.25))
+    assert metric_lines(["a,b", 3], record) == ('"a,b",3,1,x,0.5\r\n"a,b",3,1,y,3\r\n"a,b",3,2,x,nan\r\n'
+                                                '"a,b",3,2,y,1e-17\r\n"a,b",3,2,"note, q",0.25\r\n')

@@ -30,6 +30,7 @@ import os
 import platform
 import zipfile
 from dataclasses import dataclass
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
 
@@ -511,9 +512,11 @@ def metric_lines(fields: list[Any], record: RunRecord) -> str:
     for block in record.blocks:
         texts = format_values(block.values)
         width = len(block.names)
-        for i, epoch in enumerate(block.epochs.tolist()):
-            head = f"{prefix}{epoch},"
-            parts.extend(f"{head}{name},{texts[i * width + c]}\r\n" for c, name in enumerate(block.names))
+        heads = [f"{prefix}{epoch}," for epoch in block.epochs.tolist()]
+        # Column by column with map (no per-row Python frame), then interleaved back to epoch-major order.
+        columns = [list(map("".join, zip(heads, repeat(f"{name},"), texts[c::width], repeat("\r\n"))))
+                   for c, name in enumerate(block.names)]
+        parts.extend(chain.from_iterable(zip(*columns)))
     for epoch, metric, value in record.rows:
         parts.append(f"{prefix}{epoch},{_csv_prefix([metric])}{_fmt(value)}\r\n")
     return "".join(parts)
