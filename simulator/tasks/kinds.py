@@ -43,6 +43,7 @@ class TaskKind:
     tracks_components: ClassVar[bool] = False  # runs are measured against the data's principal components
     stores_patterns: ClassVar[bool] = False  # associative rules (Hopfield) store and recall; no others do
     recurrent: ClassVar[bool] = False  # a recurrent net on sequences (its own model, data and figures)
+    fixed_metrics: ClassVar[tuple[str, ...] | None] = None  # default metrics that do not depend on the split
 
     # ------------------------------------------------------------ validation
 
@@ -52,7 +53,9 @@ class TaskKind:
 
     def default_metrics(self, task: "TaskConfig", test_fraction: float) -> tuple[str, ...]:
         """The metrics measured when the scenario names none: losses (and accuracies when classifying) on
-        every set the split holds."""
+        every set the split holds (or the kind's fixed list)."""
+        if self.fixed_metrics is not None:
+            return self.fixed_metrics
         accuracy = self.classifies
         names = ["train_accuracy", "train_loss"] if accuracy else ["train_loss"]
         if task.validation_fraction > 0:
@@ -217,9 +220,7 @@ class Unsupervised(TaskKind):
     targets = "none"
     splits_by_default = False
     tracks_components = True
-
-    def default_metrics(self, task: "TaskConfig", test_fraction: float) -> tuple[str, ...]:
-        return ("pc_angle_0", "weight_norm")
+    fixed_metrics = ("pc_angle_0", "weight_norm")
 
 
 class Association(TaskKind):
@@ -228,9 +229,7 @@ class Association(TaskKind):
     targets = "none"
     splits_by_default = False
     stores_patterns = True
-
-    def default_metrics(self, task: "TaskConfig", test_fraction: float) -> tuple[str, ...]:
-        return ("overlap_mean", "overlap", "exact_recall", "sweeps")
+    fixed_metrics = ("overlap_mean", "overlap", "exact_recall", "sweeps")
 
     def output_problems(self, sizes: list[int], activations: tuple[str, ...], data: "DataShape",
                         path: str) -> Problems:
