@@ -68,8 +68,8 @@ class GradientParams(HyperParameters):
     update_biases: bool = Field(True, description="false keeps biases fixed (the notes' worked example)")
 
 
-# Positions in the packed hp vector (GradientParams declaration order).
-HP_LR, HP_LOSS, HP_OPT, HP_MOMENTUM, HP_BETA1, HP_BETA2, HP_EPS, HP_L2, HP_DECAY, HP_BIASES = range(10)
+# Positions in the packed hp vector, derived from GradientParams (hp[P.lr], …): never kept by hand.
+P = GradientParams.slots()
 
 
 def state_size(net: Network, mode: int) -> int:
@@ -217,7 +217,7 @@ def next_step(state, hp):
     """Count one update (state[0] = t) and return (t, η_t) with η_t = η / (1 + decay · t)."""
     t = state[0]
     state[0] = t + 1.0
-    return t, hp[HP_LR] / (1.0 + hp[HP_DECAY] * t)
+    return t, hp[P.lr] / (1.0 + hp[P.lr_decay] * t)
 
 
 @njit(cache=True)
@@ -229,26 +229,26 @@ def apply_gradient(params, layout, state, hp):
     m = state[g0 + n_params:g0 + 2 * n_params]
     v = state[g0 + 2 * n_params:g0 + 3 * n_params]
     t, lr = next_step(state, hp)
-    l2 = hp[HP_L2]
+    l2 = hp[P.l2]
     _fold_tied_gradients(layout, grad)
     for l in range(layout.shape[0]):
         w_off, b_off = layout[l, K.W_OFF], layout[l, K.B_OFF]
         if l2 > 0.0:
             for p in range(w_off, b_off):
                 grad[p] += 2.0 * l2 * params[p]
-        if hp[HP_BIASES] == 0.0:
+        if hp[P.update_biases] == 0.0:
             for p in range(b_off, b_off + K.n_biases(layout, l)):
                 grad[p] = 0.0
-    if hp[HP_OPT] == ADAM:
-        b1, b2, eps = hp[HP_BETA1], hp[HP_BETA2], hp[HP_EPS]
+    if hp[P.optimizer] == ADAM:
+        b1, b2, eps = hp[P.beta1], hp[P.beta2], hp[P.eps]
         c1 = 1.0 - b1 ** (t + 1.0)
         c2 = 1.0 - b2 ** (t + 1.0)
         for p in range(n_params):
             m[p] = b1 * m[p] + (1.0 - b1) * grad[p]
             v[p] = b2 * v[p] + (1.0 - b2) * grad[p] * grad[p]
             params[p] -= lr * (m[p] / c1) / (np.sqrt(v[p] / c2) + eps)
-    elif hp[HP_MOMENTUM] > 0.0:
-        mu = hp[HP_MOMENTUM]
+    elif hp[P.momentum] > 0.0:
+        mu = hp[P.momentum]
         for p in range(n_params):
             m[p] = mu * m[p] - lr * grad[p]
             params[p] += m[p]
@@ -290,7 +290,7 @@ def gradient_step(params, layout, act_args, state, hp, X, Y, lo, hi, mode):
     BLAS matrix products, where dense algebra is fastest.
     """
     n_units, n_params = n_units_params(layout)
-    loss_code = np.int64(hp[HP_LOSS])
+    loss_code = np.int64(hp[P.loss])
     if _plain_sgd(layout, hp):
         # Plain SGD steps the weights during the backward pass: no gradient buffer, no second
         # pass (one row walks the units; several rows update each layer with one in-place GEMM).
@@ -312,7 +312,7 @@ def gradient_step(params, layout, act_args, state, hp, X, Y, lo, hi, mode):
 @njit(cache=True)
 def _plain_sgd(layout, hp):
     """True when an update is just θ ← θ − η ∂E/∂θ: SGD, no momentum, no L2, biases learn, no ties."""
-    if hp[HP_OPT] != SGD or hp[HP_MOMENTUM] != 0.0 or hp[HP_L2] != 0.0 or hp[HP_BIASES] == 0.0:
+    if hp[P.optimizer] != SGD or hp[P.momentum] != 0.0 or hp[P.l2] != 0.0 or hp[P.update_biases] == 0.0:
         return False
     for l in range(layout.shape[0]):
         if layout[l, K.TIE] >= 0:
@@ -418,7 +418,7 @@ def loss_problem(net: Network, loss: str) -> str | None:
 def sgd_online_step(params, layout, act_args, state, hp, X, Y, lo, mode):
     """θ ← θ − η_t ∂E/∂θ for one row, the weights stepped during the backward pass."""
     _, lr = next_step(state, hp)
-    return accumulate_into(params, layout, act_args, state, X[lo], Y[lo], np.int64(hp[HP_LOSS]), mode,
+    return accumulate_into(params, layout, act_args, state, X[lo], Y[lo], np.int64(hp[P.loss]), mode,
                            params, -lr)
 
 
@@ -429,7 +429,7 @@ def sgd_online_dense_step(params, layout, act_args, state, hp, X, Y, lo, mode):
     rules' kernels around it are compiled without reference counting (see ``rulelab.core.rows.NO_REFCOUNT``)."""
     _, lr = next_step(state, hp)
     return accumulate_by(dense_layer_forward, dense_error_through, dense_add_step, params, layout, act_args, state,
-                         X[lo], Y[lo], np.int64(hp[HP_LOSS]), mode, params, -lr)
+                         X[lo], Y[lo], np.int64(hp[P.loss]), mode, params, -lr)
 
 
 class GradientRule:

@@ -4,6 +4,7 @@ steps back in time, and (over the tasks of one file) accuracy against the delay 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -91,24 +92,35 @@ def loss_per_step(net, params: np.ndarray, X: np.ndarray, Y: np.ndarray, M: np.n
     return total / np.maximum(count, 1)
 
 
-def loss_per_step_figure(run: Run) -> list[Path]:
+def _curves_per_rule(run: Run, measure: Callable[..., np.ndarray]):
+    """A figure with one curve per rule, ``measure(net, params, test, n)`` on its saved weights (first seed),
+    and a dashed grey curve for the initial weights; (fig, ax, seed, n), or None for other task kinds."""
     from rulelab.run.sequence import initial_sequence_params
 
     setup = _sequence_setup(run)
     if setup is None:
-        return []
+        return None
     scenario, seed, test, weights_file = setup
     n = min(EXAMPLES, test.n)
-    fig, ax = plt.subplots(figsize=(7, 4.2))
     net = scenario.rules[0].network
-    start = loss_per_step(net, initial_sequence_params(scenario, net, seed), test.X[:n], test.Y[:n], test.M[:n])
-    ax.plot(np.arange(net.steps), start, color="0.5", ls="--", lw=1, label="initial weights")
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    steps = np.arange(net.steps)
+    start = measure(net, initial_sequence_params(scenario, net, seed), test, n)
+    ax.plot(steps, start, color="0.5", ls="--", lw=1, label="initial weights")
     with open_arrays(weights_file) as saved:
         for spec in scenario.rules:
             params = _weights(saved, spec.label, seed)
             if params is not None:
-                ax.plot(np.arange(net.steps), loss_per_step(net, params, test.X[:n], test.Y[:n], test.M[:n]),
-                        color=run.color(spec.label), lw=1.4, label=spec.label)
+                ax.plot(steps, measure(net, params, test, n), color=run.color(spec.label), lw=1.4, label=spec.label)
+    return fig, ax, seed, n
+
+
+def loss_per_step_figure(run: Run) -> list[Path]:
+    drawn = _curves_per_rule(run, lambda net, params, test, n: loss_per_step(
+        net, params, test.X[:n], test.Y[:n], test.M[:n]))
+    if drawn is None:
+        return []
+    fig, ax, seed, n = drawn
     ax.set_xlabel("step t")
     ax.set_ylabel("mean loss d_t on test sequences")
     ax.set_title(f"{run.name}: loss at every step (seed {seed}, {n} test sequences)")
@@ -140,24 +152,11 @@ def gradient_norms(net, params: np.ndarray, X: np.ndarray, Y: np.ndarray) -> np.
 
 
 def gradient_norm_figure(run: Run) -> list[Path]:
-    from rulelab.run.sequence import initial_sequence_params
-
-    setup = _sequence_setup(run)
-    if setup is None:
+    drawn = _curves_per_rule(run, lambda net, params, test, n: np.maximum(  # a log axis: no zeros
+        gradient_norms(net, params, test.X[:n], test.Y[:n]), 1e-30))
+    if drawn is None:
         return []
-    scenario, seed, test, weights_file = setup
-    n = min(EXAMPLES, test.n)
-    net = scenario.rules[0].network
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    back = np.arange(net.steps)
-    start = gradient_norms(net, initial_sequence_params(scenario, net, seed), test.X[:n], test.Y[:n])
-    ax.plot(back, np.maximum(start, 1e-30), color="0.5", ls="--", lw=1, label="initial weights")
-    with open_arrays(weights_file) as saved:
-        for spec in scenario.rules:
-            params = _weights(saved, spec.label, seed)
-            if params is not None:
-                norms = gradient_norms(net, params, test.X[:n], test.Y[:n])
-                ax.plot(back, np.maximum(norms, 1e-30), color=run.color(spec.label), lw=1.4, label=spec.label)
+    fig, ax, seed, _ = drawn
     ax.set_yscale("log")
     ax.set_xlabel("steps back in time j")
     ax.set_ylabel("mean ‖∂d_T/∂h_{T−j}‖ (log scale)")

@@ -103,6 +103,15 @@ def install_worker_handler() -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
+CHUNK_SECONDS = 0.1  # compiled work between two returns to Python: a progress bar moves, Ctrl-C is heard
+
+
+def next_chunk(per_unit: float, seconds: float = CHUNK_SECONDS, most: int = 1 << 30) -> int:
+    """How many units (epochs, blocks of probes) the next compiled call should take to last about ``seconds``,
+    given the seconds one unit took so far: at least one, at most ``most``."""
+    return int(min(max(seconds / max(per_unit, 1e-9), 1), most))
+
+
 def check_interrupt() -> None:
     """Raise :class:`Interrupted` when Ctrl-C was pressed (for loops that run outside the compiled engines)."""
     if _requested:

@@ -1,7 +1,7 @@
 """Running an online plan: stage after stage, each in compiled chunks of epochs.
 
 Python touches the run only at its start, between chunks (progress, Ctrl-C) and at its
-end.  A chunk lasts about :data:`CHUNK_SECONDS`; a short run is one or two calls.
+end.  A chunk lasts about :data:`rulelab.run.interrupts.CHUNK_SECONDS`; a short run is one or two calls.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from rulelab.build import Plan, StagePlan, pc_angles
 from rulelab.core import engine as E
 from rulelab.core import kernels as K
 from rulelab.core.memory import keep_freed_memory
-from rulelab.run.interrupts import Interrupted
+from rulelab.run.interrupts import Interrupted, next_chunk
 from rulelab.run.record import DIVERGED, MetricBlock, RunRecord
 
-CHUNK_SECONDS = 0.1
 FIRST_CHUNK = 8  # epochs in the first call of a stage, before its speed is known
 
 
@@ -132,8 +131,7 @@ def _run_stage(plan: Plan, index: int, params: np.ndarray, run: np.ndarray, buff
         remaining -= written
         if interrupted():
             raise Interrupted
-        per_epoch = elapsed / max(written, 1)
-        chunk = int(min(max(CHUNK_SECONDS / max(per_epoch, 1e-9), 1), 1 << 30))
+        chunk = next_chunk(elapsed / max(written, 1))
 
 
 def _copy_counters(run: np.ndarray, record: RunRecord) -> None:

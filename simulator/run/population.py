@@ -11,7 +11,8 @@ import numpy as np
 from rulelab.build import Plan
 from rulelab.core import engine as E
 from rulelab.core import population as PP
-from rulelab.run.online import CHUNK_SECONDS, Interrupted, divergence_message
+from rulelab.run.interrupts import next_chunk
+from rulelab.run.online import Interrupted, divergence_message
 from rulelab.run.record import DIVERGED, MetricBlock, RunRecord
 from rulelab.tasks.objective import initial_objective_row
 
@@ -120,7 +121,7 @@ def train_population(plan: Plan, record: RunRecord, progress: Callable[[int], No
         remaining -= written
         if interrupted():
             raise Interrupted
-        chunk = int(min(max(CHUNK_SECONDS / max(elapsed / max(written, 1), 1e-9), 1), 1 << 30))
+        chunk = next_chunk(elapsed / max(written, 1))
     _copy_counters(run, record)
     if run[E.R_STATUS] in (E.DIVERGED_NAN, E.DIVERGED_BOUND):
         record.status = DIVERGED

@@ -84,6 +84,15 @@ def _block(plan: Plan, metrics: np.ndarray, per_row: int) -> MetricBlock:
     return MetricBlock(np.arange(metrics.shape[0]), names + EXTRA_COLUMNS, values)
 
 
+def _criterion_met(row: np.ndarray, stop: tuple[float, float, float]) -> bool:
+    """Whether a metric row meets a declared stop criterion (train accuracy, test accuracy, train loss; NaN:
+    not declared)."""
+    train_accuracy, test_accuracy, train_loss = stop
+    return ((not np.isnan(train_accuracy) and row[R.M_TRAIN_ACC] >= train_accuracy) or
+            (not np.isnan(test_accuracy) and row[R.M_TEST_ACC] >= test_accuracy) or
+            (not np.isnan(train_loss) and row[R.M_TRAIN_LOSS] <= train_loss))
+
+
 def _finish(plan: Plan, record: RunRecord, params: np.ndarray, metrics: np.ndarray, per_row: int,
             diverged: bool) -> bool:
     record.params = params
@@ -92,14 +101,11 @@ def _finish(plan: Plan, record: RunRecord, params: np.ndarray, metrics: np.ndarr
     record.samples = int(metrics[-1, R.M_SAMPLES])
     record.forward_passes = record.samples * per_row
     record.wall_seconds = float(metrics[-1, R.M_WALL])
-    stop = np.array(_stop(plan))
+    stop = _stop(plan)
     for epoch in range(metrics.shape[0]):
-        row = metrics[epoch]
-        if ((not np.isnan(stop[0]) and row[R.M_TRAIN_ACC] >= stop[0]) or
-                (not np.isnan(stop[1]) and row[R.M_TEST_ACC] >= stop[1]) or
-                (not np.isnan(stop[2]) and row[R.M_TRAIN_LOSS] <= stop[2])):
+        if _criterion_met(metrics[epoch], stop):
             record.criterion_epoch = epoch
-            record.criterion_forward_passes = int(row[R.M_SAMPLES]) * per_row
+            record.criterion_forward_passes = int(metrics[epoch, R.M_SAMPLES]) * per_row
             break
     if diverged:
         record.status = DIVERGED
@@ -121,18 +127,6 @@ def train_sequence_plan(plan: Plan, record: RunRecord, progress: Callable[[int],
     if result.interrupted:
         raise Interrupted  # the record holds every epoch so far; the runner marks it interrupted
     return finished
-
-
-def _ask(search) -> np.ndarray:
-    """Search.ask with the noise drawn serially: the same numbers as its parallel fill (rulelab.core.population),
-    without waking a thread pool for a few hundred values per generation (7 ms a call on a busy 2-core machine,
-    measured: most of a run)."""
-    from rulelab.core.population import fill_gaussian_serial
-
-    fill_gaussian_serial(search.streams, search.noise, search.noise.shape[0])
-    fill_gaussian_serial(search.streams, search.noise64, search.noise64.shape[0])
-    search.rule.ask_kernel(search.state, search.hp, search.noise, search.noise64, search.population)
-    return search.population
 
 
 def _train_strategy(plan: Plan, record: RunRecord, progress: Callable[[int], None],
@@ -161,18 +155,12 @@ def _train_strategy(plan: Plan, record: RunRecord, progress: Callable[[int], Non
         metrics[epoch, R.M_TEST_LOSS], metrics[epoch, R.M_TEST_ACC] = R.evaluate(params, net.dims, net.netf,
                                                                                  *_arrays(test_set), h, s, o)
 
-    def met(epoch: int) -> bool:
-        row = metrics[epoch]
-        return ((not np.isnan(stop[0]) and row[R.M_TRAIN_ACC] >= stop[0]) or
-                (not np.isnan(stop[1]) and row[R.M_TEST_ACC] >= stop[1]) or
-                (not np.isnan(stop[2]) and row[R.M_TRAIN_LOSS] <= stop[2]))
-
     measure(0, np.ascontiguousarray(search.mean))
     metrics[0, R.M_SAMPLES] = metrics[0, R.M_WALL] = 0.0
     samples, wall, last = 0, 0.0, 0
     fitness = np.empty(members)
     for epoch in range(1, plan.train.epochs + 1):
-        if met(epoch - 1) or (budget and samples >= budget):
+        if _criterion_met(metrics[epoch - 1], stop) or (budget and samples >= budget):
             break
         start = time.perf_counter()
         order = plan.shuffle_rng.permutation(X.shape[0]) if plan.train.shuffle else np.arange(X.shape[0])
@@ -182,7 +170,7 @@ def _train_strategy(plan: Plan, record: RunRecord, progress: Callable[[int], Non
                 rows = rows[:max(0, budget - samples)]
                 if rows.size == 0:
                     break
-            population = _ask(search)
+            population = search.ask()  # small noise blocks are drawn serially (rulelab.core.population.fill_noise)
             R.population_fitness(population, net.dims, net.netf, np.ascontiguousarray(X[rows]),
                                  np.ascontiguousarray(Y[rows]), np.ascontiguousarray(M[rows]), accuracy, fitness)
             search.tell(fitness)

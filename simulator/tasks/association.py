@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from rulelab.run.interrupts import check_interrupt
+from rulelab.run.interrupts import check_interrupt, next_chunk
 from rulelab.run.record import COMPLETED, RunRecord
 from rulelab.scenario import TaskConfig
 
@@ -106,7 +106,7 @@ def _recall(task: TaskConfig, stored, b: np.ndarray, cues: np.ndarray, rng: np.r
         lo = hi
         if lo < count:
             check_interrupt()
-        blocks = int(min(max(RECALL_CHUNK_SECONDS / max(per_block, 1e-9), 1), 1 << 20))
+        blocks = next_chunk(per_block, RECALL_CHUNK_SECONDS, most=1 << 20)
     return Recall(V, sweeps, converged, cycled, energies / stored.divisor, seconds)
 
 

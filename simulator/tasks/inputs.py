@@ -7,7 +7,7 @@ the compiled ∂f/∂x of :func:`rulelab.core.gradient.input_gradient`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -153,17 +153,17 @@ def adversarial_examples(net: Network, params: np.ndarray, X: np.ndarray, labels
                              np.array(predicted, dtype=np.int64), np.array(epsilons))
 
 
-def _optimisation_setup(plan: Plan) -> tuple[Any, tuple[float, float]]:
-    """The task's optimise settings and the input box (declared, or the training data's range)."""
-    opt = plan.task.optimise
-    return opt, (tuple(opt.box) if opt.box else (plan.data.low, plan.data.high))
+def _input_box(plan: Plan) -> tuple[float, float]:
+    """Where the optimised inputs may lie: the declared box, or the training data's range."""
+    box = plan.task.optimise.box
+    return tuple(box) if box else (plan.data.low, plan.data.high)
 
 
 def maximise_into_record(plan: Plan, params: np.ndarray, record: RunRecord) -> None:
     """Task kind activation_maximisation, on the trained weights: the inputs that drive the chosen units
     hardest, as artifacts, and the mean activation reached (and at the start) as metrics."""
     net, split, seed = plan.network, plan.data.split, plan.seed
-    opt, box = _optimisation_setup(plan)
+    opt, box = plan.task.optimise, _input_box(plan)
     epoch = record.epochs_run
     layer = opt.layer % net.n_layers
     units = opt.units if opt.units is not None else list(range(net.sizes[layer + 1]))
@@ -180,7 +180,7 @@ def attack_into_record(plan: Plan, params: np.ndarray, record: RunRecord) -> Non
     """Task kind adversarial, on the trained weights: the smallest input changes (within the budget, in
     the task's norm) that flip the answers on test rows (training rows without a test set)."""
     net, split = plan.network, plan.data.split
-    opt, box = _optimisation_setup(plan)
+    opt, box = plan.task.optimise, _input_box(plan)
     epoch = record.epochs_run
     X, labels = (split.X_test, split.y_test) if split.X_test.shape[0] else (split.X_train, split.y_train)
     loss_code = K.LOSS_CODES[plan.task.loss]

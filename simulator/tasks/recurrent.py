@@ -29,6 +29,7 @@ from rulelab.core.clock import monotonic_ns
 from rulelab.core.engine import visiting_order
 from rulelab.core.rows import row_add, row_dot
 from rulelab.core.vecmath import sigmoid_inplace, sigmoid_scalar, tanh_inplace, tanh_scalar
+from rulelab.tasks.sequence_params import P  # hyperparameter slots: hp[P.lr], …
 
 D_F, D_H, D_C, D_T, D_ACT, D_OUT = range(6)
 TANH, SIGMOID, RELU = 0, 1, 2
@@ -37,8 +38,6 @@ SOFTMAX_CE, LINEAR_SQUARED = 0, 1
 
 # Rule modes.
 BPTT, EPROP = 0, 1
-# Hyperparameter slots (rulelab.tasks.sequence.SequenceParams declaration order).
-HP_LR, HP_OPT, HP_MOMENTUM, HP_BETA1, HP_BETA2, HP_EPS, HP_L2, HP_DECAY, HP_CLIP, HP_TRUNCATION = range(10)
 SGD, ADAM = 0, 1
 # Metric columns of a run.
 M_TRAIN_LOSS, M_TRAIN_ACC, M_TEST_LOSS, M_TEST_ACC, M_SAMPLES, M_WALL, M_GRAD_NORM = range(7)
@@ -339,29 +338,29 @@ def apply_gradient(params, dims, hp, grad, opt_state, rows):
         grad[p] /= rows
         norm += grad[p] * grad[p]
     norm = np.sqrt(norm)
-    clip = hp[HP_CLIP]
+    clip = hp[P.clip]
     if clip > 0.0 and norm > clip:
         scale = clip / norm
         for p in range(n):
             grad[p] *= scale
-    l2 = hp[HP_L2]
+    l2 = hp[P.l2]
     if l2 > 0.0:
         for p in range(n):
             if p < ob or (ov <= p < oc):
                 grad[p] += 2.0 * l2 * params[p]
     t = opt_state[0]
-    lr = hp[HP_LR] / (1.0 + hp[HP_DECAY] * t)
+    lr = hp[P.lr] / (1.0 + hp[P.lr_decay] * t)
     opt_state[0] = t + 1.0
-    if hp[HP_OPT] == ADAM:
-        b1, b2, eps = hp[HP_BETA1], hp[HP_BETA2], hp[HP_EPS]
+    if hp[P.optimizer] == ADAM:
+        b1, b2, eps = hp[P.beta1], hp[P.beta2], hp[P.eps]
         c1 = 1.0 - b1 ** (t + 1.0)
         c2 = 1.0 - b2 ** (t + 1.0)
         for p in range(n):
             opt_state[1 + p] = b1 * opt_state[1 + p] + (1.0 - b1) * grad[p]
             opt_state[1 + n + p] = b2 * opt_state[1 + n + p] + (1.0 - b2) * grad[p] * grad[p]
             params[p] -= lr * (opt_state[1 + p] / c1) / (np.sqrt(opt_state[1 + n + p] / c2) + eps)
-    elif hp[HP_MOMENTUM] > 0.0:
-        mu = hp[HP_MOMENTUM]
+    elif hp[P.momentum] > 0.0:
+        mu = hp[P.momentum]
         for p in range(n):
             opt_state[1 + p] = mu * opt_state[1 + p] + grad[p]
             params[p] -= lr * opt_state[1 + p]
@@ -414,7 +413,7 @@ def train_run(params, dims, netf, mode, hp, feedback, opt_state, X, Y, M, EX, EY
     no_norms = np.zeros(0)
     N = X.shape[0]
     order = np.arange(N)
-    truncation = np.int64(hp[HP_TRUNCATION])
+    truncation = np.int64(hp[P.truncation])
     if first == 0:
         if measure:
             _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, 0, h, s, o)

@@ -15,8 +15,10 @@ from typing import Callable, ClassVar, Literal
 
 import numpy as np
 
-from rulelab.rule import Field, HyperParameters, Needs, Rule
+from rulelab.run.interrupts import CHUNK_SECONDS as DEFAULT_CHUNK_SECONDS, next_chunk
+from rulelab.rule import HyperParameters, Needs, Rule
 from rulelab.tasks import recurrent as R
+from rulelab.tasks.sequence_params import SequenceParams
 
 RECURRENT_ACTIVATIONS = ("tanh", "sigmoid", "relu")
 
@@ -133,21 +135,6 @@ class RecurrentNet:
         return params
 
 
-class SequenceParams(HyperParameters):
-    """Hyperparameters of every sequence gradient rule (packed in this order: rulelab.tasks.recurrent HP_*)."""
-
-    lr: float = Field(0.01, gt=0, description="learning rate η")
-    optimizer: Literal["sgd", "adam"] = Field("sgd", description="sgd (with optional momentum) or adam")
-    momentum: float = Field(0.0, ge=0, lt=1, description="classical momentum μ (sgd)")
-    beta1: float = Field(0.9, ge=0, lt=1, description="Adam β1")
-    beta2: float = Field(0.999, ge=0, lt=1, description="Adam β2")
-    eps: float = Field(1e-8, gt=0, description="Adam ε")
-    l2: float = Field(0.0, ge=0, description="L2 penalty λ Σ W² on W, U and V (not biases)")
-    lr_decay: float = Field(0.0, ge=0, description="η_t = η / (1 + lr_decay · t), t = updates so far")
-    clip: float = Field(0.0, ge=0, description="clip the minibatch gradient to this global norm (0: never)")
-    truncation: int = Field(0, ge=0, description="BPTT(k, k): cut the backward flow every k steps (0: full)")
-
-
 class SequenceRule(Rule):
     """Base class of rules that train a recurrent net from its per-step errors (kind ``sequence``).
 
@@ -235,7 +222,7 @@ class RunResult:
     interrupted: bool = False
 
 
-CHUNK_SECONDS = 0.1  # a run is called in chunks of about this much training: a progress bar moves, Ctrl-C is heard
+CHUNK_SECONDS = DEFAULT_CHUNK_SECONDS  # a run is called in chunks of about this much training (tests shorten it)
 
 
 def train(rule: SequenceRule, net: RecurrentNet, params: np.ndarray, train_set: tuple, test_set: tuple,
@@ -269,6 +256,5 @@ def train(rule: SequenceRule, net: RecurrentNet, params: np.ndarray, train_set: 
         if interrupted is not None and interrupted():
             stopped_by_user = True
             break
-        per_epoch = (time.perf_counter() - started) / max(done - before, 1)
-        chunk = max(1, int(CHUNK_SECONDS / max(per_epoch, 1e-9)))
+        chunk = next_chunk((time.perf_counter() - started) / max(done - before, 1), CHUNK_SECONDS)
     return RunResult(p, metrics[:done + 1], done, bool(run[R.R_STATUS] == R.DIVERGED), stopped_by_user)
