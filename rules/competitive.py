@@ -14,11 +14,14 @@ class CompetitiveParams(H.HebbianParams):
     leak: float = Field(0.0, ge=0, le=1, description="losers move by η·leak towards the input (no dead units)")
 
 
+P = CompetitiveParams.slots()  # hp[P.lr], … inside the kernels: positions derived from the class
+
+
 @njit(cache=True, fastmath=K.FAST)
 def competitive_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """j* = argmin_j ‖x − w_j‖,  Δw_{j*} = η (x − w_{j*}), losers Δw_j = η·leak (x − w_j)
     (Rumelhart & Zipser 1985); on a conv layer x is each patch in turn; returns Σ ‖x − w_{j*}‖²."""
-    eta, layer, leak = hp[0], np.int64(hp[1]), hp[2]
+    eta, layer, leak = hp[P.lr], np.int64(hp[P.layer]), hp[P.leak]
     w_off, n_in, n_out = layout[layer, K.W_OFF], K.kernel_size(layout, layer), H.n_filters(layout, layer)
     buf = H.patch_buffer(layout, state)
     error = 0.0

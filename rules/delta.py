@@ -13,6 +13,9 @@ class DeltaParams(HyperParameters):
     lr: float = Field(0.1, gt=0, description="learning rate η (α in the notes)")
 
 
+P = DeltaParams.slots()  # hp[P.lr], … inside the kernels: positions derived from the class
+
+
 @njit(cache=True, fastmath=K.FAST)
 def delta_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δ = (t − o)·g′(in),  w ← w + η Δ x  (Widrow & Hoff 1960); returns Σ ½(t − o)²."""
@@ -31,7 +34,7 @@ def delta_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     if not online:
         for i in range(n):  # element by element: no temporary array per sample
             state[acc + i] = 0.0
-    scale = hp[0] / (hi - lo)
+    scale = hp[P.lr] / (hi - lo)
     sse = 0.0
     for s in range(lo, hi):
         x = K.output_input(params, layout, act_args, X[s], state)

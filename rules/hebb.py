@@ -18,11 +18,15 @@ class HebbParams(H.HebbianParams):
         "none", description="normalize: rescale each unit's weights to unit length after every update")
 
 
+P = HebbParams.slots()  # hp[P.lr], … inside the kernels: positions derived from the class
+NORMALIZE = HebbParams.code("bound", "normalize")
+
+
 @njit(cache=True, fastmath=K.FAST)
 def hebb_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw_ij = η (y_i x_j − λ w_ij)  (Hebb 1949), optionally w_i ← w_i / ‖w_i‖; x: each patch on a conv layer;
     returns Σ y²."""
-    eta, layer, decay, normalize = hp[0], np.int64(hp[1]), hp[2], hp[3] == 1.0
+    eta, layer, decay, normalize = hp[P.lr], np.int64(hp[P.layer]), hp[P.decay], hp[P.bound] == NORMALIZE
     w_off, n_in, n_out = layout[layer, K.W_OFF], K.kernel_size(layout, layer), H.n_filters(layout, layer)
     y = state[state.shape[0] - n_out:]
     buf = H.patch_buffer(layout, state)

@@ -14,11 +14,14 @@ class OjaParams(H.HebbianParams):
     pass
 
 
+P = OjaParams.slots()  # hp[P.lr], … inside the kernels: positions derived from the class
+
+
 @njit(cache=True, fastmath=K.FAST)
 def oja_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw = η y (x − y w)  (Oja 1982): each unit tends to the unit-length first principal component
     (of the patches, on a conv layer)."""
-    eta, layer = hp[0], np.int64(hp[1])
+    eta, layer = hp[P.lr], np.int64(hp[P.layer])
     w_off, n_in, n_out = layout[layer, K.W_OFF], K.kernel_size(layout, layer), H.n_filters(layout, layer)
     y = state[state.shape[0] - n_out:]
     buf = H.patch_buffer(layout, state)

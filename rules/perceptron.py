@@ -13,10 +13,13 @@ class PerceptronParams(HyperParameters):
     lr: float = Field(1.0, gt=0, description="learning rate η")
 
 
+P = PerceptronParams.slots()  # hp[P.lr], … inside the kernels: positions derived from the class
+
+
 @njit(cache=True, fastmath=K.FAST)
 def perceptron_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """w ← w + η (t − y) x,  y = step(w·x + b)  (Rosenblatt 1958); returns the mistakes made."""
-    return _general(params, layout, act_args, state, hp[0], X, Y, lo, hi)
+    return _general(params, layout, act_args, state, hp[P.lr], X, Y, lo, hi)
 
 
 @njit(cache=True, fastmath=K.FAST, **K.NO_REFCOUNT)
@@ -31,8 +34,8 @@ def perceptron_online_update(params, layout, act_args, state, hp, X, Y, lo, hi):
         err = Y[lo, j] - K.activate_scalar(code, at_zero, net)
         if err != 0.0:
             mistakes += 1.0
-            K.row_add(params, w_off + j * n_in, hp[0] * err, x)
-            params[b_off + j] += hp[0] * err
+            K.row_add(params, w_off + j * n_in, hp[P.lr] * err, x)
+            params[b_off + j] += hp[P.lr] * err
     return mistakes
 
 

@@ -15,11 +15,14 @@ class SangerParams(H.HebbianParams):
     pass
 
 
+P = SangerParams.slots()  # hp[P.lr], … inside the kernels: positions derived from the class
+
+
 @njit(cache=True, fastmath=K.FAST)
 def sanger_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw_j = η y_j (x − Σ_{k≤j} y_k w_k)  (Sanger 1989): unit j tends to the j-th principal component
     (of the patches, on a conv layer)."""
-    eta, layer = hp[0], np.int64(hp[1])
+    eta, layer = hp[P.lr], np.int64(hp[P.layer])
     w_off, n_in, n_out = layout[layer, K.W_OFF], K.kernel_size(layout, layer), H.n_filters(layout, layer)
     y = state[state.shape[0] - n_out:]
     buf = H.patch_buffer(layout, state)

@@ -15,11 +15,14 @@ class SoftHebbParams(H.HebbianParams):
                                                         "small τ approaches hard winner-take-all")
 
 
+P = SoftHebbParams.slots()  # hp[P.lr], … inside the kernels: positions derived from the class
+
+
 @njit(cache=True, fastmath=K.FAST)
 def softhebb_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """u = W x,  y = softmax(u / τ),  Δw_k = η y_k (x − u_k w_k)  (Journé et al. 2023); x: each patch on a conv
     layer; returns Σ_k y_k u_k."""
-    eta, layer, tau = hp[0], np.int64(hp[1]), hp[2]
+    eta, layer, tau = hp[P.lr], np.int64(hp[P.layer]), hp[P.temperature]
     w_off, n_in, n_out = layout[layer, K.W_OFF], K.kernel_size(layout, layer), H.n_filters(layout, layer)
     y = state[state.shape[0] - n_out:]
     u = state[state.shape[0] - 2 * n_out:state.shape[0] - n_out]

@@ -52,10 +52,13 @@ class {cls}Params(HyperParameters):
     decay: float = Field(1.0, ge=0, description="how strongly y² pulls the weights back (1: Oja)")
 
 
+P = {cls}Params.slots()  # hp[P.lr], hp[P.decay] inside the kernels
+
+
 @njit(cache=True, fastmath=K.FAST)
 def {module}_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw = η y (x − decay·y w)  — change this line and the loop below to your rule."""
-    eta, decay = hp[0], hp[1]
+    eta, decay = hp[P.lr], hp[P.decay]
     w_off, n_in, n_out = layout[0, K.W_OFF], layout[0, K.N_IN], layout[0, K.N_OUT]
     energy = 0.0
     for s in range(lo, hi):
@@ -91,6 +94,9 @@ class {cls}Params(HyperParameters):
     lr: float = Field(0.1, gt=0, description="learning rate η")
 
 
+P = {cls}Params.slots()  # hp[P.lr] inside the kernels
+
+
 @njit(cache=True, fastmath=K.FAST)
 def {module}_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw = η (t − o) g′(net) x  on the output layer — change this line and the loop below to your rule."""
@@ -104,7 +110,7 @@ def {module}_update(params, layout, act_args, state, hp, X, Y, lo, hi):
             net = params[b_off + j] + K.row_dot(params, w_off + j * n_in, x)
             o = K.activate_scalar(code, slope, net)
             err = Y[s, j] - o
-            step = hp[0] * err * K.derivative_scalar(code, slope, net, o)
+            step = hp[P.lr] * err * K.derivative_scalar(code, slope, net, o)
             K.row_add(params, w_off + j * n_in, step, x)
             params[b_off + j] += step
             error += 0.5 * err * err

@@ -185,3 +185,20 @@ def test_the_uninstalled_fallback_lists_every_built_in_entry_point():
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["rulelab.rules"]
     built_in = {name: target for name, target in declared.items() if target.startswith("rulelab.rules.")}
     assert _BUILTIN_FALLBACK == built_in
+
+
+def test_kernels_read_hyperparameters_by_named_slot_not_by_position():
+    """Issue 12: hp[P.lr] with P = Params.slots(), never hp[0] — in every built-in rule, the compiled core, the
+    new-rule templates and the documented examples (a reordered field must not shift another's value)."""
+    import re
+
+    sources = [*(ROOT / "rules").glob("*.py"), *(ROOT / "simulator").rglob("*.py"),
+               *(ROOT / "docs" / "examples").glob("*.py"), ROOT / "docs" / "writing-a-rule.md"]
+    by_position = re.compile(r"\bhp\[\d")
+    offenders = [f"{path.relative_to(ROOT)}:{n}" for path in sources
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if by_position.search(line)]
+    assert offenders == []
+    from rulelab.core import gradient as G
+    from rulelab.core.gradient import GradientParams
+
+    assert (G.P.lr, G.P.update_biases) == (GradientParams.index("lr"), GradientParams.index("update_biases"))

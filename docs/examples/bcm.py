@@ -15,10 +15,13 @@ class BCMParams(HyperParameters):
     tau: float = Field(100.0, ge=1, description="time constant of the threshold, in samples")
 
 
+P = BCMParams.slots()  # hp[P.lr], … inside the kernel: positions derived from the class
+
+
 @njit(cache=True, fastmath=K.FAST)
 def bcm_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """Δw = η y (y − θ) x,  θ ← θ + (y² − θ)/τ  (Bienenstock, Cooper & Munro 1982); returns Σ y²."""
-    eta, tau = hp[0], hp[1]
+    eta, tau = hp[P.lr], hp[P.tau]
     w_off, n_in, n_out = layout[0, K.W_OFF], layout[0, K.N_IN], layout[0, K.N_OUT]
     theta = state[:n_out]  # one sliding threshold per unit, kept between calls
     energy = 0.0

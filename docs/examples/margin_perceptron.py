@@ -17,13 +17,16 @@ class MarginParams(HyperParameters):
     margin: float = Field(0.5, ge=0, description="update unless t̃·(w·x + b) > margin")
 
 
+P = MarginParams.slots()  # hp[P.lr], … inside the kernel: positions derived from the class
+
+
 @njit(cache=True, fastmath=K.FAST)
 def margin_update(params, layout, act_args, state, hp, X, Y, lo, hi):
     """w ← w + η t̃ x  whenever  t̃ (w·x + b) ≤ κ,  with t̃ = ±1  (perceptron of optimal stability, Krauth & Mézard 1987)."""
     out = layout.shape[0] - 1
     w = K.weights(params, layout, out)
     b = K.bias(params, layout, out)
-    eta, kappa = hp[0], hp[1]
+    eta, kappa = hp[P.lr], hp[P.margin]
     updates = 0.0
     for s in range(lo, hi):
         x = X[s]
