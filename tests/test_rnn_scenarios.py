@@ -276,3 +276,56 @@ def test_a_stop_criterion_ends_a_sequence_run_as_converged():
     block = record.blocks[0]
     accuracy = block.values[:, block.names.index("train_accuracy")]
     assert accuracy[-1] >= 0.9 and np.all(accuracy[:-1] < 0.9)
+
+
+def _strategy_reference(plan):
+    """An evolution strategy on a recurrent net driven a generation at a time from Python (a Search: ask,
+    population_fitness, tell): what the compiled run must reproduce bit for bit."""
+    from rulelab.core.population import Search
+    from rulelab.tasks import recurrent as R
+
+    net, hp = plan.network, plan.rule.params
+    (X, Y, M), (EX, EY, EM) = ((s.X, s.Y, s.M) for s in plan.data.sequences)
+    search = Search(plan.rule, np.asarray(plan.params, dtype=np.float64), plan.state_rng)
+    batch = hp.fitness_batch or X.shape[0]
+    h, s, o = np.zeros((net.steps, net.hidden)), np.zeros((net.steps + 1, net.hidden)), np.zeros((net.steps, net.classes))
+    rows = [[*R.evaluate(search.mean.copy(), net.dims, net.netf, X, Y, M, h, s, o),
+             *R.evaluate(search.mean.copy(), net.dims, net.netf, EX, EY, EM, h, s, o), 0]]
+    fitness = np.empty(search.population.shape[0])
+    samples = 0
+    for _ in range(plan.train.epochs):
+        order = plan.shuffle_rng.permutation(X.shape[0])
+        for lo in range(0, X.shape[0], batch):
+            take = order[lo:lo + batch]
+            R.population_fitness(search.ask(), net.dims, net.netf, X[take], Y[take], M[take], False, fitness)
+            search.tell(fitness)
+            samples += take.size
+        mean = search.mean.copy()
+        rows.append([*R.evaluate(mean, net.dims, net.netf, X, Y, M, h, s, o),
+                     *R.evaluate(mean, net.dims, net.netf, EX, EY, EM, h, s, o), samples])
+    return np.asarray(rows), search.mean.copy()
+
+
+@pytest.mark.parametrize("strategy, extra", [("openai_es", {"population": 6}), ("cma_es", {})])
+def test_an_evolution_strategy_runs_whole_epochs_in_compiled_calls_with_the_numbers_of_python_generations(
+        strategy, extra):
+    from rulelab.build import build_plan, prepare_data
+    from rulelab.run.runner import run_plan
+
+    raw = _with(**{"train.epochs": 4, "metrics": ["train_loss", "train_accuracy", "test_loss", "test_accuracy"]})
+    raw["rules"] = [{"rule": strategy, "fitness_batch": 16, **extra}]
+    scenario = validate_scenario(raw)
+
+    def plan():
+        return build_plan(scenario, scenario.rules[0], 0, prepare_data(scenario, 0))
+
+    calls = []
+    record = run_plan(plan(), calls.append)
+    expected, mean = _strategy_reference(plan())
+    block = record.blocks[0]
+    got = block.values[:, [block.names.index(n) for n in
+                           ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "samples")]]
+    assert np.array_equal(got, expected)
+    assert np.array_equal(record.params, mean)
+    assert record.samples == 4 * 48 and record.epochs_run == 4  # 60 sequences, 20 % held out
+    assert calls[0] == 1 and sum(calls) == 4  # a first call of one epoch, then chunks of about CHUNK_SECONDS

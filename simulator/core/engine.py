@@ -22,8 +22,8 @@ from numba.np.random.random_methods import random_interval  # the draw NumPy's s
 
 from rulelab.core.clock import monotonic_ns
 from rulelab.core.jit import ByDtype
-from rulelab.core.layers import evaluate_into
-from rulelab.core.layout import B_OFF as B_OFF_COLUMN, TIE as TIE_COLUMN, W_OFF as W_OFF_COLUMN
+from rulelab.core.layers import evaluate_dense, evaluate_into
+from rulelab.core.layout import B_OFF as B_OFF_COLUMN, DENSE, KIND, TIE as TIE_COLUMN, W_OFF as W_OFF_COLUMN
 from rulelab.rule import kernel_signature
 
 # Metric codes: what a column of the metric table holds.
@@ -51,10 +51,11 @@ RUNNING, BUDGET_SPENT, CRITERION_MET, DIVERGED_NAN, DIVERGED_BOUND = 0, 1, 2, 3,
 C_BATCH, C_SHUFFLE, C_CORRUPTION, C_BUDGET_UNIT, C_BUDGET_AMOUNT, C_FINAL, C_SIGNAL_ZERO, C_EARLY, C_STAGE, \
     C_LOSS, C_SNAP_OFF, C_SNAP_LEN = range(12)
 CFG_SLOTS = 12
-# Float settings (fcfg): stop thresholds (NaN: not checked), wall budget, corruption, class threshold.
+# Float settings (fcfg): stop thresholds (NaN: not checked), wall budget, corruption, class threshold, and
+# how long one call may train before it returns to Python (F_CALL_SECONDS; NaN: until its epochs are done).
 F_STOP_TRAIN_ACCURACY, F_STOP_TEST_ACCURACY, F_STOP_TRAIN_LOSS, F_WALL_BUDGET, F_LEVEL, F_LOW, F_HIGH, \
-    F_THRESHOLD, F_L2, F_STOP_OBJECTIVE = range(10)
-FCFG_SLOTS = 10
+    F_THRESHOLD, F_L2, F_STOP_OBJECTIVE, F_CALL_SECONDS = range(11)
+FCFG_SLOTS = 11
 
 NO_CORRUPTION, BITFLIP, MASK, GAUSSIAN = 0, 1, 2, 3
 CORRUPTION_CODES = {"bitflip": BITFLIP, "mask": MASK, "gaussian": GAUSSIAN}
@@ -128,6 +129,15 @@ def weight_penalty(params, layout):
 def measure(params, layout, act_args, EX, ET, EL, loss_code, threshold, columns, row, z_buf, a_buf, l2):
     """Fill the evaluation columns of one metric row: loss, accuracy and J = loss + λ R(W) on each set a column
     asks for (λ = ``l2``)."""
+    measure_by(evaluate_into, params, layout, act_args, EX, ET, EL, loss_code, threshold, columns, row, z_buf,
+               a_buf, l2)
+
+
+@njit(cache=True, inline="always")
+def measure_by(evaluate_fn, params, layout, act_args, EX, ET, EL, loss_code, threshold, columns, row, z_buf, a_buf,
+               l2):
+    """:func:`measure`, each set evaluated by ``evaluate_fn`` (:func:`evaluate_into`, or :func:`evaluate_dense`
+    in the engine of dense nets)."""
     penalty = -1.0
     for k in range(EVALUATION_SETS):
         wanted = False
@@ -136,8 +146,8 @@ def measure(params, layout, act_args, EX, ET, EL, loss_code, threshold, columns,
                 wanted = True
         if not wanted or EX[k].shape[0] == 0:
             continue
-        loss, correct = evaluate_into(params, layout, act_args, EX[k], ET[k], EL[k], loss_code, threshold,
-                                      z_buf, a_buf)
+        loss, correct = evaluate_fn(params, layout, act_args, EX[k], ET[k], EL[k], loss_code, threshold,
+                                    z_buf, a_buf)
         for c in range(columns.shape[0]):
             if columns[c] == 2 * k:
                 row[c] = loss
@@ -203,11 +213,11 @@ def corrupt_rows(Xe, rows, kind, level, low, high, rng):
 
 
 @njit(cache=True, inline="always")
-def record_row(params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, signal, snap, snap_row,
-               z_buf, a_buf):
+def record_row(evaluate_fn, params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, signal, snap,
+               snap_row, z_buf, a_buf):
     """One row of the metric table after an epoch (and one weight snapshot, if asked for)."""
-    measure(params, layout, act_args, EX, ET, EL, cfg[C_LOSS], fcfg[F_THRESHOLD], columns, row, z_buf, a_buf,
-            fcfg[F_L2])
+    measure_by(evaluate_fn, params, layout, act_args, EX, ET, EL, cfg[C_LOSS], fcfg[F_THRESHOLD], columns, row,
+               z_buf, a_buf, fcfg[F_L2])
     for c in range(columns.shape[0]):
         code = columns[c]
         if code == SIGNAL:
@@ -225,9 +235,11 @@ def record_row(params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, ro
             snap[snap_row, i] = params[offset + i]
 
 
-def _run_epochs(update, params, layout, act_args, state, hp, X, Y, Xe, Ye, order, shuffle_rng, noise_rng, EX, ET,
-                EL, columns, cfg, fcfg, run, epochs, out, snap, z_buf, a_buf):
-    """Up to ``epochs`` epochs of one stage; a row of ``out`` (and ``snap``) per epoch; returns the rows written.
+@njit(cache=True, inline="always")
+def run_epochs_by(evaluate_fn, update, params, layout, act_args, state, hp, X, Y, Xe, Ye, order, shuffle_rng,
+                  noise_rng, EX, ET, EL, columns, cfg, fcfg, run, epochs, out, snap, z_buf, a_buf):
+    """Up to ``epochs`` epochs of one stage, each set evaluated by ``evaluate_fn``; a row of ``out`` (and
+    ``snap``) per epoch; returns the rows written.
 
     ``order`` is scratch for the visiting order (n rows).  With ``epochs`` = 0 it writes the row of
     epoch 0 (before training) and sets run[R_STATUS] to CRITERION_MET when a stop criterion is met
@@ -235,10 +247,13 @@ def _run_epochs(update, params, layout, act_args, state, hp, X, Y, Xe, Ye, order
     Per epoch: visiting order (a fresh permutation when shuffling), rows the budget allows,
     corruption (denoising), one ``update`` call per minibatch (timed), evaluation, then the
     checks: divergence, and in the final stage the stop criteria.  Stops early by setting
-    run[R_STATUS]; counters in ``run`` carry over to the next call.
+    run[R_STATUS]; counters in ``run`` carry over to the next call.  Returns early (status still
+    RUNNING) once it has trained for fcfg[F_CALL_SECONDS]: Python sizes a call generously and the
+    clock, not a guess of an epoch's cost, decides when it hears from the run again.
     """
     if epochs == 0:  # the row of epoch 0, before training; a criterion met already ends the run here
-        record_row(params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, out[0], 0.0, snap, 0, z_buf, a_buf)
+        record_row(evaluate_fn, params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, out[0], 0.0, snap, 0,
+                   z_buf, a_buf)
         if criterion_met(fcfg, columns, out[0]):
             run[R_STATUS] = CRITERION_MET
         return 1
@@ -246,6 +261,8 @@ def _run_epochs(update, params, layout, act_args, state, hp, X, Y, Xe, Ye, order
     written = 0
     batch = cfg[C_BATCH]
     copy_rows = cfg[C_SHUFFLE] != 0 or cfg[C_CORRUPTION] != NO_CORRUPTION
+    call_ns = -1 if np.isnan(fcfg[F_CALL_SECONDS]) else np.int64(fcfg[F_CALL_SECONDS] * 1e9)
+    called = monotonic_ns()
     for _ in range(epochs):
         if cfg[C_SHUFFLE] != 0:
             visiting_order(shuffle_rng, order)
@@ -266,13 +283,14 @@ def _run_epochs(update, params, layout, act_args, state, hp, X, Y, Xe, Ye, order
         signal = 0.0
         for lo in range(0, rows, batch):
             signal += update(params, layout, act_args, state, hp, Xv, Yv, lo, min(lo + batch, rows))
-        run[R_WALL] += (monotonic_ns() - start) * 1e-9
+        trained = monotonic_ns()
+        run[R_WALL] += (trained - start) * 1e-9
         run[R_FORWARD] += rows
         run[R_SAMPLES] += rows
         run[R_EPOCH] += 1
         row = out[written]
-        record_row(params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, signal, snap, written,
-                   z_buf, a_buf)
+        record_row(evaluate_fn, params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, signal, snap,
+                   written, z_buf, a_buf)
         written += 1
         status = divergence(params, signal, run)
         if status != RUNNING:
@@ -287,12 +305,29 @@ def _run_epochs(update, params, layout, act_args, state, hp, X, Y, Xe, Ye, order
             if cfg[C_EARLY] != 0:
                 run[R_STATUS] = CRITERION_MET
                 break
+        if call_ns >= 0 and trained - called >= call_ns:
+            break
     return written
+
+
+def _run_epochs(update, params, layout, act_args, state, hp, X, Y, Xe, Ye, order, shuffle_rng, noise_rng, EX, ET,
+                EL, columns, cfg, fcfg, run, epochs, out, snap, z_buf, a_buf):
+    """:func:`run_epochs_by` for a net of any layer kinds."""
+    return run_epochs_by(evaluate_into, update, params, layout, act_args, state, hp, X, Y, Xe, Ye, order,
+                         shuffle_rng, noise_rng, EX, ET, EL, columns, cfg, fcfg, run, epochs, out, snap, z_buf, a_buf)
+
+
+def _run_epochs_dense(update, params, layout, act_args, state, hp, X, Y, Xe, Ye, order, shuffle_rng, noise_rng,
+                      EX, ET, EL, columns, cfg, fcfg, run, epochs, out, snap, z_buf, a_buf):
+    """:func:`run_epochs_by` for a net whose layers are all dense (the same operations: the same numbers)."""
+    return run_epochs_by(evaluate_dense, update, params, layout, act_args, state, hp, X, Y, Xe, Ye, order,
+                         shuffle_rng, noise_rng, EX, ET, EL, columns, cfg, fcfg, run, epochs, out, snap, z_buf, a_buf)
 
 
 def _initial_row(params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, snap, z_buf, a_buf):
     """The metric row of epoch 0 (before training); returns whether a stop criterion is already met."""
-    record_row(params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, 0.0, snap, 0, z_buf, a_buf)
+    record_row(evaluate_into, params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, 0.0, snap, 0,
+               z_buf, a_buf)
     return criterion_met(fcfg, columns, row)
 
 
@@ -314,11 +349,18 @@ def _signatures(dtype: str) -> tuple[types.Signature, types.Signature]:
 
 # Explicit signatures (a kernel of the wrong arity fails with a signature mismatch), made per
 # dtype on first use: importing the engine loads nothing.
-# With Numba's reference counting: turning it off (_nrt=False) saved ~0.4 µs an epoch on XOR (measured,
-# ~2 % of the XOR workload), but conv layers allocate their patch matrices, and a kernel without reference
-# counting cannot call code that allocates.
+# The engine of dense nets is compiled without Numba's reference counting: with it, every view the loops
+# make (a minibatch's rows, a metric row, a layer's slice of a buffer in the evaluation) costs two atomic
+# operations — 0.4 µs of an XOR epoch's 1.2 µs (measured).  Nets with other kinds need it: conv layers
+# allocate their patch matrices, and code without reference counting cannot call code that allocates.
 run_epochs = ByDtype(_run_epochs, lambda dtype: _signatures(dtype)[0], dtype_argument=1)
+run_epochs_dense = ByDtype(_run_epochs_dense, lambda dtype: _signatures(dtype)[0], dtype_argument=1, _nrt=False)
 initial_row = ByDtype(_initial_row, lambda dtype: _signatures(dtype)[1], dtype_argument=0)
+
+
+def engine_for(layout: np.ndarray) -> ByDtype:
+    """The engine that runs a net of this layout: :data:`run_epochs_dense` when every layer is dense."""
+    return run_epochs_dense if bool(np.all(layout[:, KIND] == DENSE)) else run_epochs
 
 
 def _engine_signature(dtype: str) -> types.Signature:

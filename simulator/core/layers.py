@@ -401,12 +401,19 @@ def evaluate_into(params, layout, act_args, X, T, labels, loss_code, threshold, 
     in minibatches (:func:`evaluate_rows`)."""
     if not dense_only(layout):
         return evaluate_rows(params, layout, act_args, X, T, labels, loss_code, threshold)
+    return evaluate_dense(params, layout, act_args, X, T, labels, loss_code, threshold, z_buf, a_buf)
+
+
+@njit(cache=True, inline="always")
+def evaluate_dense(params, layout, act_args, X, T, labels, loss_code, threshold, z_buf, a_buf):
+    """:func:`evaluate_into` of a net known to be all dense: a sample at a time through the dense forward pass
+    alone, so that it allocates nothing and the engine of dense nets compiles without reference counting."""
     out_code = layout[layout.shape[0] - 1, ACT]
     total = 0.0
     correct = 0
     has_labels = labels.shape[0] == X.shape[0]
     for s in range(X.shape[0]):
-        out = forward(params, layout, act_args, X[s], z_buf, a_buf)
+        out = forward_by(dense_layer_forward, params, layout, act_args, X[s], z_buf, a_buf, NO_DROPOUT)
         if T.shape[1] > 0:
             total += sample_loss(loss_code, out, T[s], out_code)
         if has_labels and predict_net(out, output_z(z_buf, layout), out_code, threshold) == labels[s]:

@@ -1,7 +1,8 @@
 """Running an online plan: stage after stage, each in compiled chunks of epochs.
 
 Python touches the run only at its start, between chunks (progress, Ctrl-C) and at its
-end.  A chunk lasts about :data:`rulelab.run.interrupts.CHUNK_SECONDS`; a short run is one or two calls.
+end.  A chunk lasts at most about :data:`rulelab.run.interrupts.CHUNK_SECONDS` (the engine
+watches the clock); a short run is two calls: the row of epoch 0, then every epoch.
 """
 
 from __future__ import annotations
@@ -15,10 +16,29 @@ from rulelab.build import Plan, StagePlan, pc_angles
 from rulelab.core import engine as E
 from rulelab.core import kernels as K
 from rulelab.core.memory import keep_freed_memory
-from rulelab.run.interrupts import Interrupted, next_chunk
+from rulelab.run.interrupts import CHUNK_SECONDS, Interrupted, next_chunk
 from rulelab.run.record import DIVERGED, MetricBlock, RunRecord
 
-FIRST_CHUNK = 8  # epochs in the first call of a stage, before its speed is known
+# Epochs a call may take at most (rows of its metric block); the engine returns sooner, after
+# CHUNK_SECONDS of training, when epochs are slow.
+MOST_EPOCHS_PER_CALL = 1 << 14
+FIRST_SNAPSHOT_CHUNK = 8
+
+
+def engine_call(plan: Plan, stage: StagePlan):
+    """The compiled engine for this plan's net (dense nets have their own) and the stage's kernel.
+
+    The kernel goes in as its dispatcher: Numba then calls it by its native entry point, through which an
+    exception the kernel raises reaches Python (a bare address — the wrapper-address protocol, 60 µs
+    cheaper a call — gives the C entry point, where Numba only prints the exception and carries on)."""
+    return E.engine_for(plan.network.layout), stage.kernel
+
+
+def call_settings(plan: Plan, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """The engine settings of stage ``index``, with the time a call may train before returning."""
+    cfg, fcfg = plan.settings(index)
+    fcfg[E.F_CALL_SECONDS] = CHUNK_SECONDS
+    return cfg, fcfg
 
 
 def _codes(columns: list[tuple[str, int]]) -> tuple[tuple[str, ...], np.ndarray]:
@@ -78,9 +98,10 @@ def _initial_block(plan: Plan, params: np.ndarray, run: np.ndarray,
     values = np.zeros((1, len(codes)))
     snaps = buffers.snapshots(1, net.np_dtype)
     X, Y, _ = plan.sets.train
-    E.run_epochs(stage.kernel, params, net.layout, net.act_args, stage.state, stage.hp, X, Y, buffers.Xe, buffers.Ye,
-                 buffers.order, plan.shuffle_rng, plan.noise_rng, *_sets(plan), codes, cfg, fcfg, run, 0, values,
-                 snaps, buffers.z, buffers.a)
+    engine, kernel = engine_call(plan, stage)
+    engine(kernel, params, net.layout, net.act_args, stage.state, stage.hp, X, Y, buffers.Xe, buffers.Ye,
+           buffers.order, plan.shuffle_rng, plan.noise_rng, *_sets(plan), codes, cfg, fcfg, run, 0, values, snaps,
+           buffers.z, buffers.a)
     met = run[E.R_STATUS] == E.CRITERION_MET
     run[E.R_STATUS] = E.RUNNING
     block = MetricBlock(np.zeros(1, dtype=np.int64), names, values)
@@ -106,9 +127,13 @@ def _run_stage(plan: Plan, index: int, params: np.ndarray, run: np.ndarray, buff
     net = plan.network
     stage = plan.stages[index]
     names, codes = _codes(_stage_columns(plan, stage))
-    cfg, fcfg = plan.settings(index)
+    cfg, fcfg = call_settings(plan, index)
     X, Y, _ = plan.sets.train
-    remaining, chunk = stage.epochs, FIRST_CHUNK
+    engine, kernel = engine_call(plan, stage)
+    # Weight snapshots take a row per epoch too: before an epoch's cost is known, a stage that keeps them
+    # starts small.
+    remaining = stage.epochs
+    chunk = MOST_EPOCHS_PER_CALL if plan.snapshot_range(index)[1] == 0 else FIRST_SNAPSHOT_CHUNK
     run[E.R_STATUS] = E.RUNNING  # a spent budget ends each stage at its first epoch, as it ended this one
     while remaining > 0 and run[E.R_STATUS] == E.RUNNING:
         n = min(chunk, remaining)
@@ -116,10 +141,9 @@ def _run_stage(plan: Plan, index: int, params: np.ndarray, run: np.ndarray, buff
         snaps = buffers.snapshots(n, net.np_dtype, index)
         first = int(run[E.R_EPOCH]) + 1
         started = time.perf_counter()
-        written = int(E.run_epochs(stage.kernel, params, net.layout, net.act_args, stage.state, stage.hp, X, Y,
-                                   buffers.Xe, buffers.Ye, buffers.order, plan.shuffle_rng, plan.noise_rng,
-                                   *_sets(plan), codes,
-                                   cfg, fcfg, run, n, values, snaps, buffers.z, buffers.a))
+        written = int(engine(kernel, params, net.layout, net.act_args, stage.state, stage.hp, X, Y, buffers.Xe,
+                             buffers.Ye, buffers.order, plan.shuffle_rng, plan.noise_rng, *_sets(plan), codes, cfg,
+                             fcfg, run, n, values, snaps, buffers.z, buffers.a))
         elapsed = time.perf_counter() - started
         if written:
             block = MetricBlock(np.arange(first, first + written, dtype=np.int64), names, values[:written])
@@ -131,7 +155,8 @@ def _run_stage(plan: Plan, index: int, params: np.ndarray, run: np.ndarray, buff
         remaining -= written
         if interrupted():
             raise Interrupted
-        chunk = next_chunk(elapsed / max(written, 1))
+        # Slow epochs (a big net) stop a call by the clock; this keeps the next block no larger than needed.
+        chunk = next_chunk(elapsed / max(written, 1), 2 * CHUNK_SECONDS, MOST_EPOCHS_PER_CALL)
 
 
 def _copy_counters(run: np.ndarray, record: RunRecord) -> None:

@@ -1,5 +1,6 @@
-"""Runs of task kind sequence: a recurrent net trained by a sequence rule (BPTT, e-prop, …) in one compiled call,
-or by an evolution strategy one generation at a time (forward passes only).
+"""Runs of task kind sequence: a recurrent net trained by a sequence rule (BPTT, e-prop, …) or by an evolution
+strategy (forward passes only), whole epochs in compiled calls: Python touches a run between chunks of about
+CHUNK_SECONDS (progress, Ctrl-C) only.
 
 Seeds split as everywhere ([seed, 0] data and split, [seed, 1] initial weights, [seed, 2] the rule's random
 matrices or ES noise, [seed, 3] visiting orders), so every rule sees the same sequences, initial weights and
@@ -15,9 +16,10 @@ import numpy as np
 
 from rulelab.build import EvaluationSets, Plan
 from rulelab.data.sequences import SequenceSet, make_sequences
-from rulelab.run.interrupts import Interrupted
+from rulelab.run.interrupts import Interrupted, next_chunk
 from rulelab.run.record import DIVERGED, MetricBlock, RunRecord
 from rulelab.tasks import recurrent as R
+from rulelab.tasks import sequence as S
 from rulelab.tasks.sequence import RecurrentNet, train
 
 EXTRA_COLUMNS = ("grad_norm", "wall_seconds", "samples", "forward_passes")
@@ -131,59 +133,40 @@ def train_sequence_plan(plan: Plan, record: RunRecord, progress: Callable[[int],
 
 def _train_strategy(plan: Plan, record: RunRecord, progress: Callable[[int], None],
                     interrupted: Callable[[], bool]) -> bool:
-    """An evolution strategy on the recurrent net: per epoch, one generation per fitness minibatch."""
+    """An evolution strategy on the recurrent net: per epoch, one generation per fitness minibatch, whole epochs
+    in compiled calls (rulelab.tasks.recurrent.strategy_run) with the kernels and noise streams of a
+    :class:`~rulelab.core.population.Search`."""
     from rulelab.core.population import Search
 
     net: RecurrentNet = plan.network
     rule = plan.rule
     hp = rule.params
     train_set, test_set = plan.data.sequences
-    X, Y, M = _arrays(train_set)
+    X, Y, M = (np.ascontiguousarray(a, dtype=np.float64) for a in _arrays(train_set))
+    EX, EY, EM = (np.ascontiguousarray(a, dtype=np.float64) for a in _arrays(test_set))
     search = Search(rule, np.asarray(plan.params, dtype=np.float64), plan.state_rng)
     members = search.population.shape[0]
     batch = hp.fitness_batch or X.shape[0]
-    accuracy = hp.fitness == "accuracy"
-    budget = _budget(plan, members)
-    stop = _stop(plan)
-    T, H, C = net.steps, net.hidden, net.classes
-    h, s, o = np.zeros((T, H)), np.zeros((T + 1, H)), np.zeros((T, C))
-    metrics = np.full((plan.train.epochs + 1, R.METRIC_COLUMNS), np.nan)
-
-    def measure(epoch: int, params: np.ndarray) -> None:
-        metrics[epoch, R.M_TRAIN_LOSS], metrics[epoch, R.M_TRAIN_ACC] = R.evaluate(params, net.dims, net.netf, X, Y,
-                                                                                   M, h, s, o)
-        metrics[epoch, R.M_TEST_LOSS], metrics[epoch, R.M_TEST_ACC] = R.evaluate(params, net.dims, net.netf,
-                                                                                 *_arrays(test_set), h, s, o)
-
-    measure(0, np.ascontiguousarray(search.mean))
-    metrics[0, R.M_SAMPLES] = metrics[0, R.M_WALL] = 0.0
-    samples, wall, last = 0, 0.0, 0
+    rows = min(batch, X.shape[0])
+    Xb, Yb, Mb = np.empty((rows, X.shape[1])), np.empty((rows, Y.shape[1])), np.empty((rows, M.shape[1]))
+    epochs = plan.train.epochs
+    metrics = np.full((epochs + 1, R.METRIC_COLUMNS), np.nan)
+    params = np.ascontiguousarray(search.mean).copy()
     fitness = np.empty(members)
-    for epoch in range(1, plan.train.epochs + 1):
-        if _criterion_met(metrics[epoch - 1], stop) or (budget and samples >= budget):
+    stop, budget, run = np.asarray(_stop(plan), dtype=np.float64), _budget(plan, members), np.zeros(3)
+    done, chunk = 0, 1
+    while True:
+        started, before = time.perf_counter(), done
+        done = int(R.strategy_run(rule.ask_kernel, rule.tell_kernel, search.state, search.hp, search.streams,
+                                  search.noise, search.noise64, search.population, fitness, params, net.dims,
+                                  net.netf, X, Y, M, EX, EY, EM, Xb, Yb, Mb, plan.shuffle_rng, np.int64(done),
+                                  np.int64(min(epochs, done + chunk)), np.int64(batch), bool(plan.train.shuffle),
+                                  np.int64(budget), stop, metrics, hp.fitness == "accuracy", run))
+        progress(done - before)
+        if run[R.R_STATUS] != R.RUNNING or done >= epochs:
             break
-        start = time.perf_counter()
-        order = plan.shuffle_rng.permutation(X.shape[0]) if plan.train.shuffle else np.arange(X.shape[0])
-        for lo in range(0, X.shape[0], batch):
-            rows = order[lo:lo + batch]
-            if budget:
-                rows = rows[:max(0, budget - samples)]
-                if rows.size == 0:
-                    break
-            population = search.ask()  # small noise blocks are drawn serially (rulelab.core.population.fill_noise)
-            R.population_fitness(population, net.dims, net.netf, np.ascontiguousarray(X[rows]),
-                                 np.ascontiguousarray(Y[rows]), np.ascontiguousarray(M[rows]), accuracy, fitness)
-            search.tell(fitness)
-            samples += rows.size
-        wall += time.perf_counter() - start
-        params = np.ascontiguousarray(search.mean).copy()
-        measure(epoch, params)
-        metrics[epoch, R.M_SAMPLES], metrics[epoch, R.M_WALL] = samples, wall
-        last = epoch
-        progress(1)
-        if not np.all(np.isfinite(params)):
-            return _finish(plan, record, params, metrics[:epoch + 1], members, True)
         if interrupted():
-            _finish(plan, record, params, metrics[:epoch + 1], members, False)
+            _finish(plan, record, params.copy(), metrics[:done + 1], members, False)
             raise Interrupted
-    return _finish(plan, record, np.ascontiguousarray(search.mean).copy(), metrics[:last + 1], members, False)
+        chunk = next_chunk((time.perf_counter() - started) / max(done - before, 1), S.CHUNK_SECONDS)
+    return _finish(plan, record, params.copy(), metrics[:done + 1], members, run[R.R_STATUS] == R.DIVERGED)

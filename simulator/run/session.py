@@ -113,10 +113,10 @@ class Session:
             snaps = self._buffers.snapshots(n, net.np_dtype)
             first = int(run[E.R_EPOCH]) + 1
             buffers = self._buffers
-            written = int(E.run_epochs(stage.kernel, self.params, net.layout, net.act_args, stage.state, stage.hp,
-                                       X, Y, buffers.Xe, buffers.Ye, buffers.order, plan.shuffle_rng, plan.noise_rng,
-                                       *O._sets(plan), codes, cfg, fcfg, run, n, values, snaps, buffers.z,
-                                       buffers.a))
+            engine, kernel = O.engine_call(plan, stage)
+            written = int(engine(kernel, self.params, net.layout, net.act_args, stage.state, stage.hp, X, Y,
+                                 buffers.Xe, buffers.Ye, buffers.order, plan.shuffle_rng, plan.noise_rng,
+                                 *O._sets(plan), codes, cfg, fcfg, run, n, values, snaps, buffers.z, buffers.a))
             if written:
                 block = MetricBlock(np.arange(first, first + written, dtype=np.int64), self._stage_names,
                                     values[:written])

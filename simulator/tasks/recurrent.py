@@ -22,11 +22,14 @@ by step), of Y (T·C targets) and of M (T mask weights).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, typeof, types
 
 from rulelab.core import jit  # noqa: F401  (sets the kernel cache directory before any @njit below)
 from rulelab.core.clock import monotonic_ns
 from rulelab.core.engine import visiting_order
+from rulelab.core.jit import ByDtype
+from rulelab.core.population import (NOISE_STREAMS, PARALLEL_NOISE, S_MEAN, _fill_gaussian, ask_signature,
+                                     fill_gaussian_serial, tell_signature)
 from rulelab.core.rows import row_add, row_dot
 from rulelab.core.vecmath import sigmoid_inplace, sigmoid_scalar, tanh_inplace, tanh_scalar
 from rulelab.tasks.sequence_params import P  # hyperparameter slots: hp[P.lr], …
@@ -472,3 +475,98 @@ def population_fitness(population, dims, netf, X, Y, M, accuracy, out):
     for i in range(population.shape[0]):
         loss, acc = evaluate(population[i], dims, netf, X, Y, M, h, s, o)
         out[i] = acc if accuracy else -loss
+
+
+# ------------------------------------------------------------------ evolution strategies: whole runs
+
+
+@njit(cache=True, inline="always")
+def _draw_noise(streams, noise):
+    """noise ~ N(0, 1) from the run's streams, as rulelab.core.population.fill_noise draws it (every core for a
+    large block, serially for a small one: the same numbers)."""
+    if noise.size >= PARALLEL_NOISE:
+        _fill_gaussian(streams, noise)
+    else:
+        fill_gaussian_serial(streams, noise, noise.shape[0])
+
+
+def _strategy_run(ask, tell, state, hp, streams, noise, noise64, population, fitness, params, dims, netf, X, Y, M,
+                  EX, EY, EM, Xb, Yb, Mb, rng, first, last, batch, shuffle, max_samples, stop, metrics, accuracy,
+                  run):
+    """Epochs first+1 … last of an evolution strategy on the recurrent net: per epoch a visiting order (NumPy's
+    permutation), one generation per minibatch of ``batch`` sequences — noise, ask, every member's fitness on
+    the minibatch (:func:`population_fitness`), tell —, then the strategy's mean copied into ``params`` and
+    measured as a trained net's weights are.
+
+    θ_{g+1} = tell(θ_g, ask(θ_g, ε_g), F(ask(θ_g, ε_g); minibatch g)).  The noise comes from the run's streams
+    in the order :class:`rulelab.core.population.Search` draws it and the kernels are the strategy's own: the
+    numbers of a run driven a generation at a time from Python.  ``run`` carries [samples, wall seconds,
+    status] as in :func:`train_run` (STOPPED: a criterion in ``stop`` met, or ``max_samples`` sequences
+    trained; DIVERGED: a NaN or infinite weight in the mean).  Returns the last epoch run."""
+    T, H, C = dims[D_T], dims[D_H], dims[D_C]
+    h = np.zeros((T, H))
+    s = np.zeros((T + 1, H))
+    o = np.zeros((T, C))
+    n_params = params.shape[0]
+    N = X.shape[0]
+    order = np.arange(N)
+    if first == 0:
+        _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, 0, h, s, o)
+        metrics[0, M_SAMPLES] = 0.0
+        metrics[0, M_WALL] = 0.0
+        if _stop_met(metrics, 0, stop):
+            run[R_STATUS] = STOPPED
+            return 0
+    samples = np.int64(run[R_SAMPLES])
+    for epoch in range(first + 1, last + 1):
+        start = monotonic_ns()
+        if shuffle:
+            visiting_order(rng, order)
+        for lo in range(0, N, batch):
+            hi = min(lo + batch, N)
+            if max_samples > 0:
+                hi = min(hi, lo + max_samples - samples)
+                if hi <= lo:
+                    break
+            take = hi - lo
+            for r in range(take):
+                Xb[r, :] = X[order[lo + r]]
+                Yb[r, :] = Y[order[lo + r]]
+                Mb[r, :] = M[order[lo + r]]
+            _draw_noise(streams, noise)
+            _draw_noise(streams, noise64)
+            ask(state, hp, noise, noise64, population)
+            population_fitness(population, dims, netf, Xb[:take], Yb[:take], Mb[:take], accuracy, fitness)
+            tell(state, hp, population, noise, noise64, fitness)
+            samples += take
+        run[R_WALL] += (monotonic_ns() - start) * 1e-9
+        run[R_SAMPLES] = samples
+        for p in range(n_params):
+            params[p] = state[S_MEAN + p]
+        _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, epoch, h, s, o)
+        metrics[epoch, M_SAMPLES] = samples
+        metrics[epoch, M_WALL] = run[R_WALL]
+        for p in range(n_params):
+            if not np.isfinite(params[p]):
+                run[R_STATUS] = DIVERGED
+                return epoch
+        if _stop_met(metrics, epoch, stop) or (max_samples > 0 and samples >= max_samples):
+            run[R_STATUS] = STOPPED
+            return epoch
+    return last
+
+
+def _strategy_run_signature(dtype: str) -> types.Signature:
+    """Explicit, so that the run takes the strategy's kernels as first-class functions and is cached on disk."""
+    f64vec, f64mat, i64vec = (types.Array(types.float64, 1, "C"), types.Array(types.float64, 2, "C"),
+                              types.Array(types.int64, 1, "C"))
+    generator = typeof(np.random.default_rng(0))
+    return types.int64(types.FunctionType(ask_signature("float64")), types.FunctionType(tell_signature("float64")),
+                       f64vec, f64vec, types.UniTuple(generator, NOISE_STREAMS), f64mat, f64mat, f64mat, f64vec,
+                       f64vec, i64vec, f64vec, f64mat, f64mat, f64mat, f64mat, f64mat, f64mat, f64mat, f64mat, f64mat,
+                       generator, types.int64, types.int64, types.int64, types.boolean, types.int64, f64vec, f64mat,
+                       types.boolean, f64vec)
+
+
+# The strategy searches in float64 (rulelab.core.population.Search), whatever the net's dtype.
+strategy_run = ByDtype(_strategy_run, _strategy_run_signature, dtype_argument=9)
