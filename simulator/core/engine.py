@@ -126,25 +126,35 @@ def weight_penalty(params, layout):
 
 
 @njit(cache=True, inline="always")
+def sets_read(columns):
+    """Bit k set when a column reads evaluation set k: its loss or accuracy (code 2k or 2k + 1) or its
+    objective (OBJECTIVE + k).  Made once per call: the columns do not change between epochs."""
+    mask = 0
+    for c in range(columns.shape[0]):
+        code = columns[c]
+        if 0 <= code < 2 * EVALUATION_SETS:
+            mask |= 1 << (code // 2)
+        elif OBJECTIVE <= code < OBJECTIVE + EVALUATION_SETS:
+            mask |= 1 << (code - OBJECTIVE)
+    return mask
+
+
+@njit(cache=True, inline="always")
 def measure(params, layout, act_args, EX, ET, EL, loss_code, threshold, columns, row, z_buf, a_buf, l2):
     """Fill the evaluation columns of one metric row: loss, accuracy and J = loss + λ R(W) on each set a column
     asks for (λ = ``l2``)."""
     measure_by(evaluate_into, params, layout, act_args, EX, ET, EL, loss_code, threshold, columns, row, z_buf,
-               a_buf, l2)
+               a_buf, l2, sets_read(columns))
 
 
 @njit(cache=True, inline="always")
 def measure_by(evaluate_fn, params, layout, act_args, EX, ET, EL, loss_code, threshold, columns, row, z_buf, a_buf,
-               l2):
-    """:func:`measure`, each set evaluated by ``evaluate_fn`` (:func:`evaluate_into`, or :func:`evaluate_dense`
-    in the engine of dense nets)."""
+               l2, sets):
+    """:func:`measure` of the sets whose bit is set in ``sets`` (:func:`sets_read`), each evaluated by
+    ``evaluate_fn`` (:func:`evaluate_into`, or :func:`evaluate_dense` in the engine of dense nets)."""
     penalty = -1.0
     for k in range(EVALUATION_SETS):
-        wanted = False
-        for c in range(columns.shape[0]):
-            if columns[c] == 2 * k or columns[c] == 2 * k + 1 or columns[c] == OBJECTIVE + k:
-                wanted = True
-        if not wanted or EX[k].shape[0] == 0:
+        if (sets >> k) & 1 == 0 or EX[k].shape[0] == 0:
             continue
         loss, correct = evaluate_fn(params, layout, act_args, EX[k], ET[k], EL[k], loss_code, threshold,
                                     z_buf, a_buf)
@@ -157,6 +167,13 @@ def measure_by(evaluate_fn, params, layout, act_args, EX, ET, EL, loss_code, thr
                 if penalty < 0.0:
                     penalty = weight_penalty(params, layout)
                 row[c] = loss + l2 * penalty
+
+
+@njit(cache=True, inline="always")
+def criteria_declared(fcfg):
+    """Whether any stop criterion that :func:`criterion_met` checks is declared (a threshold that is not NaN)."""
+    return not (np.isnan(fcfg[F_STOP_TRAIN_ACCURACY]) and np.isnan(fcfg[F_STOP_TEST_ACCURACY])
+                and np.isnan(fcfg[F_STOP_TRAIN_LOSS]))
 
 
 @njit(cache=True, inline="always")
@@ -213,11 +230,12 @@ def corrupt_rows(Xe, rows, kind, level, low, high, rng):
 
 
 @njit(cache=True, inline="always")
-def record_row(evaluate_fn, params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, signal, snap,
-               snap_row, z_buf, a_buf):
-    """One row of the metric table after an epoch (and one weight snapshot, if asked for)."""
+def record_row(evaluate_fn, params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, sets, row, signal,
+               snap, snap_row, z_buf, a_buf):
+    """One row of the metric table after an epoch (and one weight snapshot, if asked for); ``sets`` as made by
+    :func:`sets_read`."""
     measure_by(evaluate_fn, params, layout, act_args, EX, ET, EL, cfg[C_LOSS], fcfg[F_THRESHOLD], columns, row,
-               z_buf, a_buf, fcfg[F_L2])
+               z_buf, a_buf, fcfg[F_L2], sets)
     for c in range(columns.shape[0]):
         code = columns[c]
         if code == SIGNAL:
@@ -241,27 +259,21 @@ def run_epochs_by(evaluate_fn, update, params, layout, act_args, state, hp, X, Y
     """Up to ``epochs`` epochs of one stage, each set evaluated by ``evaluate_fn``; a row of ``out`` (and
     ``snap``) per epoch; returns the rows written.
 
-    ``order`` is scratch for the visiting order (n rows).  With ``epochs`` = 0 it writes the row of
-    epoch 0 (before training) and sets run[R_STATUS] to CRITERION_MET when a stop criterion is met
-    already: one compiled function to load per run, not two.
-    Per epoch: visiting order (a fresh permutation when shuffling), rows the budget allows,
+    ``order`` is scratch for the visiting order (n rows); the row of epoch 0 (before training) is
+    :func:`initial_row`'s.  Per epoch: visiting order (a fresh permutation when shuffling), rows the budget allows,
     corruption (denoising), one ``update`` call per minibatch (timed), evaluation, then the
     checks: divergence, and in the final stage the stop criteria.  Stops early by setting
     run[R_STATUS]; counters in ``run`` carry over to the next call.  Returns early (status still
     RUNNING) once it has trained for fcfg[F_CALL_SECONDS]: Python sizes a call generously and the
     clock, not a guess of an epoch's cost, decides when it hears from the run again.
     """
-    if epochs == 0:  # the row of epoch 0, before training; a criterion met already ends the run here
-        record_row(evaluate_fn, params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, out[0], 0.0, snap, 0,
-                   z_buf, a_buf)
-        if criterion_met(fcfg, columns, out[0]):
-            run[R_STATUS] = CRITERION_MET
-        return 1
     n = X.shape[0]
     written = 0
     batch = cfg[C_BATCH]
     copy_rows = cfg[C_SHUFFLE] != 0 or cfg[C_CORRUPTION] != NO_CORRUPTION
     call_ns = -1 if np.isnan(fcfg[F_CALL_SECONDS]) else np.int64(fcfg[F_CALL_SECONDS] * 1e9)
+    sets = sets_read(columns)
+    criteria = criteria_declared(fcfg)
     called = monotonic_ns()
     for _ in range(epochs):
         if cfg[C_SHUFFLE] != 0:
@@ -289,8 +301,8 @@ def run_epochs_by(evaluate_fn, update, params, layout, act_args, state, hp, X, Y
         run[R_SAMPLES] += rows
         run[R_EPOCH] += 1
         row = out[written]
-        record_row(evaluate_fn, params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, signal, snap,
-                   written, z_buf, a_buf)
+        record_row(evaluate_fn, params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, sets, row, signal,
+                   snap, written, z_buf, a_buf)
         written += 1
         status = divergence(params, signal, run)
         if status != RUNNING:
@@ -298,7 +310,7 @@ def run_epochs_by(evaluate_fn, update, params, layout, act_args, state, hp, X, Y
             break
         if cfg[C_FINAL] == 0:
             continue  # stop criteria judge the finished pipeline only
-        met = criterion_met(fcfg, columns, row) or (cfg[C_SIGNAL_ZERO] != 0 and signal == 0.0)
+        met = (criteria and criterion_met(fcfg, columns, row)) or (cfg[C_SIGNAL_ZERO] != 0 and signal == 0.0)
         if met and run[R_CRITERION_EPOCH] < 0:
             run[R_CRITERION_EPOCH] = run[R_EPOCH]
             run[R_CRITERION_FORWARD] = run[R_FORWARD]
@@ -326,8 +338,8 @@ def _run_epochs_dense(update, params, layout, act_args, state, hp, X, Y, Xe, Ye,
 
 def _initial_row(params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, snap, z_buf, a_buf):
     """The metric row of epoch 0 (before training); returns whether a stop criterion is already met."""
-    record_row(evaluate_into, params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, row, 0.0, snap, 0,
-               z_buf, a_buf)
+    record_row(evaluate_into, params, layout, act_args, EX, ET, EL, cfg, fcfg, run, columns, sets_read(columns), row,
+               0.0, snap, 0, z_buf, a_buf)
     return criterion_met(fcfg, columns, row)
 
 

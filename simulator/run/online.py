@@ -92,18 +92,14 @@ def _initial_block(plan: Plan, params: np.ndarray, run: np.ndarray,
                    buffers: _Buffers) -> tuple[MetricBlock, bool, np.ndarray]:
     """Epoch 0: the evaluation before training; whether a stop criterion is met already; its weight snapshot."""
     net = plan.network
-    stage = plan.stages[0]
     names, codes = _codes(plan.columns + [("wall_seconds", E.WALL_SECONDS), ("forward_passes", E.FORWARD_PASSES)])
     cfg, fcfg = plan.settings(0)
     values = np.zeros((1, len(codes)))
     snaps = buffers.snapshots(1, net.np_dtype)
-    X, Y, _ = plan.sets.train
-    engine, kernel = engine_call(plan, stage)
-    engine(kernel, params, net.layout, net.act_args, stage.state, stage.hp, X, Y, buffers.Xe, buffers.Ye,
-           buffers.order, plan.shuffle_rng, plan.noise_rng, *_sets(plan), codes, cfg, fcfg, run, 0, values, snaps,
-           buffers.z, buffers.a)
-    met = run[E.R_STATUS] == E.CRITERION_MET
-    run[E.R_STATUS] = E.RUNNING
+    # Its own compiled function: it takes no kernel and no generators, whose conversion makes a call of the
+    # engine cost ~65 µs against ~5 µs (measured).
+    met = E.initial_row(params, net.layout, net.act_args, *_sets(plan), cfg, fcfg, run, codes, values[0], snaps,
+                        buffers.z, buffers.a)
     block = MetricBlock(np.zeros(1, dtype=np.int64), names, values)
     fill_from_snapshots(plan, block, snaps)
     return block, bool(met), snaps
