@@ -393,6 +393,64 @@ R_SAMPLES, R_WALL, R_STATUS = range(3)
 RUNNING, STOPPED, DIVERGED = 0, 1, 2
 
 
+@njit(cache=True, inline="always")
+def _row_zero(params, dims, netf, X, Y, M, EX, EY, EM, metrics, h, s, o, stop, run, measure):
+    """The row before training (epoch 0); True, with the status STOPPED, when a stop criterion is met already."""
+    if measure:
+        _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, 0, h, s, o)
+    metrics[0, M_SAMPLES] = 0.0
+    metrics[0, M_WALL] = 0.0
+    metrics[0, M_GRAD_NORM] = np.nan
+    if _stop_met(metrics, 0, stop):
+        run[R_STATUS] = STOPPED
+        return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def _epoch_start(rng, order, shuffle):
+    """Start an epoch: a fresh visiting order when shuffling (NumPy's permutation); returns the clock (ns)."""
+    start = monotonic_ns()
+    if shuffle:
+        visiting_order(rng, order)
+    return start
+
+
+@njit(cache=True, inline="always")
+def _minibatch_end(lo, batch, N, max_samples, samples):
+    """The end of the minibatch that starts at row ``lo``, cut where a budget of ``max_samples`` sequences
+    (0: none) runs out; ``samples`` were trained before it."""
+    hi = min(lo + batch, N)
+    if max_samples > 0:
+        hi = min(hi, lo + max_samples - samples)
+    return hi
+
+
+@njit(cache=True, inline="always")
+def _epoch_row(params, dims, netf, X, Y, M, EX, EY, EM, metrics, epoch, h, s, o, start, samples, run, measure):
+    """Close an epoch whose training began at ``start`` (ns): its seconds and sequences in ``run``, its metric row."""
+    run[R_WALL] += (monotonic_ns() - start) * 1e-9
+    run[R_SAMPLES] = samples
+    if measure:
+        _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, epoch, h, s, o)
+    metrics[epoch, M_SAMPLES] = samples
+    metrics[epoch, M_WALL] = run[R_WALL]
+
+
+@njit(cache=True, inline="always")
+def _epoch_status(params, metrics, epoch, stop, max_samples, samples, run):
+    """After an epoch's row: DIVERGED for a NaN or infinite weight, STOPPED for a criterion met or the budget
+    spent (either ends the run, and is set in ``run``), else RUNNING."""
+    for p in range(params.shape[0]):
+        if not np.isfinite(params[p]):
+            run[R_STATUS] = DIVERGED
+            return DIVERGED
+    if _stop_met(metrics, epoch, stop) or (max_samples > 0 and samples >= max_samples):
+        run[R_STATUS] = STOPPED
+        return STOPPED
+    return RUNNING
+
+
 @njit(cache=True)
 def train_run(params, dims, netf, mode, hp, feedback, opt_state, X, Y, M, EX, EY, EM, rng, first, last, batch,
               shuffle, max_samples, stop, metrics, measure, run):
@@ -417,28 +475,17 @@ def train_run(params, dims, netf, mode, hp, feedback, opt_state, X, Y, M, EX, EY
     N = X.shape[0]
     order = np.arange(N)
     truncation = np.int64(hp[P.truncation])
-    if first == 0:
-        if measure:
-            _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, 0, h, s, o)
-        metrics[0, M_SAMPLES] = 0.0
-        metrics[0, M_WALL] = 0.0
-        metrics[0, M_GRAD_NORM] = np.nan
-        if _stop_met(metrics, 0, stop):
-            run[R_STATUS] = STOPPED
-            return 0
+    if first == 0 and _row_zero(params, dims, netf, X, Y, M, EX, EY, EM, metrics, h, s, o, stop, run, measure):
+        return 0
     samples = np.int64(run[R_SAMPLES])
     for epoch in range(first + 1, last + 1):
-        start = monotonic_ns()
-        if shuffle:
-            visiting_order(rng, order)
+        start = _epoch_start(rng, order, shuffle)
         norm_sum = 0.0
         updates = 0
         for lo in range(0, N, batch):
-            hi = min(lo + batch, N)
-            if max_samples > 0:
-                hi = min(hi, lo + max_samples - samples)
-                if hi <= lo:
-                    break
+            hi = _minibatch_end(lo, batch, N, max_samples, samples)
+            if hi <= lo:
+                break
             for p in range(n):
                 grad[p] = 0.0
             for r in range(lo, hi):
@@ -448,19 +495,9 @@ def train_run(params, dims, netf, mode, hp, feedback, opt_state, X, Y, M, EX, EY
             norm_sum += apply_gradient(params, dims, hp, grad, opt_state, hi - lo)
             updates += 1
             samples += hi - lo
-        run[R_WALL] += (monotonic_ns() - start) * 1e-9
-        run[R_SAMPLES] = samples
-        if measure:
-            _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, epoch, h, s, o)
-        metrics[epoch, M_SAMPLES] = samples
-        metrics[epoch, M_WALL] = run[R_WALL]
+        _epoch_row(params, dims, netf, X, Y, M, EX, EY, EM, metrics, epoch, h, s, o, start, samples, run, measure)
         metrics[epoch, M_GRAD_NORM] = norm_sum / updates if updates else np.nan
-        for p in range(n):
-            if not np.isfinite(params[p]):
-                run[R_STATUS] = DIVERGED
-                return epoch
-        if _stop_met(metrics, epoch, stop) or (max_samples > 0 and samples >= max_samples):
-            run[R_STATUS] = STOPPED
+        if _epoch_status(params, metrics, epoch, stop, max_samples, samples, run) != RUNNING:
             return epoch
     return last
 
@@ -507,27 +544,17 @@ def _strategy_run(ask, tell, state, hp, streams, noise, noise64, population, fit
     h = np.zeros((T, H))
     s = np.zeros((T + 1, H))
     o = np.zeros((T, C))
-    n_params = params.shape[0]
     N = X.shape[0]
     order = np.arange(N)
-    if first == 0:
-        _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, 0, h, s, o)
-        metrics[0, M_SAMPLES] = 0.0
-        metrics[0, M_WALL] = 0.0
-        if _stop_met(metrics, 0, stop):
-            run[R_STATUS] = STOPPED
-            return 0
+    if first == 0 and _row_zero(params, dims, netf, X, Y, M, EX, EY, EM, metrics, h, s, o, stop, run, True):
+        return 0
     samples = np.int64(run[R_SAMPLES])
     for epoch in range(first + 1, last + 1):
-        start = monotonic_ns()
-        if shuffle:
-            visiting_order(rng, order)
+        start = _epoch_start(rng, order, shuffle)
         for lo in range(0, N, batch):
-            hi = min(lo + batch, N)
-            if max_samples > 0:
-                hi = min(hi, lo + max_samples - samples)
-                if hi <= lo:
-                    break
+            hi = _minibatch_end(lo, batch, N, max_samples, samples)
+            if hi <= lo:
+                break
             take = hi - lo
             for r in range(take):
                 Xb[r, :] = X[order[lo + r]]
@@ -539,19 +566,10 @@ def _strategy_run(ask, tell, state, hp, streams, noise, noise64, population, fit
             population_fitness(population, dims, netf, Xb[:take], Yb[:take], Mb[:take], accuracy, fitness)
             tell(state, hp, population, noise, noise64, fitness)
             samples += take
-        run[R_WALL] += (monotonic_ns() - start) * 1e-9
-        run[R_SAMPLES] = samples
-        for p in range(n_params):
+        for p in range(params.shape[0]):
             params[p] = state[S_MEAN + p]
-        _measure(params, dims, netf, X, Y, M, EX, EY, EM, metrics, epoch, h, s, o)
-        metrics[epoch, M_SAMPLES] = samples
-        metrics[epoch, M_WALL] = run[R_WALL]
-        for p in range(n_params):
-            if not np.isfinite(params[p]):
-                run[R_STATUS] = DIVERGED
-                return epoch
-        if _stop_met(metrics, epoch, stop) or (max_samples > 0 and samples >= max_samples):
-            run[R_STATUS] = STOPPED
+        _epoch_row(params, dims, netf, X, Y, M, EX, EY, EM, metrics, epoch, h, s, o, start, samples, run, True)
+        if _epoch_status(params, metrics, epoch, stop, max_samples, samples, run) != RUNNING:
             return epoch
     return last
 
