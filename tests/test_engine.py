@@ -96,3 +96,23 @@ def test_a_call_returns_after_its_training_time_and_calls_add_up_to_one_run(writ
     values = np.vstack([block.values for block in trained])
     assert np.array_equal(values[:, keep], whole[:, keep])
     assert np.array_equal(record.params, w_whole)
+
+
+@pytest.mark.parametrize("rule", [{"rule": "backprop", "lr": 0.5}, {"rule": "openai_es", "population": 8}])
+def test_ctrl_c_in_the_last_call_of_a_run_keeps_it_finished_and_stops_before_the_next(write_scenario, rule):
+    from rulelab.run.interrupts import deferred_interrupts, request_interrupt
+    from rulelab.run.runner import run_scenario
+
+    scenario = load_scenario(write_scenario(dict(XOR, repeats=2, train={"epochs": 40, "batch_size": 1},
+                                                 rules=[rule])))
+    done = []
+
+    def ctrl_c_in_the_last_call(epochs: int) -> None:  # progress hears of each call's epochs as it returns
+        done.append(epochs)
+        if sum(done) == 40:
+            request_interrupt()
+
+    with deferred_interrupts(), pytest.raises(KeyboardInterrupt) as info:
+        run_scenario(scenario, progress=ctrl_c_in_the_last_call)
+    (record,) = info.value.records
+    assert record.status == "completed" and record.epochs_run == 40 and record.seed == 0

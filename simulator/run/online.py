@@ -149,7 +149,8 @@ def _run_stage(plan: Plan, index: int, params: np.ndarray, run: np.ndarray, buff
             _copy_counters(run, record)
             progress(written)
         remaining -= written
-        if interrupted():
+        # A run that has nothing left to do is finished, not interrupted: the runner stops before the next one.
+        if remaining > 0 and run[E.R_STATUS] == E.RUNNING and interrupted():
             raise Interrupted
         # Slow epochs (a big net) stop a call by the clock; this keeps the next block no larger than needed.
         chunk = next_chunk(elapsed / max(written, 1), 2 * CHUNK_SECONDS, MOST_EPOCHS_PER_CALL)

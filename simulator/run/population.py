@@ -119,7 +119,8 @@ def train_population(plan: Plan, record: RunRecord, progress: Callable[[int], No
             _copy_counters(run, record)
             progress(written)
         remaining -= written
-        if interrupted():
+        # A run that has nothing left to do is finished, not interrupted: the runner stops before the next one.
+        if remaining > 0 and run[E.R_STATUS] == E.RUNNING and interrupted():
             raise Interrupted
         chunk = next_chunk(elapsed / max(written, 1))
     _copy_counters(run, record)
