@@ -73,7 +73,7 @@ def test_nets_with_other_layer_kinds_get_the_general_engine(write_scenario):
     assert E.engine_for(plan.network.layout) is E.run_epochs
 
 
-def test_a_call_returns_after_its_training_time_and_calls_add_up_to_one_run(write_scenario):
+def test_a_call_returns_after_its_training_time_and_calls_add_up_to_one_run(write_scenario, monkeypatch):
     plan = _plan(write_scenario)
     whole_rows, whole, w_whole, names = _call(E.run_epochs_dense, plan, 40)
     # 1 ns of training allowed per call: every call stops after its first epoch.
@@ -85,12 +85,9 @@ def test_a_call_returns_after_its_training_time_and_calls_add_up_to_one_run(writ
     from rulelab.run.record import RunRecord
 
     chunks = []
-    try:
-        O.MOST_EPOCHS_PER_CALL, saved = 3, O.MOST_EPOCHS_PER_CALL
-        record = RunRecord(plan.label, plan.rule_name, plan.family, plan.seed)
-        assert O.train_online(_plan(write_scenario), record, chunks.append, lambda: False)
-    finally:
-        O.MOST_EPOCHS_PER_CALL = saved
+    monkeypatch.setattr(O, "MOST_EPOCHS_PER_CALL", 3)
+    record = RunRecord(plan.label, plan.rule_name, plan.family, plan.seed)
+    assert O.train_online(_plan(write_scenario), record, chunks.append, lambda: False)
     assert chunks == [3] * 13 + [1]
     trained = [block for block in record.blocks if block.epochs[0] > 0]
     values = np.vstack([block.values for block in trained])
