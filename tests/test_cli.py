@@ -248,7 +248,7 @@ def test_a_closed_pipe_is_not_an_error(tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     process.stdout.close()  # the reader is gone before the first line
     err = process.stderr.read()
-    assert process.wait(timeout=120) == 0, err
+    assert process.wait(timeout=600) == 0, err
     assert "Traceback" not in err and "internal error" not in err, err
 
 
@@ -264,5 +264,5 @@ def test_the_command_leaves_without_teardown_but_with_its_output_and_status(code
               "atexit.register(lambda: print('atexit ran'))\n"
               "print('buffered', end='')\n"
               f"_exit_now({code!r})\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert (done.returncode, done.stdout, done.stderr) == (status, "bufferedatexit ran\n", stderr)

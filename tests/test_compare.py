@@ -130,7 +130,7 @@ def test_report_renders_in_headless_chromium(xor_run, tmp_path):
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom"]
     dom = subprocess.run([browser, *flags, (xor_run / "report.html").as_uri()], capture_output=True, text=True,
-                         timeout=120).stdout
+                         timeout=600).stdout
     assert 'data-figures="4"' in dom
     assert 'data-figures-rendered="4"' in dom  # every embedded PNG decoded
 

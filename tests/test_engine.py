@@ -95,6 +95,31 @@ def test_a_call_returns_after_its_training_time_and_calls_add_up_to_one_run(writ
     assert np.array_equal(record.params, w_whole)
 
 
+def test_an_evolution_strategy_run_is_one_call_when_short_and_calls_of_one_epoch_give_the_same_numbers(
+        write_scenario, monkeypatch):
+    from rulelab.run import population as P
+    from rulelab.run.record import RunRecord
+
+    es = dict(XOR, rules=[{"rule": "openai_es", "population": 8, "sigma": 0.3}])
+
+    def run(chunks):
+        plan = _plan(write_scenario, es)
+        record = RunRecord(plan.label, plan.rule_name, plan.family, plan.seed)
+        assert P.train_population(plan, record, chunks.append, lambda: False)
+        names = record.blocks[-1].names
+        keep = [c for c, name in enumerate(names) if name != "wall_seconds"]
+        return np.vstack([block.values[:, keep] for block in record.blocks[1:]]), record.params
+
+    whole_chunks, one_epoch_chunks = [], []
+    whole, w_whole = run(whole_chunks)
+    assert whole_chunks == [40]  # 40 generations of 8 members on XOR: far less than a call's 0.1 s
+    monkeypatch.setattr(P, "CALL_SECONDS", 1e-9)  # every call returns after its first epoch
+    split, w_split = run(one_epoch_chunks)
+    assert one_epoch_chunks == [1] * 40
+    assert whole.shape == (40, whole.shape[1]) and np.array_equal(split, whole)
+    assert np.array_equal(w_split, w_whole)
+
+
 @pytest.mark.parametrize("rule", [{"rule": "backprop", "lr": 0.5}, {"rule": "openai_es", "population": 8}])
 def test_ctrl_c_in_the_last_call_of_a_run_keeps_it_finished_and_stops_before_the_next(write_scenario, rule):
     from rulelab.run.interrupts import deferred_interrupts, request_interrupt

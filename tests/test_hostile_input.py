@@ -523,10 +523,10 @@ def test_debug_flag_prints_the_traceback(tmp_path, gates_text):
             "sys.argv = ['rulelab'] + sys.argv[1:]\n"
             "main()\n")
     plain = subprocess.run([sys.executable, "-c", code, "validate", str(path)], capture_output=True, text=True,
-                           timeout=120)
+                           timeout=600)
     assert plain.returncode == 1 and "Traceback" not in plain.stderr and "internal error (TypeError: boom)" in plain.stderr
     debug = subprocess.run([sys.executable, "-c", code, "--debug", "validate", str(path)], capture_output=True,
-                           text=True, timeout=120)
+                           text=True, timeout=600)
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "TypeError: boom" in debug.stderr
 
 

@@ -18,6 +18,10 @@ import pytest
 
 from rulelab.playground.server import BackgroundServer
 
+# Bounds on waits, not performance checks: with an empty kernel cache (a fresh clone) and the
+# other test worker compiling too, the page's first runs wait for their kernels to compile.
+WAIT_MS = 300_000
+
 CHROMIUM = os.environ.get("RULELAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -43,6 +47,7 @@ def served():
 @pytest.fixture
 def page(browser, served):
     context = browser.new_context(viewport={"width": 1300, "height": 1000}, accept_downloads=True)
+    context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -52,7 +57,7 @@ def page(browser, served):
 
 
 def frames_after(page, count: int) -> None:
-    page.wait_for_function(f"window.__pg.frames >= {count}", timeout=20000)
+    page.wait_for_function(f"window.__pg.frames >= {count}", timeout=WAIT_MS)
 
 
 def panel_images(page) -> list[str]:
@@ -64,17 +69,17 @@ def test_pick_a_dataset_add_two_rules_play_and_export_what_rulelab_run_reproduce
     page.goto(url)
     frames_after(page, 1)
     page.select_option("#dataset", "circles")
-    page.wait_for_function("window.__pg.runs >= 2", timeout=20000)
+    page.wait_for_function("window.__pg.runs >= 2", timeout=WAIT_MS)
     for rule in ("perceptron", "openai_es"):
         before = page.evaluate("window.__pg.runs")
         page.select_option("#add-rule-name", rule)
         page.click("#add-rule")
-        page.wait_for_function(f"window.__pg.runs > {before}", timeout=20000)
+        page.wait_for_function(f"window.__pg.runs > {before}", timeout=WAIT_MS)
     labels = page.eval_on_selector_all("#panels .label", "ls => ls.map(l => l.textContent)")
     assert labels == ["backprop", "feedback_alignment", "perceptron", "openai_es"]
     start = panel_images(page)
     page.click("#play")
-    page.wait_for_function("window.__pg.clock >= 12", timeout=30000)
+    page.wait_for_function("window.__pg.clock >= 12", timeout=WAIT_MS)
     page.click("#play")  # pause
     page.wait_for_function("document.querySelector('#play').textContent === 'Play'")
     after = panel_images(page)
@@ -121,7 +126,7 @@ def test_the_address_carries_the_state_and_yaml_opens(page, served, tmp_path):
     page.dispatch_event("#seed", "change")
     page.fill("#hidden", "4, 3")
     page.dispatch_event("#hidden", "change")
-    page.wait_for_function("window.__pg.runs >= 2 && state.scenario.network.layers.length === 4", timeout=20000)
+    page.wait_for_function("window.__pg.runs >= 2 && state.scenario.network.layers.length === 4", timeout=WAIT_MS)
     link = page.url
     assert "#" in link
     page.goto("about:blank")
@@ -134,7 +139,7 @@ def test_the_address_carries_the_state_and_yaml_opens(page, served, tmp_path):
     path = Path(__file__).resolve().parent.parent / "scenarios" / "playground.yaml"
     before = page.evaluate("window.__pg.runs")
     page.set_input_files("#open-yaml", str(path))
-    page.wait_for_function(f"window.__pg.runs > {before}", timeout=20000)
+    page.wait_for_function(f"window.__pg.runs > {before}", timeout=WAIT_MS)
     assert page.input_value("#dataset") == "playground_circle"
     assert "4 comparisons" in page.inner_text("#notes")
     labels = page.eval_on_selector_all("#panels .label", "ls => ls.map(l => l.textContent)")
@@ -170,7 +175,7 @@ def test_hopfield_recalls_a_stored_pattern_from_a_corrupted_cue(page, served):
     target = page.evaluate("state.hopfield.patterns[0]")
     assert sum(a != b for a, b in zip(cue, target)) == 20
     page.click("#hf-play")
-    page.wait_for_function("document.querySelector('#hf-result').dataset.outcome === 'target'", timeout=30000)
+    page.wait_for_function("document.querySelector('#hf-result').dataset.outcome === 'target'", timeout=WAIT_MS)
     assert page.evaluate("traceState().bits") == target
     energies = page.evaluate("traceState().energies")
     assert energies[-1] < energies[0] and all(b <= a + 1e-9 for a, b in zip(energies, energies[1:]))

@@ -46,7 +46,12 @@ def server():
         yield Served(background)
 
 
-def request(server, method: str, path: str, body=None, headers=None, timeout: float = 60):
+# A bound on each wait, not a performance check: with an empty kernel cache (a fresh clone) and
+# the other test worker compiling too, a run's first frame waits for its kernels to compile.
+PATIENCE_S = 300
+
+
+def request(server, method: str, path: str, body=None, headers=None, timeout: float = PATIENCE_S):
     """(status, parsed JSON or text) of one request."""
     conn = http.client.HTTPConnection(server.hostname, server.port, timeout=timeout)
     data = body if isinstance(body, (bytes, type(None))) else (body.encode() if isinstance(body, str)
@@ -61,7 +66,7 @@ def request(server, method: str, path: str, body=None, headers=None, timeout: fl
         return response.status, text
 
 
-def events(server, key: str, count: int, timeout: float = 60) -> list[tuple[str, dict]]:
+def events(server, key: str, count: int, timeout: float = PATIENCE_S) -> list[tuple[str, dict]]:
     """The first ``count`` events of a run's stream (bounded in time)."""
     conn = http.client.HTTPConnection(server.hostname, server.port, timeout=timeout)
     conn.request("GET", f"/api/runs/{key}/events")
@@ -371,7 +376,7 @@ def test_the_command_serves_on_loopback_and_refuses_bad_input(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ntask: {dataset: digits}\nnetwork: {layers: [64, 10]}\nrules: [{rule: backprop}]\n")
     done = subprocess.run([sys.executable, "-m", "rulelab.cli", "playground", str(bad)], capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=600)
     assert done.returncode == 2 and "task.dataset" in done.stderr
     proc = subprocess.Popen([sys.executable, "-m", "rulelab.cli", "playground", "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -382,7 +387,7 @@ def test_the_command_serves_on_loopback_and_refuses_bad_input(tmp_path):
         status, text = request(url, "GET", "/")
         assert status == 200 and "rulelab playground" in text
         busy = subprocess.run([sys.executable, "-m", "rulelab.cli", "playground", "--port", str(url.port)],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=600)
         assert busy.returncode == 2 and "cannot listen" in busy.stderr
     finally:
         proc.terminate()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numba
 
+from rulelab.core import compile_lock
 from rulelab.core import inlining  # noqa: F401  (faster inline="always": before any function compiles)
 
 # Files whose code is compiled into (or decides the module names of) cached kernels: every
@@ -48,6 +49,7 @@ def configure_cache() -> Path:
 
 
 CACHE_DIR = configure_cache()
+compile_lock.install(CACHE_DIR)  # worker processes with a cold cache compile each kernel once, not once each
 
 
 class ByDtype:

@@ -31,7 +31,7 @@ from rulelab.core import kernels as K
 from rulelab.core.clock import monotonic_ns
 from rulelab.core.jit import ByDtype
 from rulelab.core.engine import (BUDGET_SPENT, C_EARLY, C_LOSS, C_SHUFFLE, CFG_SLOTS, CRITERION_MET,
-                                 EVALUATION_SETS, F_THRESHOLD, FORWARD_PASSES, R_CRITERION_EPOCH,
+                                 EVALUATION_SETS, F_CALL_SECONDS, F_THRESHOLD, FORWARD_PASSES, R_CRITERION_EPOCH,
                                  F_STOP_OBJECTIVE, R_CRITERION_FORWARD, R_EPOCH, R_FORWARD, R_SAMPLES, R_STATUS,
                                  R_WALL, RUN_SLOTS, RUNNING,
                                  WALL_SECONDS, criterion_met, divergence, measure, rows_within_budget, visiting_order)
@@ -432,6 +432,10 @@ def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, label
                      out, z_buf, a_buf, transform):
     """Up to ``epochs`` epochs of a compiled strategy; a row of ``out`` per epoch; returns the rows written.
 
+    Like the online engine, a call returns after the epoch in which it has trained for
+    fcfg[F_CALL_SECONDS] (NaN: when its epochs are done); the numbers do not depend on where
+    calls end.
+
     An epoch visits the training set once in minibatches of C_FITNESS_BATCH rows (a fresh
     permutation when shuffling), one generation per minibatch: noise, ask, the fitness of
     every member, tell.  Then the strategy's mean is evaluated like any network, and the
@@ -449,6 +453,8 @@ def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, label
     n_params = population.shape[1]
     written = 0
     order = np.arange(n)
+    call_ns = -1 if np.isnan(fcfg[F_CALL_SECONDS]) else np.int64(fcfg[F_CALL_SECONDS] * 1e9)
+    called = monotonic_ns()
     for _ in range(epochs):
         if cfg[C_SHUFFLE] != 0:
             visiting_order(shuffle_rng, order)
@@ -532,6 +538,8 @@ def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, label
                 break
         if first_spent > 0:
             run[R_STATUS] = BUDGET_SPENT
+            break
+        if call_ns >= 0 and monotonic_ns() - called >= call_ns:
             break
     return written
 

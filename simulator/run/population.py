@@ -11,12 +11,14 @@ import numpy as np
 from rulelab.build import Plan
 from rulelab.core import engine as E
 from rulelab.core import population as PP
-from rulelab.run.interrupts import next_chunk
-from rulelab.run.online import Interrupted, divergence_message
+from rulelab.run.interrupts import CHUNK_SECONDS, next_chunk
+from rulelab.run.online import MOST_EPOCHS_PER_CALL, Interrupted, divergence_message
 from rulelab.run.record import DIVERGED, MetricBlock, RunRecord
 from rulelab.tasks.objective import initial_objective_row
 
-FIRST_CHUNK = 2  # epochs in the first call, before the speed of an epoch is known
+# A call returns after the epoch in which it has evolved for CALL_SECONDS (a progress bar moves, Ctrl-C is
+# heard), or after MOST_EPOCHS_PER_CALL epochs (the rows of its metric block).
+CALL_SECONDS = CHUNK_SECONDS
 
 EPOCH_COLUMNS = [("fitness_best", PP.FITNESS_BEST), ("fitness_mean", PP.FITNESS_MEAN),
                  ("fitness_std", PP.FITNESS_STD), ("sigma", PP.SIGMA), ("generations", PP.GENERATIONS),
@@ -77,6 +79,7 @@ def train_population(plan: Plan, record: RunRecord, progress: Callable[[int], No
     streams = PP.noise_streams(plan.state_rng)
     arrays = _Arrays(plan, n_params)
     cfg, fcfg = _settings(plan, arrays)
+    fcfg[E.F_CALL_SECONDS] = CALL_SECONDS
     run = np.zeros(PP.POPULATION_RUN_SLOTS)
     run[E.R_CRITERION_EPOCH] = -1.0
     sets = (plan.sets.X, plan.sets.T, plan.sets.labels)
@@ -101,7 +104,7 @@ def train_population(plan: Plan, record: RunRecord, progress: Callable[[int], No
     columns = plan.columns + EPOCH_COLUMNS
     names = tuple(name for name, _ in columns)
     codes = np.asarray([c for _, c in columns], dtype=np.int64)
-    remaining, chunk = plan.train.epochs, FIRST_CHUNK
+    remaining, chunk = plan.train.epochs, MOST_EPOCHS_PER_CALL
     while remaining > 0 and run[E.R_STATUS] == E.RUNNING:
         n = min(chunk, remaining)
         values = np.empty((n, len(codes)))
@@ -122,7 +125,8 @@ def train_population(plan: Plan, record: RunRecord, progress: Callable[[int], No
         # A run that has nothing left to do is finished, not interrupted: the runner stops before the next one.
         if remaining > 0 and run[E.R_STATUS] == E.RUNNING and interrupted():
             raise Interrupted
-        chunk = next_chunk(elapsed / max(written, 1))
+        # Slow epochs stop a call by the clock; this keeps the next block no larger than needed.
+        chunk = next_chunk(elapsed / max(written, 1), 2 * CALL_SECONDS, MOST_EPOCHS_PER_CALL)
     _copy_counters(run, record)
     if run[E.R_STATUS] in (E.DIVERGED_NAN, E.DIVERGED_BOUND):
         record.status = DIVERGED
