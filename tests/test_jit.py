@@ -64,9 +64,9 @@ sys.stdin.readline()  # hold the lock until told
 def test_processes_with_a_cold_cache_compile_a_kernel_once_and_wait_for_each_other(tmp_path, held):
     """Two processes that need the same uncompiled kernel.  While another process holds the overload's lock,
     both wait; then one compiles it and the other loads it from the cache (without the lock both would
-    compile it).  While another holds the cache index's lock (Numba's index is read-modify-write), the first
-    compiles but waits to save, still holding the overload, so the second still loads what it saved.  A third
-    process finds the kernel in the cache."""
+    compile it).  While another holds the cache index's lock (held to read or write the index), the first waits
+    to look in the cache, holding the overload, so the second still loads what the first then compiles and
+    saves.  A third process finds the kernel in the cache."""
     import os
     import subprocess
     import sys

@@ -13,11 +13,12 @@ So, for functions cached under rulelab's cache directory:
   exclusive ``flock`` on a lock file of that overload beside the function's cache index.  A
   process that waited then finds the overload in the cache and loads it.  Other signatures
   of the same function compile meanwhile (float32 and float64 kernels side by side);
-- saving to a function's cache holds that function's own lock file, briefly, so the index's
-  read-modify-write is one process's at a time.
+- loading from and saving to a function's cache hold that function's own lock file, briefly:
+  the index's read-modify-write is one process's at a time, and a load never sees an index
+  entry whose data file is not written yet.
 
-Nested compiles follow the call graph from caller to callee, and a save waits for nothing
-else: without a cycle in the call graph there is no cycle of waits.  Inside one process
+Nested compiles follow the call graph from caller to callee, and a load or save waits for
+nothing else: without a cycle in the call graph there is no cycle of waits.  Inside one process
 Numba's global compiler lock is taken first, so threads never wait for each other's file
 locks.  The operating system drops a lock when its process dies (``kill -9`` included).
 Where there is no ``fcntl`` (Windows) nothing is locked and compiling is as Numba does it.
@@ -41,8 +42,8 @@ from numba.core import dispatcher as numba_dispatcher
 from numba.core import sigutils
 from numba.core.compiler_lock import global_compiler_lock
 
-# Lock files this process holds, with how deeply: a compile may nest another of the same overload.
-_held: dict[str, list[int]] = {}
+# Lock files this process holds, and how many times over: a compile may nest another of the same overload.
+_held: dict[str, int] = {}
 
 
 def index_path(cache) -> str | None:
@@ -66,19 +67,18 @@ def lock_path(dispatcher, args: tuple | None = None) -> str | None:
 @contextlib.contextmanager
 def holding(path: str) -> Iterator[None]:
     """Hold the exclusive lock on ``path`` (re-entrant inside this process)."""
-    entry = _held.get(path)
-    if entry is not None:
-        entry[1] += 1
+    if path in _held:
+        _held[path] += 1
         try:
             yield
         finally:
-            entry[1] -= 1
+            _held[path] -= 1
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        _held[path] = [fd, 1]
+        _held[path] = 1
         try:
             yield
         finally:
@@ -89,7 +89,7 @@ def holding(path: str) -> Iterator[None]:
 
 
 def install(cache_dir: Path) -> bool:
-    """Lock compiles and cache saves of the functions cached under ``cache_dir``; True if installed."""
+    """Lock compiles, cache loads and cache saves of the functions cached under ``cache_dir``; True if installed."""
     if fcntl is None:
         return False
     root = str(cache_dir)
@@ -106,19 +106,28 @@ def install(cache_dir: Path) -> bool:
         compile._rulelab_locked = True
         compile.__doc__ = compile_.__doc__
         numba_dispatcher.Dispatcher.compile = compile
-    save = numba_caching.Cache.save_overload
-    if not getattr(save, "_rulelab_locked", False):
-        def save_overload(self, sig, data):
-            index = index_path(self)
-            if index is None or not index.startswith(root):
-                return save(self, sig, data)
-            with global_compiler_lock, holding(index + ".lock"):
-                return save(self, sig, data)
-
-        save_overload._rulelab_locked = True
-        save_overload.__doc__ = save.__doc__
-        numba_caching.Cache.save_overload = save_overload
+    for name in ("load_overload", "save_overload"):
+        _lock_index_around(name, root)
     return True
+
+
+def _lock_index_around(name: str, root: str) -> None:
+    """Make ``Cache.<name>`` hold the function's index lock: Numba saves the index before the data file it
+    names, so a load between the two could read a name whose file is not written yet (or is another's)."""
+    method = getattr(numba_caching.Cache, name)
+    if getattr(method, "_rulelab_locked", False):
+        return
+
+    def locked(self, sig, *args):
+        index = index_path(self)
+        if index is None or not index.startswith(root):
+            return method(self, sig, *args)
+        with global_compiler_lock, holding(index + ".lock"):
+            return method(self, sig, *args)
+
+    locked._rulelab_locked = True
+    locked.__doc__ = method.__doc__
+    setattr(numba_caching.Cache, name, locked)
 
 
 def _new_overload_args(dispatcher, sig) -> tuple | None:
