@@ -24,8 +24,8 @@ def single_threaded_blas(parallel: bool = True) -> Iterator[None]:
     With ``parallel``, the compiled code's worker threads are started first — before the limit,
     or the limit misses the workers' BLAS calls.  Online runs never use them, and starting
     them costs about half a second (measured): they pass ``parallel=False``.  Setting and
-    restoring the limit costs ~0.1 ms (the loaded libraries are inspected once); inside an open
-    block that needs nothing more (the runner holds one around a whole scenario) it costs nothing."""
+    restoring the limit costs ~26 µs (measured; the loaded libraries are inspected once); inside an
+    open block that needs nothing more (the runner holds one around a whole scenario) ~2 µs."""
     global _CONTROLLER, _WORKERS_STARTED
     if _OPEN and (not parallel or any(_OPEN)):
         yield  # the limit an open block set serves this one as it is
