@@ -432,9 +432,8 @@ def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, label
                      out, z_buf, a_buf, transform):
     """Up to ``epochs`` epochs of a compiled strategy; a row of ``out`` per epoch; returns the rows written.
 
-    Like the online engine, a call returns after the epoch in which it has trained for
-    fcfg[F_CALL_SECONDS] (NaN: when its epochs are done); the numbers do not depend on where
-    calls end.
+    Like the online engine, a call returns after the epoch whose generations ended fcfg[F_CALL_SECONDS]
+    after the call began (NaN: when its epochs are done); the numbers do not depend on where calls end.
 
     An epoch visits the training set once in minibatches of C_FITNESS_BATCH rows (a fresh
     permutation when shuffling), one generation per minibatch: noise, ask, the fitness of
@@ -492,7 +491,8 @@ def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, label
             counts[0] += 1
             run[R_FORWARD] += P * take
             run[R_SAMPLES] += take
-        run[R_WALL] += (monotonic_ns() - start) * 1e-9
+        trained = monotonic_ns()
+        run[R_WALL] += (trained - start) * 1e-9
         if first_spent == 0:
             run[R_STATUS] = BUDGET_SPENT
             break  # nothing was trained this epoch
@@ -539,7 +539,7 @@ def _run_generations(ask, tell, params, layout, act_args, state, hp, X, T, label
         if first_spent > 0:
             run[R_STATUS] = BUDGET_SPENT
             break
-        if call_ns >= 0 and monotonic_ns() - called >= call_ns:
+        if call_ns >= 0 and trained - called >= call_ns:
             break
     return written
 
