@@ -56,6 +56,12 @@ def prepare_data(scenario: Scenario, seed: int) -> PreparedData:
     own = kind_of(scenario.task).prepare_data(scenario, seed)
     if own is not None:
         return own
+    return split_data(scenario, seed)
+
+
+def split_data(scenario: Scenario, seed: int) -> PreparedData:
+    """The common road's data of one seed: the scenario's dataset generated and split ([seed, 0]); a plug-in
+    task kind's ``prepare_data`` may start from it."""
     rng = np.random.default_rng([seed, 0])
     data = scenario.make_dataset(rng)
     split = split_dataset(data, scenario.task.test_fraction, rng, scenario.task.standardize,

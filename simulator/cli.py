@@ -525,6 +525,33 @@ def rules_command(plugins: tuple[str, ...], verbose: bool) -> None:
                                      f"{info.description or ''}"))
 
 
+@main.command("kinds")
+@click.option("--plugin", "plugins", multiple=True, metavar="FILE_OR_MODULE",
+              help="Also list the task kinds of a plug-in file or module (repeatable).")
+def kinds_command(plugins: tuple[str, ...]) -> None:
+    """List the task kinds (task.kind): what each measures, its options and its origin."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from rulelab.registry import RegistryError, load_plugin
+    from rulelab.tasks.kinds import TaskKindError, installed_task_kinds
+
+    try:
+        for spec in plugins:
+            load_plugin(spec, Path.cwd())
+        found = installed_task_kinds()
+    except (RegistryError, TaskKindError) as exc:
+        _bad_input(str(exc))
+    table = Table(title="task kinds")
+    for column in ("name", "summary", "options", "source"):
+        table.add_column(column, overflow="fold")
+    for kind in found.values():
+        options = ", ".join(f"{name} = {info.default!r}" for name, info in kind.Options.model_fields.items()) \
+            if kind.Options is not None else ""
+        table.add_row(*(escape(cell) for cell in (kind.name, kind.summary, options, kind.source)))
+    _console().print(table)
+
+
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @scenario_options

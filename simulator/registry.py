@@ -13,6 +13,7 @@ import inspect
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import ModuleType
 
 from rulelab.rule import Rule
 
@@ -121,29 +122,37 @@ def _import_file(path: Path):
     return module
 
 
-def load_plugin(spec: str, base_dir: Path | None = None) -> list[type[Rule]]:
-    """Import a plug-in given as a ``.py`` file path or a module name; return its rules."""
+def import_plugin(spec: str, base_dir: Path | None = None) -> tuple[ModuleType, str]:
+    """Import a plug-in given as a ``.py`` file path or a module name; return it and where it came from."""
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         path = Path(spec).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         if not path.is_file():
             raise RegistryError(f"plug-in {spec}: file not found ({path})")
-        module = _import_file(path.resolve())
-        source = f"file {path}"
-    else:
-        try:
-            module = importlib.import_module(spec)
-        except Exception as exc:
-            raise RegistryError(f"plug-in module {spec} failed to import: {type(exc).__name__}: {exc}") from exc
-        source = f"module {spec}"
+        return _import_file(path.resolve()), f"file {path}"
+    try:
+        return importlib.import_module(spec), f"module {spec}"
+    except Exception as exc:
+        raise RegistryError(f"plug-in module {spec} failed to import: {type(exc).__name__}: {exc}") from exc
+
+
+def load_plugin(spec: str, base_dir: Path | None = None) -> list[type[Rule]]:
+    """Import a plug-in; register the task kinds it defines and return its rules (a plug-in may hold either)."""
+    from rulelab.tasks.kinds import TaskKindError, register_module_kinds
+
+    module, source = import_plugin(spec, base_dir)
+    try:
+        kinds = register_module_kinds(module, source)
+    except TaskKindError as exc:
+        raise RegistryError(str(exc)) from None
     rules = [
         obj for obj in vars(module).values()
         if inspect.isclass(obj) and issubclass(obj, Rule) and obj is not Rule
         and obj.name and obj.__module__ == module.__name__
     ]
-    if not rules:
-        raise RegistryError(f"plug-in {spec} defines no Rule subclass with a name")
+    if not rules and not kinds:
+        raise RegistryError(f"plug-in {spec} defines no Rule subclass with a name (nor a TaskKind)")
     for rule in rules:
         rule.source = source
     return rules

@@ -203,6 +203,7 @@ def validate_scenario(raw: dict[str, Any], source: str = "<scenario>", base_dir:
                       extra_plugins: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Validate a raw scenario dict; every problem found is reported at once."""
     problems = integers_beyond_64_bits(raw)
+    import_plugin_kinds(raw, base_dir, extra_plugins)
     try:
         model = ScenarioModel.model_validate(raw)
     except ValidationError as exc:
@@ -228,3 +229,22 @@ def integers_beyond_64_bits(raw: Any) -> list[tuple[str, str]]:
             problems.append((format_key_path(path), f"got {format_count(node)}; expected a whole number that "
                              f"fits 64 bits (at most {format_count(INT64_MAX)})"))
     return sorted(problems)
+
+
+# A real file names a few plug-ins; a hostile one may name thousands (the rule lookup still imports them all).
+MAX_PLUGINS_IMPORTED_FIRST = 32
+
+
+def import_plugin_kinds(raw: dict[str, Any], base_dir: Path, extra_plugins: list[str] | tuple[str, ...]) -> None:
+    """Import the file's plug-ins before its keys are checked, so that ``task.kind`` may name a plug-in's kind.
+
+    A plug-in that fails here is left to the rule lookup, which reports it at ``plugins`` with the rest."""
+    from rulelab.registry import RegistryError, load_plugin
+
+    listed = raw.get("plugins") if isinstance(raw, dict) else None
+    specs = [spec for spec in (listed if isinstance(listed, list) else []) if isinstance(spec, str)]
+    for spec in [*specs, *extra_plugins][:MAX_PLUGINS_IMPORTED_FIRST]:
+        try:
+            load_plugin(spec, base_dir)
+        except RegistryError:
+            pass

@@ -127,6 +127,7 @@ class Resolver:
         m = self.model
         self._check_run_count()
         kind = kind_of(m.task)
+        options = self._task_options(kind)
         own = kind.resolve(self)  # objective and sequence tasks have resolvers of their own
         if own is not None:
             return own
@@ -161,7 +162,7 @@ class Resolver:
                                           "use it with task kind: association"))
         if self.problems:
             raise self.fail()
-        task = m.task.model_copy(update={"test_fraction": test_fraction, "loss": loss})
+        task = m.task.model_copy(update={"test_fraction": test_fraction, "loss": loss, "options": options})
         metrics = tuple(m.metrics) if m.metrics else kind.default_metrics(task, test_fraction)
         if not m.metrics and any(getattr(st.params, "l2", 0.0) for spec in specs for st in spec.stages):
             # Weight decay: the full objective J = loss + λ R(W) is summarised next to each loss.
@@ -176,6 +177,19 @@ class Resolver:
         )
         object.__setattr__(scenario, "resolved", self._resolved_dict(scenario))
         return scenario
+
+    def _task_options(self, kind: TaskKind) -> dict[str, Any] | None:
+        """task.options checked against the kind's own Options model, defaults filled in (None: the kind has none)."""
+        given = self.model.task.options
+        if kind.Options is None:
+            if given is not None:
+                self.problems.append(("task.options", f"task kind '{kind.name}' takes no options"))
+            return None
+        try:
+            return kind.Options.model_validate(given or {}).model_dump()
+        except ValidationError as exc:
+            self.problems.extend(pydantic_problems(exc, ("task", "options"), kind.Options, given=given or {}))
+            return None
 
     def resolve_objective(self) -> Scenario:
         """Task kind objective: a function of x ∈ R^D searched by evolution strategies (no data, no network)."""
@@ -649,7 +663,8 @@ class Resolver:
             "description": m.description,
             "seed": m.seed,
             "repeats": m.repeats,
-            "task": {**{k: v for k, v in s.task.model_dump().items() if k not in OBJECTIVE_KEYS},
+            "task": {**{k: v for k, v in s.task.model_dump().items()
+                        if k not in OBJECTIVE_KEYS and not (k == "options" and v is None)},
                      "dataset": dataset},
             "network": m.network.model_dump(exclude_none=True),
             "train": m.train.model_dump(exclude_none=True),

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rulelab.scenario.errors import show
-from rulelab.tasks.kinds import TASK_KIND_NAMES
+from rulelab.scenario.errors import did_you_mean, show
+from rulelab.tasks.kinds import installed_task_kinds
 
 ActivationName = Literal["linear", "step", "sign", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
 METRICS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "validation_accuracy", "validation_loss",
@@ -123,7 +123,19 @@ OBJECTIVE_KEYS = ("function", "dimension", "shift", "rotate", "x0")  # task keys
 
 
 class TaskConfig(Model):
-    kind: Literal[TASK_KIND_NAMES] = Field("classification", description="one of the kinds in rulelab.tasks.kinds")
+    kind: str = Field("classification", description="one of the kinds in rulelab.tasks.kinds, or a plug-in's")
+    options: dict[str, Any] | None = Field(None, description="a plug-in task kind's own settings (its Options)")
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _registered_kind(cls, value: Any) -> Any:
+        # Built-in kinds, installed packages' and those of the plug-ins the file names (imported before the
+        # file is validated): the registry as it is now, not a list frozen when this module was imported.
+        known = list(installed_task_kinds())
+        if value not in known:
+            choices = ", ".join(f"'{name}'" for name in known[:-1]) + f" or '{known[-1]}'"
+            raise ValueError(f"got {show(value)}; expected one of {choices}{did_you_mean(value, known)}")
+        return value
     dataset: str | dict[str, Any] | None = Field(None, description="required, except for kind: objective")
     function: ObjectiveName | None = Field(None, description="objective: the function f to minimise")
     dimension: int | None = Field(None, ge=1, le=100_000, description="objective: D, the length of x")

@@ -12,10 +12,17 @@ the scenario, preparing the data, building and training the plan.  The default m
 
 The heavy modules each hook needs are imported inside the hook: this module is imported
 while a scenario is validated and must stay cheap.
+
+Plug-ins add kinds as they add rules: a :class:`TaskKind` subclass with a ``name`` in a plug-in
+file or module (``plugins:`` in the scenario, ``--plugin`` on the command line), or in an installed
+package under the ``rulelab.task_kinds`` entry-point group.  A kind with settings of its own
+declares them as a pydantic model in ``Options``; the scenario gives them under ``task.options``.
 """
 
 from __future__ import annotations
 
+import inspect
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 if TYPE_CHECKING:  # annotations only
@@ -44,6 +51,8 @@ class TaskKind:
     stores_patterns: ClassVar[bool] = False  # associative rules (Hopfield) store and recall; no others do
     recurrent: ClassVar[bool] = False  # a recurrent net on sequences (its own model, data and figures)
     fixed_metrics: ClassVar[tuple[str, ...] | None] = None  # default metrics that do not depend on the split
+    Options: ClassVar[Any] = None  # a plug-in kind's own settings (a pydantic model), given as task.options
+    source: str = "built-in"  # where the kind comes from: built-in, a package, a plug-in file or module
 
     # ------------------------------------------------------------ validation
 
@@ -298,20 +307,85 @@ def _last_layer(path: str, sizes: list[int]) -> str:
     return f"{path}.layers[{len(sizes) - 1}]"
 
 
-TASK_KINDS: dict[str, TaskKind] = {kind.name: kind for kind in (
+BUILT_IN_KINDS: tuple[TaskKind, ...] = (
     Classification(), Regression(), Autoencoding(), ActivationMaximisation(), Adversarial(), Unsupervised(),
-    Association(), Objective(), Sequence())}
-TASK_KIND_NAMES: tuple[str, ...] = tuple(TASK_KINDS)
+    Association(), Objective(), Sequence())
+TASK_KIND_NAMES: tuple[str, ...] = tuple(kind.name for kind in BUILT_IN_KINDS)
+# Every kind known in this process: the built-ins, then installed packages' (scanned on first use) and
+# plug-in files' and modules' (as they are imported).
+TASK_KINDS: dict[str, TaskKind] = {kind.name: kind for kind in BUILT_IN_KINDS}
+ENTRY_POINT_GROUP = "rulelab.task_kinds"
+_ENTRY_POINTS_SCANNED = False
+
+
+class TaskKindError(ValueError):
+    """A plug-in task kind that cannot be registered (not a TaskKind, no name, a name taken)."""
+
+
+def register_task_kind(kind: "type[TaskKind] | TaskKind", source: str) -> TaskKind:
+    """Add a kind (a TaskKind subclass or instance) under its name; the same class again is a no-op."""
+    instance = kind() if inspect.isclass(kind) else kind
+    if not isinstance(instance, TaskKind) or not isinstance(getattr(instance, "name", None), str) \
+            or not instance.name.isidentifier():
+        raise TaskKindError(f"{source}: {kind!r} is not a TaskKind subclass with a name (a Python identifier)")
+    taken = TASK_KINDS.get(instance.name)
+    if taken is not None:
+        if type(taken) is type(instance):
+            return taken
+        raise TaskKindError(f"two task kinds are named '{instance.name}': one from {taken.source}, one from "
+                            f"{source}; rename one of them")
+    if not getattr(instance, "summary", ""):
+        raise TaskKindError(f"{source}: task kind '{instance.name}' has no summary (one line for `rulelab kinds`)")
+    instance.source = source
+    TASK_KINDS[instance.name] = instance
+    return instance
+
+
+def kinds_in_module(module: ModuleType) -> list[type[TaskKind]]:
+    """The TaskKind subclasses with a name that a plug-in module defines (not those it imports)."""
+    return [obj for obj in vars(module).values()
+            if inspect.isclass(obj) and issubclass(obj, TaskKind) and obj is not TaskKind
+            and "name" in vars(obj) and obj.__module__ == module.__name__]
+
+
+def register_module_kinds(module: ModuleType, source: str) -> list[TaskKind]:
+    """Register every kind a plug-in module defines."""
+    return [register_task_kind(kind, source) for kind in kinds_in_module(module)]
+
+
+def installed_task_kinds() -> dict[str, TaskKind]:
+    """Every kind known now, installed packages' included (their entry points are read once per process)."""
+    global _ENTRY_POINTS_SCANNED
+    if not _ENTRY_POINTS_SCANNED:
+        from importlib.metadata import entry_points
+
+        _ENTRY_POINTS_SCANNED = True
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            source = f"package {ep.dist.name if ep.dist is not None else 'unknown package'}"
+            try:
+                loaded = ep.load()
+            except Exception as exc:  # a broken package must be named, not hide the other kinds
+                raise TaskKindError(f"task kind '{ep.name}' from {source} failed to import: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+            register_task_kind(loaded, source)
+    return dict(TASK_KINDS)
 
 
 def task_kind(name: str) -> TaskKind:
     """The registered kind of this name (the schema has already refused any other)."""
-    return TASK_KINDS[name]
+    kind = TASK_KINDS.get(name)
+    if kind is None:
+        kind = installed_task_kinds().get(name)
+    if kind is None:
+        raise TaskKindError(f"unknown task kind {name!r}; known: {', '.join(TASK_KINDS)}")
+    return kind
 
 
 def kind_of(task: Any) -> TaskKind:
     """The kind object of a task config (anything with a ``kind`` attribute)."""
-    return TASK_KINDS[task.kind]
+    return task_kind(task.kind)
 
 
-__all__ = ["TASK_KINDS", "TASK_KIND_NAMES", "TaskKind", "kind_of", "task_kind"]
+__all__ = ["BUILT_IN_KINDS", "ENTRY_POINT_GROUP", "TASK_KINDS", "TASK_KIND_NAMES", "TaskKind", "TaskKindError",
+           "installed_task_kinds", "kind_of", "kinds_in_module", "register_module_kinds", "register_task_kind",
+           "task_kind"]

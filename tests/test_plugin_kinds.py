@@ -1,0 +1,119 @@
+"""Plug-ins add task kinds as they add rules: from a plug-in file (docs/examples/label_noise.py) or an installed
+package's ``rulelab.task_kinds`` entry point; a kind's own settings are checked under ``task.options``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rulelab.build import build_plan, prepare_data, split_data
+from rulelab.cli import main
+from rulelab.registry import RegistryError, load_plugin
+from rulelab.run.runner import run_scenario
+from rulelab.scenario import ScenarioError, load_scenario, validate_scenario
+from rulelab.tasks import kinds
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "docs" / "examples" / "label_noise.yaml"
+PLUGIN = ROOT / "docs" / "examples" / "label_noise.py"
+
+
+def _scenario(**task) -> dict:
+    return {"name": "x", "plugins": [str(PLUGIN)], "task": {"kind": "label_noise", "dataset": "moons", **task},
+            "network": {"layers": [2, 4, 1], "activation": "tanh", "output_activation": "sigmoid"},
+            "train": {"epochs": 3}, "rules": [{"rule": "backprop", "lr": 0.1}]}
+
+
+def test_a_plug_in_file_kind_flips_the_training_labels_it_declares_and_keeps_the_test_labels():
+    scenario = load_scenario(EXAMPLE, repeats=1)
+    assert scenario.task.kind == "label_noise" and scenario.task.options == {"share": 0.3}
+    assert kinds.task_kind("label_noise").source == f"file {PLUGIN}"
+    clean = split_data(scenario, 0).split
+    plan = build_plan(scenario, scenario.rules[0], 0, prepare_data(scenario, 0))
+    noisy = plan.sets.labels[0]
+    # Two classes: a hit label becomes the other class; the hits are the stream [seed, 0, 1]'s draws below 0.3.
+    hit = np.random.default_rng([0, 0, 1]).random(len(clean.y_train)) < 0.3
+    np.testing.assert_array_equal(noisy, np.where(hit, 1 - clean.y_train, clean.y_train))
+    assert 0 < hit.sum() < len(hit)
+    np.testing.assert_array_equal(plan.sets.labels[1], clean.y_test)  # tested on the true labels
+    np.testing.assert_array_equal(plan.sets.X[0], clean.X_train)  # the same split as classification's
+
+
+def test_no_noise_gives_classification_numbers_bit_for_bit():
+    noiseless = run_scenario(load_scenario(EXAMPLE, overrides=["task.options.share=0.0"], repeats=1))
+    plain = run_scenario(load_scenario(EXAMPLE, overrides=["task.kind=classification", "task.options=null"],
+                                       repeats=1))
+    assert [r.status for r in noiseless] == [r.status for r in plain] == ["completed", "not_converged"]
+    for a, b in zip(noiseless, plain):
+        assert a.rows == b.rows
+        np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_task_options_are_checked_against_the_kinds_own_model():
+    with pytest.raises(ScenarioError) as bad:
+        validate_scenario(_scenario(options={"share": 1.5, "shares": 2}), "f.yaml")
+    text = str(bad.value)
+    assert "task.options.share: got 1.5; input should be less than 1" in text
+    assert "task.options.shares: unknown key 'shares'" in text
+    with pytest.raises(ScenarioError, match="task.options: task kind 'classification' takes no options"):
+        validate_scenario({**_scenario(options={"share": 0.1}), "task": {"kind": "classification", "dataset": "moons",
+                                                                         "options": {"share": 0.1}}}, "f.yaml")
+    assert validate_scenario(_scenario(), "f.yaml").task.options == {"share": 0.2}  # the default, written out
+
+
+def test_an_unknown_kind_lists_the_plug_ins_kinds_too():
+    load_plugin(str(PLUGIN))
+    with pytest.raises(ScenarioError) as bad:
+        validate_scenario({**_scenario(), "task": {"kind": "label_nois", "dataset": "moons"}}, "f.yaml")
+    assert "task.kind: got 'label_nois'; expected one of 'classification', 'regression'" in str(bad.value)
+    assert "or 'label_noise'; did you mean 'label_noise'?" in str(bad.value)
+
+
+def test_kinds_only_plug_ins_load_and_clashing_names_are_refused(tmp_path):
+    only = tmp_path / "only_a_kind.py"
+    only.write_text("from rulelab.tasks.kinds import Regression\n\n"
+                    "class Smooth(Regression):\n    name = 'smooth_regression'\n    summary = 'regression, smoothly'\n")
+    assert load_plugin(str(only)) == []
+    assert kinds.task_kind("smooth_regression").source == f"file {only}"
+    clash = tmp_path / "clashing_kind.py"
+    clash.write_text("from rulelab.tasks.kinds import Classification\n\n"
+                     "class Mine(Classification):\n    name = 'classification'\n    summary = 'mine'\n")
+    with pytest.raises(RegistryError, match="two task kinds are named 'classification': one from built-in, "
+                                            f"one from file {clash}; rename one of them"):
+        load_plugin(str(clash))
+    assert type(kinds.task_kind("classification")) is kinds.Classification
+    empty = tmp_path / "nothing_here.py"
+    empty.write_text("X = 1\n")
+    with pytest.raises(RegistryError, match="defines no Rule subclass with a name \\(nor a TaskKind\\)"):
+        load_plugin(str(empty))
+
+
+def test_an_installed_package_adds_a_kind_through_its_entry_point(tmp_path, monkeypatch):
+    (tmp_path / "fake_kinds_pkg.py").write_text(
+        "from rulelab.tasks.kinds import Classification\n\n"
+        "class Curriculum(Classification):\n    name = 'curriculum'\n    summary = 'classification, easy first'\n")
+    info = tmp_path / "rulelab_fake_kinds-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rulelab-fake-kinds\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[rulelab.task_kinds]\ncurriculum = fake_kinds_pkg:Curriculum\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(kinds, "TASK_KINDS", dict(kinds.TASK_KINDS))
+    monkeypatch.setattr(kinds, "_ENTRY_POINTS_SCANNED", False)
+    scenario = validate_scenario({"name": "x", "task": {"kind": "curriculum", "dataset": "xor"},
+                                  "network": {"layers": [2, 1], "activation": "step"},
+                                  "rules": [{"rule": "perceptron"}]})
+    assert kinds.kind_of(scenario.task).source == "package rulelab-fake-kinds"
+    assert scenario.metrics == ("train_accuracy", "train_loss")  # classification's defaults (xor: no test share)
+
+
+def test_rulelab_kinds_lists_every_kind_with_its_options_and_origin():
+    result = CliRunner().invoke(main, ["kinds", "--plugin", str(PLUGIN)], terminal_width=400)
+    assert result.exit_code == 0, result.output
+    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") >= 4}
+    assert "share = 0.2" in lines["label_noise"] and "label_noise.py" in lines["label_noise"]
+    assert "built-in" in lines["classification"] and "sequence" in lines
+    missing = CliRunner().invoke(main, ["kinds", "--plugin", "no_such_file.py"])
+    assert missing.exit_code == 2 and "plug-in no_such_file.py: file not found" in missing.output
