@@ -122,9 +122,23 @@ def _import_file(path: Path):
     return module
 
 
+def is_plugin_file(spec: str) -> bool:
+    """Whether a plug-in is given as a file path (else it is a module name)."""
+    return spec.endswith(".py") or "/" in spec or "\\" in spec
+
+
+def plugin_as_saved(spec: str, base_dir: Path) -> str:
+    """A plug-in as a run folder's scenario.yaml names it: a file by its absolute path (``rulelab plot``, workers
+    and ``weights_from`` read that file from elsewhere), a module by its name."""
+    if not is_plugin_file(spec):
+        return spec
+    path = Path(spec).expanduser()
+    return str(path if path.is_absolute() else (base_dir / path).resolve())
+
+
 def import_plugin(spec: str, base_dir: Path | None = None) -> tuple[ModuleType, str]:
     """Import a plug-in given as a ``.py`` file path or a module name; return it and where it came from."""
-    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+    if is_plugin_file(spec):
         path = Path(spec).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path

@@ -117,3 +117,15 @@ def test_rulelab_kinds_lists_every_kind_with_its_options_and_origin():
     assert "built-in" in lines["classification"] and "sequence" in lines
     missing = CliRunner().invoke(main, ["kinds", "--plugin", "no_such_file.py"])
     assert missing.exit_code == 2 and "plug-in no_such_file.py: file not found" in missing.output
+
+
+def test_a_run_folder_names_its_plug_in_files_by_path_so_that_plot_finds_them(tmp_path):
+    """`rulelab plot RUN` (and `weights_from`) validate the saved scenario.yaml from the run folder: a plug-in named
+    relative to the scenario file was not found there, and the figures that need the scenario were left out."""
+    for scenario_file, plugin in ((EXAMPLE, PLUGIN), (ROOT / "docs" / "examples" / "margin.yaml",
+                                                      ROOT / "docs" / "examples" / "margin_perceptron.py")):
+        scenario = load_scenario(scenario_file, repeats=1)
+        assert scenario.resolved["plugins"] == [str(plugin)]
+        saved = validate_scenario(dict(scenario.resolved), str(tmp_path / "scenario.yaml"), tmp_path)
+        assert saved.resolved == scenario.resolved  # the same scenario, every default written out
+        assert [s.rule for s in saved.rules] == [s.rule for s in scenario.rules]

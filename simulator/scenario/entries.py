@@ -3,10 +3,12 @@ looking each rule up, validating its hyperparameters, distinct labels, and the r
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from rulelab.registry import plugin_as_saved
 from rulelab.rule import Rule
 from rulelab.scenario.errors import clip_text, did_you_mean, pydantic_problems, show
 from rulelab.scenario.keypaths import parse_key_path
@@ -51,7 +53,7 @@ def claim_label(entry: Any, rule: type[Rule], index: int, labels: dict[str, int]
     return label
 
 
-def resolved_scenario(m: ScenarioModel, task: dict[str, Any], specs: Any, metrics: tuple[str, ...],
+def resolved_scenario(m: ScenarioModel, base_dir: Path, task: dict[str, Any], specs: Any, metrics: tuple[str, ...],
                       network: dict[str, Any] | None = None) -> dict[str, Any]:
     """The resolved scenario as a run saves it (scenario.yaml), keys in the order every resolved file has."""
     resolved: dict[str, Any] = {"name": m.name, "description": m.description, "seed": m.seed, "repeats": m.repeats,
@@ -63,6 +65,6 @@ def resolved_scenario(m: ScenarioModel, task: dict[str, Any], specs: Any, metric
         "rules": [{"rule": spec.rule.name, "label": spec.label, **spec.params.model_dump()} for spec in specs],
         "metrics": list(metrics)})
     if m.plugins:
-        resolved["plugins"] = list(m.plugins)
+        resolved["plugins"] = [plugin_as_saved(spec, base_dir) for spec in m.plugins]
     return resolved
 

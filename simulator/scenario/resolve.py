@@ -15,6 +15,7 @@ from rulelab.core import kernels as K
 from rulelab.core.network import LayerShapeError, LayerSpec, Network, layer_shapes, n_layer_params, output_shape, \
     tie_problem
 from rulelab.data.datasets import DATASETS, Dataset, DatasetProblem, DataShape
+from rulelab.registry import plugin_as_saved
 from rulelab.rule import Rule
 from rulelab.scenario.errors import ScenarioError, clip_text, did_you_mean, pydantic_problems, show
 from rulelab.scenario.keypaths import parse_key_path
@@ -212,7 +213,7 @@ class Resolver:
         scenario = Scenario(name=m.name, description=m.description, seed=m.seed, repeats=m.repeats, task=task,
                             dataset_name="", dataset_options=None, train=m.train, rules=specs, metrics=metrics,
                             source=self.source, base_dir=self.base_dir, resolved={})
-        resolved = resolved_scenario(m, {"kind": "objective", **{key: getattr(task, key) for key in OBJECTIVE_KEYS}},
+        resolved = resolved_scenario(m, self.base_dir, {"kind": "objective", **{key: getattr(task, key) for key in OBJECTIVE_KEYS}},
                                      specs, metrics)
         object.__setattr__(scenario, "resolved", resolved)
         return scenario
@@ -672,7 +673,7 @@ class Resolver:
             "metrics": list(s.metrics),
         }
         if m.plugins:
-            out["plugins"] = list(m.plugins)
+            out["plugins"] = [plugin_as_saved(spec, self.base_dir) for spec in m.plugins]
         for entry, spec in zip(m.rules, s.rules):
             if entry.stages is not None:
                 item = {"label": spec.label, "stages": [
