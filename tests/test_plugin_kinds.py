@@ -129,3 +129,43 @@ def test_a_run_folder_names_its_plug_in_files_by_path_so_that_plot_finds_them(tm
         saved = validate_scenario(dict(scenario.resolved), str(tmp_path / "scenario.yaml"), tmp_path)
         assert saved.resolved == scenario.resolved  # the same scenario, every default written out
         assert [s.rule for s in saved.rules] == [s.rule for s in scenario.rules]
+
+
+BROKEN = '''from rulelab.tasks.kinds import Classification
+
+
+class Fragile(Classification):
+    name = "fragile_{tag}"
+    summary = "fails for seed 1"
+
+    def prepare_data(self, scenario, seed):
+        if "{hook}" == "prepare_data" and seed == 1:
+            raise ValueError("no data for seed 1")
+        return None
+
+    def after_training(self, plan, record):
+        if "{hook}" == "after_training" and plan.seed == 1:
+            raise RuntimeError("cannot measure seed 1")
+'''
+
+
+@pytest.mark.parametrize("hook, message", [
+    ("prepare_data", "preparing the data of seed 1 failed (ValueError: no data for seed 1)"),
+    ("after_training", "RuntimeError: cannot measure seed 1"),
+])
+def test_a_failing_plug_in_kind_fails_its_seed_names_itself_and_keeps_the_other_seeds(tmp_path, hook, message):
+    from rulelab.run.executors import run_task
+
+    plugin = tmp_path / f"fragile_{hook}.py"
+    plugin.write_text(BROKEN.format(tag=hook, hook=hook))
+    scenario = validate_scenario({"name": "x", "plugins": [str(plugin)], "seed": 0, "repeats": 3,
+                                  "task": {"kind": f"fragile_{hook}", "dataset": "xor"},
+                                  "network": {"layers": [2, 1], "activation": "sigmoid"}, "train": {"epochs": 2},
+                                  "rules": [{"rule": "backprop"}]}, str(tmp_path / "f.yaml"), tmp_path)
+    records = run_scenario(scenario)
+    assert [r.status for r in records] == ["completed", "failed", "completed"]
+    assert records[1].message == f"task kind 'fragile_{hook}' from file {plugin}: {message}"
+    assert records[1].rows[-1][1] == "error"
+    assert all(np.isfinite(records[i].final("train_loss")) for i in (0, 2))
+    in_a_worker = run_task(scenario.resolved, scenario.source, str(tmp_path), 0, 1)  # `--jobs N` takes this road
+    assert (in_a_worker.status, in_a_worker.message) == ("failed", records[1].message)

@@ -34,8 +34,7 @@ def run_task(resolved: dict, source: str, base_dir: str, rule_index: int, seed: 
 
     import numba
 
-    from rulelab.build import prepare_data
-    from rulelab.run.runner import run_one
+    from rulelab.run.runner import failed_record, prepared_data, run_one
     from rulelab.scenario import validate_scenario
 
     numba.set_num_threads(1)  # the run is the parallel unit: one thread inside each
@@ -45,7 +44,9 @@ def run_task(resolved: dict, source: str, base_dir: str, rule_index: int, seed: 
         _WORKER_SCENARIO[key] = validate_scenario(dict(resolved), source, Path(base_dir))
     scenario = _WORKER_SCENARIO[key]
     try:
-        return run_one(scenario, scenario.rules[rule_index], seed, prepare_data(scenario, seed))
+        spec = scenario.rules[rule_index]
+        data, problem = prepared_data(scenario, seed)
+        return run_one(scenario, spec, seed, data) if data is not None else failed_record(spec, seed, problem)
     except KeyboardInterrupt as exc:  # stopped at a chunk's end: send back what the run measured
         record = getattr(exc, "record", None)
         if record is None:

@@ -8,12 +8,13 @@ failure of one rule or seed never loses the others: it becomes a record with sta
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Callable
 
 import numpy as np
 
-from rulelab.build import Plan, build_plan, prepare_data
+from rulelab.build import Plan, PreparedData, build_plan, prepare_data
 from rulelab.core import engine as E
 from rulelab.core.threads import single_threaded_blas
 from rulelab.run.interrupts import interrupt_requested
@@ -23,35 +24,75 @@ from rulelab.run.record import (COMPLETED, CONVERGED, DIVERGED, FAILED, INTERRUP
                                 RunRecord)
 from rulelab.scenario import RuleSpec, Scenario
 from rulelab.tasks.association import train_associative
-from rulelab.tasks.kinds import kind_of
+from rulelab.tasks.kinds import TaskKind, kind_of
 
 Progress = Callable[[int], None]
 
 
-def failure_message(spec_rule, label: str, exc: Exception) -> str:
-    """One line about a failed run; names the plug-in and its file when the rule is not built in."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+def failure_message(spec_rule, label: str, exc: Exception, kind: TaskKind | None = None) -> str:
+    """One line about a failed run; names the plug-in and its file when the rule is not built in, or the task
+    kind's plug-in when the error was raised in its code."""
+    text = _one_line(exc)
     compile_words = ("nopython mode pipeline", "mismatch of return type", "Cannot determine Numba type")
     if type(exc).__module__.startswith("numba") or any(w in str(exc) for w in compile_words):
         text = f"the kernel failed to compile ({text})"
+    if kind is not None and _raised_in_plugin_kind(exc, kind):
+        return f"task kind '{kind.name}' from {kind.source}: {text}"
     source = spec_rule.source
     if source and source != "built-in":
         text = f"rule '{spec_rule.name}' from {source}: {text}"
     return text
 
 
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+def _raised_in_plugin_kind(exc: BaseException, kind: TaskKind) -> bool:
+    return kind.source != "built-in" and _raised_in(exc, type(kind).__module__)
+
+
+def _raised_in(exc: BaseException, module_name: str) -> bool:
+    """Whether the exception passed through code of this module on its way up."""
+    path = getattr(sys.modules.get(module_name), "__file__", None)
+    frame = exc.__traceback__
+    while frame is not None and path is not None:
+        if frame.tb_frame.f_code.co_filename == path:
+            return True
+        frame = frame.tb_next
+    return False
+
+
+def failed_record(spec: RuleSpec, seed: int, message: str, epoch: int = 0) -> RunRecord:
+    """The record of a run that failed before (or while) training: its status, why, and an error row."""
+    record = RunRecord(spec.label, spec.rule.name, spec.family, seed)
+    record.status = FAILED
+    record.message = message
+    record.rows.append((epoch, "error", float("nan")))
+    return record
+
+
+def prepared_data(scenario: Scenario, seed: int) -> tuple[PreparedData | None, str]:
+    """The seed's data, or why it could not be made (naming a plug-in task kind whose code failed): one seed's
+    failure must not lose the other seeds' runs."""
+    try:
+        return prepare_data(scenario, seed), ""
+    except Exception as exc:
+        kind = kind_of(scenario.task)
+        text = f"preparing the data of seed {seed} failed ({_one_line(exc)})"
+        return None, f"task kind '{kind.name}' from {kind.source}: {text}" if _raised_in_plugin_kind(exc, kind) \
+            else text
+
+
 def run_one(scenario: Scenario, spec: RuleSpec, seed: int, data, progress: Progress | None = None) -> RunRecord:
     """Build the plan of one (rule, seed) and run it; never raises for a failure of the rule itself."""
-    record = RunRecord(spec.label, spec.rule.name, spec.family, seed)
     try:
         plan = build_plan(scenario, spec, seed, data)
     except Exception as exc:  # e.g. weights_from without this rule's weights
-        record.status = FAILED
-        record.message = failure_message(spec.stages[-1].rule, spec.label, exc)
-        record.rows.append((0, "error", float("nan")))
-        return record
-    return run_plan(plan, progress, record)
+        return failed_record(spec, seed, failure_message(spec.stages[-1].rule, spec.label, exc,
+                                                         kind_of(scenario.task)))
+    return run_plan(plan, progress, RunRecord(spec.label, spec.rule.name, spec.family, seed))
 
 
 def run_plan(plan: Plan, progress: Progress | None = None, record: RunRecord | None = None) -> RunRecord:
@@ -77,7 +118,7 @@ def run_plan(plan: Plan, progress: Progress | None = None, record: RunRecord | N
             interrupted.record = record  # type: ignore[attr-defined]
             raise interrupted from None
         record.status = FAILED
-        record.message = failure_message(type(plan.rule), plan.label, exc)
+        record.message = failure_message(type(plan.rule), plan.label, exc, kind_of(plan.task))
         record.rows.append((record.epochs_run, "error", float("nan")))
     return record
 
@@ -254,9 +295,10 @@ def run_scenario(scenario: Scenario, on_record: Callable[[RunRecord], None] | No
                 todo = [spec for spec in scenario.rules if (spec.label, seed) not in skip]
                 if not todo:
                     continue
-                data = prepare_data(scenario, seed)
+                data, problem = prepared_data(scenario, seed)
                 for spec in todo:
-                    keep(run_one(scenario, spec, seed, data, progress))
+                    keep(run_one(scenario, spec, seed, data, progress) if data is not None
+                         else failed_record(spec, seed, problem))
                     if interrupt_requested():
                         raise KeyboardInterrupt
     except KeyboardInterrupt as exc:
