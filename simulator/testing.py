@@ -442,3 +442,133 @@ def check_rule(rule: type[Rule]) -> list[str]:
         check.run(rule)
         passed.append(check.name)
     return passed
+
+
+# ------------------------------------------------------------------ task kinds
+
+
+class TaskKindCheckError(AssertionError):
+    """A plug-in task kind broke the contract; the message names the check."""
+
+
+def _kind_fail(check: str, message: str) -> None:
+    raise TaskKindCheckError(f"check '{check}' failed: {message}")
+
+
+def _arrays_of(data) -> dict[str, np.ndarray]:
+    """Every array a seed's prepared data holds, by name (a split's, sequences', an objective's)."""
+    found: dict[str, np.ndarray] = {}
+    for part_name in ("split", "objective"):
+        part = getattr(data, part_name)
+        for field_name, value in (vars(part).items() if part is not None else ()):
+            if isinstance(value, np.ndarray):
+                found[f"{part_name}.{field_name}"] = value
+    for i, sequences in enumerate(data.sequences or ()):
+        for field_name, value in vars(sequences).items():
+            if isinstance(value, np.ndarray):
+                found[f"sequences[{i}].{field_name}"] = value
+    return found
+
+
+def measured_numbers(record) -> tuple[list[tuple[int, str]], np.ndarray]:
+    """A run's (epoch, metric) keys and values, wall-clock columns aside: what the same seed must repeat."""
+    kept = [(epoch, metric, value) for epoch, metric, value in record.all_rows() if metric != "wall_seconds"]
+    return [(epoch, metric) for epoch, metric, _ in kept], np.asarray([value for _, _, value in kept], dtype=float)
+
+
+def _same_numbers(a, b) -> bool:
+    (keys_a, values_a), (keys_b, values_b) = measured_numbers(a), measured_numbers(b)
+    return keys_a == keys_b and np.array_equal(values_a, values_b, equal_nan=True)
+
+
+def check_task_kind(kind, scenario: dict | str) -> list[str]:
+    """Run the contract checks of a task kind on a small scenario that uses it (a dict as a YAML file would
+    hold it, or a file's path); return the names of the checks passed.
+
+    Use it in the kind's test file::
+
+        from rulelab.testing import check_task_kind
+        from my_kinds import LabelNoise
+
+        def test_my_kind_honours_the_contract():
+            check_task_kind(LabelNoise, "my_scenario.yaml")
+
+    Raises :class:`TaskKindCheckError` at the first failure, naming the check."""
+    from pathlib import Path
+
+    from rulelab.build import prepare_data
+    from rulelab.run.runner import run_scenario
+    from rulelab.scenario import ScenarioError, load_scenario, validate_scenario
+    from rulelab.scenario.schema import METRICS
+    from rulelab.tasks.kinds import TaskKind, TaskKindError, register_task_kind
+
+    passed = []
+    # 1. declaration
+    cls = kind if isinstance(kind, type) else type(kind)
+    if not issubclass(cls, TaskKind):
+        _kind_fail("declaration", f"{kind!r} is not a subclass of rulelab.tasks.kinds.TaskKind")
+    name = vars(cls).get("name")
+    if not isinstance(name, str) or not name.isidentifier():
+        _kind_fail("declaration", f"{cls.__name__} needs its own `name`, a Python identifier (got {name!r})")
+    if not getattr(cls, "summary", ""):
+        _kind_fail("declaration", f"task kind '{name}' needs a one-line `summary` (rulelab kinds shows it)")
+    if cls.targets not in ("labels", "values", "inputs", "none"):
+        _kind_fail("declaration", f"`targets` is {cls.targets!r}; expected labels, values, inputs or none")
+    if cls.Options is not None:
+        try:
+            cls.Options.model_validate({})
+        except (ValidationError, AttributeError, TypeError) as exc:
+            _kind_fail("declaration", f"`Options` must be a pydantic model whose every field has a default "
+                                      f"(task.options may be left out): {exc}")
+    try:
+        register_task_kind(cls, f"module {cls.__module__}")
+    except TaskKindError as exc:
+        _kind_fail("declaration", str(exc))
+    passed.append("declaration")
+    # 2. the scenario validates with this kind, and its default metrics are metrics rulelab knows
+    try:
+        valid = load_scenario(Path(scenario), repeats=1) if isinstance(scenario, (str, Path)) else \
+            validate_scenario({**scenario, "repeats": 1}, "<contract kit>", Path.cwd())
+    except ScenarioError as exc:
+        _kind_fail("validates", f"the scenario does not validate: {exc}")
+    if valid.task.kind != name:
+        _kind_fail("validates", f"the scenario's task.kind is '{valid.task.kind}', not '{name}'")
+    unknown = [m for m in valid.metrics if m not in METRICS]
+    if unknown:
+        _kind_fail("validates", f"default metrics {unknown} are not metrics rulelab measures ({', '.join(METRICS)})")
+    passed.append("validates")
+    # 3. a seed's data is the same every time it is made (it may draw only from seeded streams)
+    seed = valid.seeds[0]
+    first, again = _arrays_of(prepare_data(valid, seed)), _arrays_of(prepare_data(valid, seed))
+    for key, value in first.items():
+        if not np.array_equal(value, again[key], equal_nan=value.dtype.kind == "f"):
+            _kind_fail("reproducible data", f"{key} differs between two preparations of seed {seed}: draw from "
+                                            "np.random.default_rng([seed, …]) streams, never the global generator")
+    passed.append("reproducible data")
+    # 4. the data fits the task: finite, rows matching, labels among the classes
+    data = prepare_data(valid, seed)
+    split = data.split
+    if split is not None:
+        for key, value in first.items():
+            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                _kind_fail("consistent data", f"{key} holds NaN or infinite values")
+        for part in ("train", "test"):
+            X, y = getattr(split, f"X_{part}"), getattr(split, f"y_{part}")
+            if y is not None and len(y) != len(X):
+                _kind_fail("consistent data", f"X_{part} has {len(X)} rows but y_{part} has {len(y)}")
+            if y is not None and cls.classifies and len(y) and not (0 <= y.min() and y.max() < max(data.n_classes, 2)):
+                _kind_fail("consistent data", f"y_{part} holds labels outside 0 … {max(data.n_classes, 2) - 1}")
+        n_in = valid.rules[0].network.sizes[0] if valid.rules[0].network is not None else None
+        if n_in is not None and split.X_train.ndim == 2 and split.X_train.shape[1] != n_in:
+            _kind_fail("consistent data", f"X_train has {split.X_train.shape[1]} features; the network takes {n_in}")
+    passed.append("consistent data")
+    # 5. every rule runs on it and a second run gives the same numbers
+    records = run_scenario(valid)
+    failed = [f"{r.label}: {r.message}" for r in records if r.status == "failed"]
+    if failed:
+        _kind_fail("runs", f"runs failed: {'; '.join(failed)}")
+    for first_run, second_run in zip(records, run_scenario(valid)):
+        if not _same_numbers(first_run, second_run):
+            _kind_fail("runs", f"a second run of '{first_run.label}' on the same scenario and seed gave other numbers")
+    passed.append("runs")
+    return passed

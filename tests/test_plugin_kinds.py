@@ -15,6 +15,7 @@ from rulelab.registry import RegistryError, load_plugin
 from rulelab.run.runner import run_scenario
 from rulelab.scenario import ScenarioError, load_scenario, validate_scenario
 from rulelab.tasks import kinds
+from rulelab.testing import TaskKindCheckError, check_task_kind, measured_numbers
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "label_noise.yaml"
@@ -48,7 +49,9 @@ def test_no_noise_gives_classification_numbers_bit_for_bit():
                                        repeats=1))
     assert [r.status for r in noiseless] == [r.status for r in plain] == ["completed", "not_converged"]
     for a, b in zip(noiseless, plain):
-        assert a.rows == b.rows
+        (keys_a, values_a), (keys_b, values_b) = measured_numbers(a), measured_numbers(b)
+        assert keys_a == keys_b and len(keys_a) > 100
+        np.testing.assert_array_equal(values_a, values_b)
         np.testing.assert_array_equal(a.params, b.params)
 
 
@@ -169,3 +172,25 @@ def test_a_failing_plug_in_kind_fails_its_seed_names_itself_and_keeps_the_other_
     assert all(np.isfinite(records[i].final("train_loss")) for i in (0, 2))
     in_a_worker = run_task(scenario.resolved, scenario.source, str(tmp_path), 0, 1)  # `--jobs N` takes this road
     assert (in_a_worker.status, in_a_worker.message) == ("failed", records[1].message)
+
+
+def test_the_contract_kit_passes_the_example_kind_and_names_what_a_broken_one_breaks(tmp_path):
+    load_plugin(str(PLUGIN))
+    import label_noise  # the plug-in file's module, imported under its own name
+
+    assert check_task_kind(label_noise.LabelNoise, str(EXAMPLE)) == [
+        "declaration", "validates", "reproducible data", "consistent data", "runs"]
+    unseeded = tmp_path / "unseeded_kind.py"
+    unseeded.write_text(
+        "from dataclasses import replace\nimport numpy as np\nfrom rulelab.build import split_data\n"
+        "from rulelab.tasks.kinds import Classification\n\n"
+        "class Unseeded(Classification):\n    name = 'unseeded'\n    summary = 'labels shuffled by the global generator'\n\n"
+        "    def prepare_data(self, scenario, seed):\n        data = split_data(scenario, seed)\n"
+        "        return replace(data, split=replace(data.split, y_train=np.random.permutation(data.split.y_train)))\n")
+    assert load_plugin(str(unseeded)) == []  # a kind, no rule
+    with pytest.raises(TaskKindCheckError, match="check 'reproducible data' failed: split.y_train differs between "
+                                                 "two preparations of seed 0"):
+        check_task_kind(type(kinds.task_kind("unseeded")), {**_scenario(), "plugins": [str(unseeded)],
+                                         "task": {"kind": "unseeded", "dataset": "moons"}})
+    with pytest.raises(TaskKindCheckError, match="check 'declaration' failed: Nameless needs its own `name`"):
+        check_task_kind(type("Nameless", (kinds.Classification,), {"summary": "x"}), _scenario())
