@@ -36,9 +36,10 @@ from numba import njit
 
 from rulelab.core import kernels as K
 from rulelab.core.activations import times_derivative
-from rulelab.core.layers import (add_step, add_step_rows_kept, dense_add_step, dense_error_through, dense_layer_forward,
-                                 error_rows_through, error_through, forward_by, forward_rows_kept,
-                                 layer_forward_seeded)
+from rulelab.core.layers import (add_layer_step, add_step_rows_kept, dense_error_through, dense_layer_forward,
+                                 dense_layer_step, error_rows_through, error_through, finish_deltas,
+                                 finish_deltas_rows, forward_by, forward_rows_kept, layer_forward_seeded,
+                                 no_deltas_to_finish)
 from rulelab.core.losses import output_delta
 from rulelab.core.network import LAYER_KINDS, Network
 from rulelab.core.pooling import NO_DROPOUT, dropout_seed
@@ -142,15 +143,15 @@ def accumulate_gradient(params, layout, act_args, state, x, t, loss_code, mode, 
 def accumulate_into(params, layout, act_args, state, x, t, loss_code, mode, target, scale):
     """target += scale · ∂E/∂θ for one sample; ``target`` may be ``params`` itself (plain online SGD
     with scale = −η): each layer's error is sent down before that layer's weights change."""
-    return accumulate_by(layer_forward_seeded, error_through, add_step, params, layout, act_args, state, x, t,
-                         loss_code, mode, target, scale)
+    return accumulate_by(layer_forward_seeded, error_through, add_layer_step, finish_deltas, params, layout,
+                         act_args, state, x, t, loss_code, mode, target, scale)
 
 
 @njit(cache=True, fastmath=K.FAST, inline="always")
-def accumulate_by(layer_forward_fn, error_fn, step_fn, params, layout, act_args, state, x, t, loss_code, mode,
-                  target, scale):
-    """:func:`accumulate_into` with each layer's forward pass, error pass and step given: the layer model's
-    (every kind), or the dense ones alone for the kernels specialised to all-dense nets."""
+def accumulate_by(layer_forward_fn, error_fn, step_fn, finish_fn, params, layout, act_args, state, x, t, loss_code,
+                  mode, target, scale):
+    """:func:`accumulate_into` with each layer's forward pass, error pass, step and δ completion given: the layer
+    model's (every kind), or the dense ones alone for the kernels specialised to all-dense nets."""
     n_units, n_params = n_units_params(layout)
     z_buf = state[1:1 + n_units]
     a_buf = state[1 + n_units:1 + 2 * n_units]
@@ -167,15 +168,15 @@ def accumulate_by(layer_forward_fn, error_fn, step_fn, params, layout, act_args,
     for l in range(last, -1, -1):
         inp = x if l == 0 else K.layer_buffer(a_buf, layout, l - 1)
         if l > 0:  # the error for the layer below, before this layer's weights change
-            _propagate(error_fn, params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last, seed)
-        step_fn(target, layout, l, scale, K.layer_buffer(d_buf, layout, l), inp)
+            _propagate(error_fn, finish_fn, params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last, seed)
+        step_fn(target, layout, l, scale, K.layer_buffer(d_buf, layout, l), inp, K.layer_buffer(a_buf, layout, l))
     return loss
 
 
 @njit(cache=True, fastmath=K.FAST, inline="always")
-def _propagate(error_fn, params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last, seed):
+def _propagate(error_fn, finish_fn, params, layout, act_args, l, mode, fb, z_buf, a_buf, d_buf, d_last, seed):
     """δ_{l−1} = e ⊙ g′(z_{l−1}) with e from (∂z_l/∂a_{l−1})ᵀ δ_l (Wᵀ δ_l for weights), Bᵀ δ_l or D δ_L
-    (see module docstring)."""
+    (see module docstring), then completed by ``finish_fn`` (a recurrent layer's error through time)."""
     prev = l - 1
     d = K.layer_buffer(d_buf, layout, l)
     d_prev = K.layer_buffer(d_buf, layout, prev)
@@ -210,6 +211,7 @@ def _propagate(error_fn, params, layout, act_args, l, mode, fb, z_buf, a_buf, d_
         error_fn(fb, base, layout, act_args, l, d, d_prev, inp, out, seed)
     for i in range(n_in):
         d_prev[i] *= K.derivative_scalar(code, slope, z_prev[i], a_prev[i])
+    finish_fn(params, layout, act_args, prev, z_prev, a_prev, d_prev)
 
 
 @njit(cache=True, inline="always")
@@ -369,10 +371,11 @@ def batch_backward(params, layout, act_args, state, Xb, Yb, loss_code, mode, tar
         if l > 0:  # the error for the layer below, before this layer's weights change
             E = _error_below(params, layout, act_args, l, mode, fb, D, D_last, As[l - 1], Zs[l], key, step)
         prev_a = Xb if l == 0 else As[l - 1]
-        add_step_rows_kept(target, layout, l, D, prev_a, Cols[l], alpha, accumulate)
+        add_step_rows_kept(target, layout, l, D, prev_a, Cols[l], alpha, accumulate, As[l])
         if l == 0:
             break
         times_derivative(layout[l - 1, K.ACT], act_args[l - 1], Zs[l - 1], As[l - 1], E)
+        finish_deltas_rows(params, layout, act_args, l - 1, Zs[l - 1], As[l - 1], E)
         D = E
     return total
 
@@ -428,7 +431,8 @@ def sgd_online_dense_step(params, layout, act_args, state, hp, X, Y, lo, mode):
     operations in the same order: the same numbers).  It allocates nothing and calls nothing that does, so the
     rules' kernels around it are compiled without reference counting (see ``rulelab.core.rows.NO_REFCOUNT``)."""
     _, lr = next_step(state, hp)
-    return accumulate_by(dense_layer_forward, dense_error_through, dense_add_step, params, layout, act_args, state,
+    return accumulate_by(dense_layer_forward, dense_error_through, dense_layer_step, no_deltas_to_finish, params,
+                         layout, act_args, state,
                          X[lo], Y[lo], np.int64(hp[P.loss]), mode, params, -lr)
 
 
@@ -438,6 +442,13 @@ class GradientRule:
     mode: int = BACKPROP
     supports_tied_weights = True
     layer_kinds = LAYER_KINDS  # the error passes through every kind (see the module docstring)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "layer_kinds" not in vars(cls) and cls.mode != BACKPROP:
+            # A recurrent layer's error through time runs through its own W: feedback through a fixed random
+            # matrix (B, or D from the output) has no counterpart for it, so those rules do not train one.
+            cls.layer_kinds = tuple(kind for kind in LAYER_KINDS if kind != "recurrent")
     # Set by each rule: its straight-line kernel for plain online SGD on all-dense nets (see kernel()).
     sgd_online = None
 
@@ -502,8 +513,9 @@ def input_gradient(params, layout, act_args, x, t, loss_code, layer, unit, of_ac
         else:
             d[unit] = K.derivative_scalar(layout[layer, K.ACT], act_args[layer], z[unit], a[unit])
             value = a[unit]
+        finish_deltas(params, layout, act_args, layer, z, a, d)  # a recurrent unit's state reached through time
     for l in range(top, 0, -1):
-        _propagate(error_through, params, layout, act_args, l, BACKPROP, params, z_buf, a_buf, d_buf,
+        _propagate(error_through, finish_deltas, params, layout, act_args, l, BACKPROP, params, z_buf, a_buf, d_buf,
                    K.layer_buffer(d_buf, layout, last), NO_DROPOUT)
     error_through(params, layout[0, K.W_OFF], layout, act_args, 0, K.layer_buffer(d_buf, layout, 0), gx, x,
                   K.layer_buffer(z_buf, layout, 0), NO_DROPOUT)

@@ -32,11 +32,13 @@ from rulelab.core.activations import activate_into, activate_rows
 from rulelab.core.blas import add_product
 from rulelab.core.conv import (columns, conv_add_step, conv_add_step_rows, conv_error_down, conv_error_rows,
                                conv_forward, conv_forward_rows, local_add_step, local_error_down, local_forward)
-from rulelab.core.layout import (ACT, AVG_POOL, B_OFF, C_OUT, CONV, DENSE, DROPOUT, FLATTEN, KIND, L2_POOL, LOCAL,
-                                 MAX_POOL, N_IN, N_OUT, W_OFF, bias, kernel_size, layer_buffer, n_units, weight_rows,
-                                 weights)
+from rulelab.core.layout import (ACT, AVG_POOL, B_OFF, C_OUT, CONV, DENSE, DROPOUT, FLATTEN, KIND, L2_POOL,
+                                 LAST_STEP, LOCAL, MAX_POOL, N_IN, N_OUT, RECURRENT, W_OFF, bias, kernel_size,
+                                 layer_buffer, n_units, weight_rows, weights)
 from rulelab.core.losses import predict_class, predict_net, sample_loss
 from rulelab.core.pooling import NO_DROPOUT, dropout_apply, dropout_seed, pool_error_down, pool_forward
+from rulelab.core.recurrent import (last_step_error, last_step_forward, recurrent_add_step, recurrent_error_down,
+                                   recurrent_finish, recurrent_forward)
 from rulelab.core.rows import FAST, row_add, row_dot
 
 # ------------------------------------------------------------------ one sample
@@ -77,6 +79,11 @@ def shaped_forward(params, layout, act_args, layer, x, z, a, seed):
             z[i] = x[i]
     elif kind == DROPOUT:
         dropout_apply(layout, layer, act_args[layer], seed, x, z)
+    elif kind == RECURRENT:
+        recurrent_forward(params, layout, act_args, layer, x, z, a)  # each state needs the one before: z and a
+        return
+    elif kind == LAST_STEP:
+        last_step_forward(layout, layer, x, z)
     else:
         z[:] = np.nan  # an undeclared kind never passes as an identity (check_layout refuses it first)
         a[:] = np.nan
@@ -158,6 +165,9 @@ def send_error_down(matrix, base, layout, layer, d, e):
     if kind == LOCAL:
         local_error_down(matrix, base, layout, layer, d, e)
         return
+    if kind == RECURRENT:
+        recurrent_error_down(matrix, base, layout, layer, d, e)
+        return
     if kind != DENSE:
         e[:] = np.nan
         return
@@ -185,7 +195,8 @@ def error_through(matrix, base, layout, act_args, layer, d, e, inp, out, seed):
     """e = (∂z/∂x)ᵀ d for any kind: through the weights (W, or B at ``base`` in ``matrix``), the pooling
     (which needs the layer's input ``inp`` and output ``out``), unchanged (flatten), or the dropout mask of ``seed``."""
     kind = layout[layer, KIND]
-    if kind == MAX_POOL or kind == AVG_POOL or kind == L2_POOL or kind == FLATTEN or kind == DROPOUT:
+    if kind == MAX_POOL or kind == AVG_POOL or kind == L2_POOL or kind == FLATTEN or kind == DROPOUT \
+            or kind == LAST_STEP:
         error_through_unweighted(layout, act_args, layer, d, e, inp, out, seed)
     else:
         send_error_down(matrix, base, layout, layer, d, e)
@@ -200,6 +211,8 @@ def error_through_unweighted(layout, act_args, layer, d, e, inp, out, seed):
     elif kind == FLATTEN:
         for i in range(d.shape[0]):
             e[i] = d[i]
+    elif kind == LAST_STEP:
+        last_step_error(layout, layer, d, e)
     else:
         dropout_apply(layout, layer, act_args[layer], seed, d, e)  # the same mask again: ∂z/∂x = diag(m)
 
@@ -219,6 +232,37 @@ def add_step(target, layout, layer, scale, d, inp):
         return
     if kind == DENSE:
         dense_add_step(target, layout, layer, scale, d, inp)
+    elif kind == RECURRENT:  # its step needs the layer's states: add_layer_step; never a silent no-op
+        target[layout[layer, W_OFF]:layout[layer, B_OFF] + layout[layer, C_OUT]] = np.nan
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def add_layer_step(target, layout, layer, scale, d, inp, out):
+    """:func:`add_step` for every kind, recurrent layers included: their step needs the layer's own outputs
+    ``out`` (the states s_{t−1}) as well as its input."""
+    if layout[layer, KIND] == RECURRENT:
+        recurrent_add_step(target, layout, layer, scale, d, inp, out)
+    else:
+        add_step(target, layout, layer, scale, d, inp)
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def dense_layer_step(target, layout, layer, scale, d, inp, out):
+    """:func:`add_layer_step` of a net known to be all dense."""
+    dense_add_step(target, layout, layer, scale, d, inp)
+
+
+@njit(cache=True, inline="always")
+def finish_deltas(params, layout, act_args, layer, z, a, d):
+    """Complete a layer's δ after the error from above has reached it: a recurrent layer adds the error that
+    reaches each state through the later ones (backpropagation through time); every other kind has it all."""
+    if layout[layer, KIND] == RECURRENT:
+        recurrent_finish(params, layout, act_args, layer, z, a, d)
+
+
+@njit(cache=True, inline="always")
+def no_deltas_to_finish(params, layout, act_args, layer, z, a, d):
+    """:func:`finish_deltas` of a net known to be all dense: nothing to do."""
 
 
 @njit(cache=True, fastmath=FAST, inline="always")
@@ -258,8 +302,13 @@ def forward_rows_kept(params, layout, act_args, layer, inp, key, step):
                               inp.shape[0])
     else:
         Z = np.empty((inp.shape[0], layout[layer, N_OUT]), dtype=inp.dtype)
+        states = np.empty(layout[layer, N_OUT], dtype=inp.dtype)  # a recurrent row's s (A is made from Z below)
         for r in range(inp.shape[0]):
-            if kind == LOCAL:
+            if kind == RECURRENT:
+                recurrent_forward(params, layout, act_args, layer, inp[r], Z[r], states)
+            elif kind == LAST_STEP:
+                last_step_forward(layout, layer, inp[r], Z[r])
+            elif kind == LOCAL:
                 local_forward(params, layout, layer, inp[r], Z[r])
             elif kind == MAX_POOL or kind == AVG_POOL or kind == L2_POOL:
                 pool_forward(kind, layout, layer, inp[r], Z[r])
@@ -318,8 +367,9 @@ def error_rows_through(matrix, base, layout, act_args, layer, D, inp, out, key, 
 
 
 @njit(cache=True)
-def add_step_rows_kept(target, layout, layer, D, prev_a, col, alpha, accumulate):
-    """:func:`add_step_rows` with a conv layer's patch matrix ``col`` kept from the forward pass."""
+def add_step_rows_kept(target, layout, layer, D, prev_a, col, alpha, accumulate, out_a):
+    """:func:`add_step_rows` with a conv layer's patch matrix ``col`` kept from the forward pass (``out_a``: the
+    layer's own outputs, which a recurrent layer's step reads)."""
     kind = layout[layer, KIND]
     if kind == DENSE:
         add_product(weights(target, layout, layer), D.T, prev_a, alpha, 1.0 if accumulate else 0.0)
@@ -332,16 +382,29 @@ def add_step_rows_kept(target, layout, layer, D, prev_a, col, alpha, accumulate)
             target[layout[layer, W_OFF]:layout[layer, B_OFF] + layout[layer, N_OUT]] = 0.0
         for r in range(D.shape[0]):
             local_add_step(target, layout, layer, alpha, D[r], prev_a[r])
+    elif kind == RECURRENT:
+        if not accumulate:
+            target[layout[layer, W_OFF]:layout[layer, B_OFF] + layout[layer, C_OUT]] = 0.0
+        for r in range(D.shape[0]):
+            recurrent_add_step(target, layout, layer, alpha, D[r], prev_a[r], out_a[r])
 
 
 @njit(cache=True)
-def add_step_rows(target, layout, layer, D, prev_a, alpha, accumulate):
+def add_step_rows(target, layout, layer, D, prev_a, alpha, accumulate, out_a):
     """target[θ_l] ← alpha · ∂E/∂θ_l (+ target if ``accumulate``): W ← alpha Dᵀ A_prev (+W), b ← alpha Σ_rows D (+b).
 
     One in-place GEMM (a conv layer: its deltas by channel times the patch matrix): with
     target = params, alpha = −η this is the SGD step itself.  Nothing for kinds without parameters."""
     col = columns(layout, layer, prev_a) if layout[layer, KIND] == CONV else np.empty((0, 0), dtype=prev_a.dtype)
-    add_step_rows_kept(target, layout, layer, D, prev_a, col, alpha, accumulate)
+    add_step_rows_kept(target, layout, layer, D, prev_a, col, alpha, accumulate, out_a)
+
+
+@njit(cache=True)
+def finish_deltas_rows(params, layout, act_args, layer, Z, A, D):
+    """:func:`finish_deltas` for every row of a minibatch."""
+    if layout[layer, KIND] == RECURRENT:
+        for r in range(D.shape[0]):
+            recurrent_finish(params, layout, act_args, layer, Z[r], A[r], D[r])
 
 
 @njit(cache=True)

@@ -23,7 +23,11 @@ signal of length L being (C, 1, L)):
              over every position
     local    W (N_OUT × C_IN·KH·KW): each output unit (channel-major order) its own kernel
              over its receptive field — the notes' "sparse W" —, then b (N_OUT)
-    pooling  (max, average, L2), flatten and dropout: no parameters
+    recurrent  W (H × H) and U (H × F) side by side, one row per unit: row j = [W_j | U_j] (H + F values),
+             then b (H): an Elman layer over a signal of T steps of F features (C_IN = F, W_IN = T),
+             h_t = W s_{t−1} + U x_t + b, s_t = g(h_t), s_{−1} = 0; its outputs are every s_t, (H, 1, T)
+    pooling  (max, average, L2), flatten, dropout and last_step (a signal's last position, (C, 1, T) → C):
+             no parameters
 
 The geometry columns ``G0 … G11`` (``C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT, KH, KW, SH, SW,
 PH, PW``) give the input and output shapes, the kernel (or pooling window), the strides,
@@ -62,8 +66,11 @@ AVG_POOL = 4
 L2_POOL = 5
 FLATTEN = 6
 DROPOUT = 7
+RECURRENT = 8
+LAST_STEP = 9
 KIND_CODES = {"dense": DENSE, "conv": CONV, "local": LOCAL, "max_pool": MAX_POOL, "average_pool": AVG_POOL,
-              "l2_pool": L2_POOL, "flatten": FLATTEN, "dropout": DROPOUT}
+              "l2_pool": L2_POOL, "flatten": FLATTEN, "dropout": DROPOUT, "recurrent": RECURRENT,
+              "last_step": LAST_STEP}
 KIND_NAMES = {code: name for name, code in KIND_CODES.items()}
 
 
@@ -78,9 +85,13 @@ def weights(params, layout, layer):
 
 @njit(cache=True, inline="always")
 def kernel_size(layout, layer):
-    """The length of one unit's weight row: N_IN (dense), or C_IN·KH·KW (conv, locally connected)."""
-    if layout[layer, KIND] == DENSE:
+    """The length of one unit's weight row: N_IN (dense), C_IN·KH·KW (conv, locally connected), or H + F
+    (recurrent: [W_j | U_j])."""
+    kind = layout[layer, KIND]
+    if kind == DENSE:
         return layout[layer, N_IN]
+    if kind == RECURRENT:
+        return layout[layer, C_OUT] + layout[layer, C_IN]
     return layout[layer, C_IN] * layout[layer, KH] * layout[layer, KW]
 
 
@@ -96,11 +107,12 @@ def weight_rows(params, layout, layer):
 
 @njit(cache=True, inline="always")
 def n_biases(layout, layer):
-    """How many biases layer ``layer`` has: one per output unit (dense, local), per channel (conv), or none."""
+    """How many biases layer ``layer`` has: one per output unit (dense, local), per channel (conv) or recurrent
+    unit, or none."""
     kind = layout[layer, KIND]
     if kind == DENSE or kind == LOCAL:
         return layout[layer, N_OUT]
-    if kind == CONV:
+    if kind == CONV or kind == RECURRENT:
         return layout[layer, C_OUT]
     return 0
 
@@ -114,9 +126,9 @@ def bias(params, layout, layer):
 
 @njit(cache=True, inline="always")
 def has_parameters(layout, layer):
-    """Whether the layer has weights (dense, conv, locally connected)."""
+    """Whether the layer has weights (dense, conv, locally connected, recurrent)."""
     kind = layout[layer, KIND]
-    return kind == DENSE or kind == CONV or kind == LOCAL
+    return kind == DENSE or kind == CONV or kind == LOCAL or kind == RECURRENT
 
 
 @njit(cache=True, inline="always")
@@ -183,3 +195,8 @@ def check_layout(layout: np.ndarray) -> None:
                 raise ValueError(f"layer {layer}: flat sizes do not match its geometry")
             if min(row[KH], row[KW], row[SH], row[SW], row[H_OUT], row[W_OUT]) < 1 or min(row[PH], row[PW]) < 0:
                 raise ValueError(f"layer {layer}: kernel, strides and output size must be ≥ 1, padding ≥ 0")
+        if row[KIND] == RECURRENT and (row[N_IN] != row[C_IN] * row[W_IN] or row[W_OUT] != row[W_IN]
+                                       or row[N_OUT] != row[C_OUT] * row[W_OUT] or row[H_IN] != 1):
+            raise ValueError(f"layer {layer}: a recurrent layer maps (F, 1, T) to (H, 1, T); its sizes do not match")
+        if row[KIND] == LAST_STEP and (row[N_IN] != row[C_IN] * row[W_IN] or row[N_OUT] != row[C_IN]):
+            raise ValueError(f"layer {layer}: last_step maps (C, 1, T) to C; its sizes do not match")

@@ -21,11 +21,13 @@ import numpy as np
 from rulelab.core import kernels as K
 from rulelab.core.activations import AT_ZERO, code_of
 from rulelab.core.layout import (AVG_POOL, C_IN, C_OUT, CONV, DENSE, DROPOUT, FLATTEN, H_IN, H_OUT, KH, KW,
-                                 L2_POOL, LAYOUT_COLUMNS, LOCAL, MAX_POOL, PH, PW, SH, SW, W_IN, W_OUT, dense_layout)
+                                 L2_POOL, LAST_STEP, LAYOUT_COLUMNS, LOCAL, MAX_POOL, PH, PW, RECURRENT, SH, SW, W_IN,
+                                 W_OUT, dense_layout)
 
 # The layer kinds a scenario can declare, and what each one is in the layout table.
-LAYER_KINDS = ("dense", "conv1d", "conv2d", "local1d", "local2d", "pool1d", "pool2d", "flatten", "dropout")
-WEIGHTED_KINDS = ("dense", "conv1d", "conv2d", "local1d", "local2d")
+LAYER_KINDS = ("dense", "conv1d", "conv2d", "local1d", "local2d", "pool1d", "pool2d", "flatten", "dropout",
+               "recurrent", "last_step")
+WEIGHTED_KINDS = ("dense", "conv1d", "conv2d", "local1d", "local2d", "recurrent")
 POOL_OPS = {"max": MAX_POOL, "average": AVG_POOL, "l2": L2_POOL}
 Padding = str | tuple[int, int]
 
@@ -66,10 +68,10 @@ class LayerSpec:
         def size(pair: tuple[int, int]) -> str:
             return str(pair[1]) if self.dimensions == 1 else f"{pair[0]}×{pair[1]}"
 
-        if self.kind == "dense":
-            return f"dense {self.units}"
-        if self.kind in ("flatten",):
-            return "flatten"
+        if self.kind in ("dense", "recurrent"):
+            return f"{self.kind} {self.units}"
+        if self.kind in ("flatten", "last_step"):
+            return self.kind
         if self.kind == "dropout":
             return f"dropout {self.rate:g}"
         pad = self.padding if isinstance(self.padding, str) else f"padding {size(self.padding)}"
@@ -111,6 +113,15 @@ def output_shape(spec: LayerSpec, shape: tuple[int, ...]) -> tuple[tuple[int, ..
         return (n,), (0,) * 12
     if spec.kind == "dropout":
         return tuple(shape), (0,) * 12
+    if spec.kind in ("recurrent", "last_step"):
+        if len(shape) != 2:
+            raise ValueError(f"{spec.kind} needs a signal of shape (features, steps); it gets {tuple(shape)}"
+                             + ("; give a flat input of n values as [1, n] (network.layers[0])" if len(shape) == 1
+                                else "; read an image a column per step: network.layers[0] = [channels × rows, "
+                                     "columns]"))
+        if spec.kind == "last_step":
+            return (c,), (c, 1, w, c, 1, 1, 1, 1, 1, 1, 0, 0)
+        return (spec.units, w), (c, 1, w, spec.units, 1, w, 1, 1, 1, 1, 0, 0)
     want = spec.dimensions
     if len(shape) != want + 1:
         described = {1: "(channels, length)", 2: "(channels, height, width)"}[want]
@@ -148,6 +159,9 @@ def layer_shapes(input_shape: Sequence[int], specs: Sequence[LayerSpec]) -> list
         except ValueError as exc:
             raise LayerShapeError(index, spec, str(exc)) from None
         shapes.append(shape)
+    if specs and specs[-1].kind == "recurrent":
+        raise LayerShapeError(len(specs) - 1, specs[-1], "a recurrent layer gives every step's state; read it out "
+                                                         "with layers after it (last_step, then dense)")
     return shapes
 
 
@@ -160,7 +174,7 @@ def layer_kind_code(spec: LayerSpec) -> int:
         return LOCAL
     if spec.kind.startswith("pool"):
         return POOL_OPS[spec.op]
-    return FLATTEN if spec.kind == "flatten" else DROPOUT
+    return {"flatten": FLATTEN, "dropout": DROPOUT, "recurrent": RECURRENT, "last_step": LAST_STEP}[spec.kind]
 
 
 def n_layer_params(spec: LayerSpec, geometry: tuple[int, ...], n_in: int, n_out: int) -> tuple[int, int]:
@@ -168,6 +182,8 @@ def n_layer_params(spec: LayerSpec, geometry: tuple[int, ...], n_in: int, n_out:
     if spec.kind == "dense":
         return n_in * n_out, n_out
     c, _, _, c_out, _, _, kh, kw = geometry[:8]
+    if spec.kind == "recurrent":
+        return c_out * (c_out + c), c_out  # [W_j | U_j] per unit
     if spec.kind.startswith("conv"):
         return c_out * c * kh * kw, c_out
     if spec.kind.startswith("local"):
@@ -315,7 +331,7 @@ class Network:
         if row[K.KIND] == DENSE:
             n = int(row[K.N_OUT] * row[K.N_IN])
             return params[row[K.W_OFF]:row[K.W_OFF] + n].reshape(int(row[K.N_OUT]), int(row[K.N_IN]))
-        k = int(row[C_IN] * row[KH] * row[KW])
+        k = int(K.kernel_size(self.layout, layer))
         count = int(row[K.B_OFF] - row[K.W_OFF])
         return params[row[K.W_OFF]:row[K.B_OFF]].reshape(count // k if k else 0, k if count else 0)
 
@@ -324,7 +340,7 @@ class Network:
         row = self.layout[layer]
         if row[K.KIND] == DENSE:
             return int(row[K.N_OUT]), int(row[K.N_IN])
-        k = int(row[C_IN] * row[KH] * row[KW])
+        k = int(K.kernel_size(self.layout, layer))
         count = int(row[K.B_OFF] - row[K.W_OFF])
         return (count // k, k) if k and count else (0, 0)
 
@@ -346,6 +362,8 @@ class Network:
         row = self.layout[layer]
         if row[K.KIND] == DENSE:
             return int(row[K.N_OUT]), int(row[K.N_IN])
+        if row[K.KIND] == RECURRENT:  # a unit sees the previous state and the step's input: H + F in, H out
+            return int(row[C_OUT]), int(row[C_OUT] + row[C_IN])
         window = int(row[KH] * row[KW])
         return int(row[C_OUT]) * window, int(row[C_IN]) * window
 

@@ -69,9 +69,24 @@ class DropoutLayer(_Layer):
     rate: float = Field(0.5, ge=0, lt=1, description="probability that a unit is dropped while training")
 
 
+class RecurrentLayer(_Layer):
+    """An Elman layer over a signal (features, steps): every step's state, (units, steps)."""
+
+    kind: Literal["recurrent"]
+    units: int = Field(ge=1, description="hidden units H")
+    activation: ActivationName | None = Field(None, description="default: the network's activation")
+
+
+class LastStepLayer(_Layer):
+    """A signal's last position, (channels, steps) → channels: a recurrent layer's last state."""
+
+    kind: Literal["last_step"]
+
+
 LAYER_MODELS: dict[str, type[_Layer]] = {
     "dense": DenseLayer, "conv1d": ConvLayer, "conv2d": ConvLayer, "local1d": ConvLayer, "local2d": ConvLayer,
     "pool1d": PoolLayer, "pool2d": PoolLayer, "flatten": FlattenLayer, "dropout": DropoutLayer,
+    "recurrent": RecurrentLayer, "last_step": LastStepLayer,
 }
 assert set(LAYER_MODELS) == set(LAYER_KINDS)
 
@@ -134,6 +149,10 @@ def layer_spec(item: Any, where: str, problems: list[tuple[str, str]]) -> LayerS
         return LayerSpec("flatten")
     if isinstance(cfg, DropoutLayer):
         return LayerSpec("dropout", rate=cfg.rate)
+    if isinstance(cfg, RecurrentLayer):
+        return LayerSpec("recurrent", cfg.units, activation=cfg.activation)
+    if isinstance(cfg, LastStepLayer):
+        return LayerSpec("last_step")
     before = len(problems)
     if isinstance(cfg, ConvLayer):
         kernel = _pair(cfg.kernel, dims, f"{where}.kernel", problems)
