@@ -15,6 +15,7 @@ from rulelab.core.network import LayerSpec, Network, init_params
 from rulelab.run.runner import run_scenario
 from rulelab.scenario import ScenarioError, validate_scenario
 from rulelab.tasks import recurrent as R
+from tests.test_backprop import finite_difference
 
 CE, SQUARED = LOSS_CODES["cross_entropy"], LOSS_CODES["squared"]
 
@@ -28,27 +29,11 @@ def _buffers(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.empty(units), np.empty(units), np.zeros(1 + 3 * units + 3 * net.n_params)
 
 
-def _loss(net: Network, params, x, t, loss_code) -> float:
-    z, a, _ = _buffers(net)
-    out = K.forward(params, net.layout, net.act_args, x, z, a)
-    return K.sample_loss(loss_code, out, t, net.layout[-1, K.ACT])
-
-
 def _gradient(net: Network, params, x, t, loss_code) -> np.ndarray:
     _, _, state = _buffers(net)
     grad = np.zeros(net.n_params)
     G.accumulate_into(params, net.layout, net.act_args, state, x, t, loss_code, G.BACKPROP, grad, 1.0)
     return grad
-
-
-def _finite_differences(net: Network, params, x, t, loss_code, h=1e-6) -> np.ndarray:
-    numeric = np.zeros_like(params)
-    for i in range(params.size):
-        up, down = params.copy(), params.copy()
-        up[i] += h
-        down[i] -= h
-        numeric[i] = (_loss(net, up, x, t, loss_code) - _loss(net, down, x, t, loss_code)) / (2 * h)
-    return numeric
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
@@ -59,7 +44,7 @@ def test_backpropagation_through_time_matches_finite_differences(activation):
     rng = np.random.default_rng(1)
     params = init_params(net, rng, "uniform", 0.7, bias_init="same")
     x, t = rng.normal(size=12), np.array([1.0, 0.0])
-    analytic, numeric = _gradient(net, params, x, t, SQUARED), _finite_differences(net, params, x, t, SQUARED)
+    analytic, numeric = _gradient(net, params, x, t, SQUARED), finite_difference(net, params, x, t, "squared")
     assert np.abs(analytic).max() > 1e-3
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
 
