@@ -204,3 +204,17 @@ def test_the_contract_kit_passes_the_example_kind_and_names_what_a_broken_one_br
                                          "task": {"kind": "unseeded", "dataset": "moons"}})
     with pytest.raises(TaskKindCheckError, match="check 'declaration' failed: Nameless needs its own `name`"):
         check_task_kind(type("Nameless", (kinds.Classification,), {"summary": "x"}), _scenario())
+
+
+def test_a_broken_kind_package_is_named_at_every_validation(tmp_path, monkeypatch):
+    info = tmp_path / "rulelab_broken_kinds-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rulelab-broken-kinds\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[rulelab.task_kinds]\nbroken = no_such_module_here:Broken\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(kinds, "TASK_KINDS", dict(kinds.TASK_KINDS))
+    monkeypatch.setattr(kinds, "_ENTRY_POINTS_SCANNED", False)
+    for _ in range(2):  # not only the first time
+        with pytest.raises(ScenarioError, match="task.kind: task kind 'broken' from package rulelab-broken-kinds "
+                                                "failed to import: ModuleNotFoundError"):
+            validate_scenario(_scenario())

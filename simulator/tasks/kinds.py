@@ -359,7 +359,8 @@ def installed_task_kinds() -> dict[str, TaskKind]:
     if not _ENTRY_POINTS_SCANNED:
         from importlib.metadata import entry_points
 
-        _ENTRY_POINTS_SCANNED = True
+        # Marked read only once every entry point loaded: a broken package fails each scan, naming itself, as a
+        # broken rule package does (rulelab.registry), instead of failing once and leaving later kinds unread.
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             source = f"package {ep.dist.name if ep.dist is not None else 'unknown package'}"
             try:
@@ -368,6 +369,7 @@ def installed_task_kinds() -> dict[str, TaskKind]:
                 raise TaskKindError(f"task kind '{ep.name}' from {source} failed to import: "
                                     f"{type(exc).__name__}: {exc}") from exc
             register_task_kind(loaded, source)
+        _ENTRY_POINTS_SCANNED = True
     return dict(TASK_KINDS)
 
 
