@@ -118,6 +118,15 @@ def test_pick_a_dataset_add_two_rules_play_and_export_what_rulelab_run_reproduce
                 assert table[session.plan.label, epoch, metric] == value
 
 
+ADDRESS_HOLDS_FOUR_LAYERS_AND_SEED_5 = """() => {
+    const text = location.hash.slice(1);
+    if (!text) return false;
+    const bytes = Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+    const scenario = JSON.parse(new TextDecoder().decode(bytes)).scenario;
+    return scenario.seed === 5 && scenario.network.layers.length === 4;
+}"""
+
+
 def test_the_address_carries_the_state_and_yaml_opens(page, served, tmp_path):
     url, _ = served
     page.goto(url)
@@ -126,7 +135,9 @@ def test_the_address_carries_the_state_and_yaml_opens(page, served, tmp_path):
     page.dispatch_event("#seed", "change")
     page.fill("#hidden", "4, 3")
     page.dispatch_event("#hidden", "change")
-    page.wait_for_function("window.__pg.runs >= 2 && state.scenario.network.layers.length === 4", timeout=WAIT_MS)
+    # Wait for the address itself: the state changes as the input does, the address only once the run it
+    # started is back (the seed's run alone could satisfy a wait on the state; CI caught that race once).
+    page.wait_for_function(ADDRESS_HOLDS_FOUR_LAYERS_AND_SEED_5, timeout=WAIT_MS)
     link = page.url
     assert "#" in link
     page.goto("about:blank")
