@@ -13,17 +13,20 @@ layer model's one-sample passes:
     error     e_x_t = Uᵀ δ_t                     (to the layer below)
     step      W += s Σ_t δ_t s_{t−1}ᵀ,  U += s Σ_t δ_t x_tᵀ,  b += s Σ_t δ_t
 
-Parameters, one row per unit: row j = [W_j (H values) | U_j (F values)], then b (H).  Sums run in a fixed order
-(ascending k, then f; ascending j for the errors), so a seed gives the same numbers everywhere.
+Parameters, one row per unit: row j = [W_j (H values) | U_j (F values)], then b (H).  The states and inputs of
+a step are gathered into contiguous vectors, so every row's products run in rulelab's fixed-order vector lanes
+(:func:`rulelab.core.rows.row_dot`, ``row_add``): the same numbers everywhere.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from rulelab.core import jit  # noqa: F401  (sets the kernel cache directory before any @njit below)
 from rulelab.core.activations import activate_scalar, derivative_scalar
 from rulelab.core.layout import ACT, B_OFF, C_IN, C_OUT, W_IN, W_OFF
+from rulelab.core.rows import row_add, row_dot
 
 
 @njit(cache=True, inline="always")
@@ -39,18 +42,18 @@ def recurrent_forward(params, layout, act_args, layer, x, z, a):
     F, T, H, row = _sizes(layout, layer)
     w_off, b_off = layout[layer, W_OFF], layout[layer, B_OFF]
     code, slope = layout[layer, ACT], act_args[layer]
+    previous = np.zeros(H, dtype=params.dtype)  # s_{t−1}, contiguous: each row's products run in vector lanes
+    step = np.empty(F, dtype=params.dtype)  # x_t
     for t in range(T):
+        for f in range(F):
+            step[f] = x[f * T + t]
         for j in range(H):
             base = w_off + j * row
-            total = params[b_off + j]
-            if t > 0:
-                for k in range(H):
-                    total += params[base + k] * a[k * T + t - 1]
-            for f in range(F):
-                total += params[base + H + f] * x[f * T + t]
-            z[j * T + t] = total
+            z[j * T + t] = params[b_off + j] + row_dot(params, base, previous) + row_dot(params, base + H, step)
         for j in range(H):
-            a[j * T + t] = activate_scalar(code, slope, z[j * T + t])
+            s = activate_scalar(code, slope, z[j * T + t])
+            a[j * T + t] = s
+            previous[j] = s
 
 
 @njit(cache=True)
@@ -60,26 +63,27 @@ def recurrent_finish(params, layout, act_args, layer, z, a, d):
     F, T, H, row = _sizes(layout, layer)
     w_off = layout[layer, W_OFF]
     code, slope = layout[layer, ACT], act_args[layer]
+    back = np.empty(H, dtype=d.dtype)
     for t in range(T - 2, -1, -1):
+        back[:] = 0.0
+        for j in range(H):  # Wᵀ δ_{t+1}, a row of W at a time (contiguous)
+            row_add(back, 0, d[j * T + t + 1], params[w_off + j * row:w_off + j * row + H])
         for k in range(H):
-            back = 0.0
-            for j in range(H):
-                back += params[w_off + j * row + k] * d[j * T + t + 1]
-            d[k * T + t] += derivative_scalar(code, slope, z[k * T + t], a[k * T + t]) * back
+            d[k * T + t] += derivative_scalar(code, slope, z[k * T + t], a[k * T + t]) * back[k]
 
 
 @njit(cache=True)
 def recurrent_error_down(matrix, base, layout, layer, d, e):
     """e_x_t = Uᵀ δ_t for every step: the error at the layer's input (U read from ``matrix`` at ``base``)."""
     F, T, H, row = _sizes(layout, layer)
-    for i in range(F * T):
-        e[i] = 0.0
+    step = np.empty(F, dtype=e.dtype)
     for t in range(T):
+        step[:] = 0.0
         for j in range(H):
-            dj = d[j * T + t]
             u = base + j * row + H
-            for f in range(F):
-                e[f * T + t] += matrix[u + f] * dj
+            row_add(step, 0, d[j * T + t], matrix[u:u + F])
+        for f in range(F):
+            e[f * T + t] = step[f]
 
 
 @njit(cache=True)
@@ -87,15 +91,20 @@ def recurrent_add_step(target, layout, layer, scale, d, inp, out):
     """W += scale Σ_t δ_t s_{t−1}ᵀ,  U += scale Σ_t δ_t x_tᵀ,  b += scale Σ_t δ_t  (``out``: the layer's states)."""
     F, T, H, row = _sizes(layout, layer)
     w_off, b_off = layout[layer, W_OFF], layout[layer, B_OFF]
-    for j in range(H):
-        base = w_off + j * row
-        for t in range(T):
+    previous = np.empty(H, dtype=target.dtype)
+    step = np.empty(F, dtype=target.dtype)
+    for t in range(T):  # each weight still takes its terms in ascending t
+        for f in range(F):
+            step[f] = inp[f * T + t]
+        if t > 0:
+            for k in range(H):
+                previous[k] = out[k * T + t - 1]
+        for j in range(H):
             g = scale * d[j * T + t]
+            base = w_off + j * row
             if t > 0:
-                for k in range(H):
-                    target[base + k] += g * out[k * T + t - 1]
-            for f in range(F):
-                target[base + H + f] += g * inp[f * T + t]
+                row_add(target, base, g, previous)
+            row_add(target, base + H, g, step)
             target[b_off + j] += g
 
 
