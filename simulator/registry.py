@@ -127,21 +127,22 @@ def is_plugin_file(spec: str) -> bool:
     return spec.endswith(".py") or "/" in spec or "\\" in spec
 
 
+def _plugin_path(spec: str, base_dir: Path | None) -> Path:
+    """A plug-in file's path, a relative one taken from ``base_dir`` (the scenario file's folder)."""
+    path = Path(spec).expanduser()
+    return base_dir / path if not path.is_absolute() and base_dir is not None else path
+
+
 def plugin_as_saved(spec: str, base_dir: Path) -> str:
     """A plug-in as a run folder's scenario.yaml names it: a file by its absolute path (``rulelab plot``, workers
     and ``weights_from`` read that file from elsewhere), a module by its name."""
-    if not is_plugin_file(spec):
-        return spec
-    path = Path(spec).expanduser()
-    return str(path if path.is_absolute() else (base_dir / path).resolve())
+    return str(_plugin_path(spec, base_dir).resolve()) if is_plugin_file(spec) else spec
 
 
 def import_plugin(spec: str, base_dir: Path | None = None) -> tuple[ModuleType, str]:
     """Import a plug-in given as a ``.py`` file path or a module name; return it and where it came from."""
     if is_plugin_file(spec):
-        path = Path(spec).expanduser()
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
+        path = _plugin_path(spec, base_dir)
         if not path.is_file():
             raise RegistryError(f"plug-in {spec}: file not found ({path})")
         return _import_file(path.resolve()), f"file {path}"

@@ -494,19 +494,20 @@ def check_task_kind(kind, scenario: dict | str) -> list[str]:
             check_task_kind(LabelNoise, "my_scenario.yaml")
 
     Raises :class:`TaskKindCheckError` at the first failure, naming the check."""
-    from pathlib import Path
+    cls = kind if isinstance(kind, type) else type(kind)
+    _check_kind_declaration(cls)
+    valid = _check_kind_validates(cls, scenario)
+    _check_kind_data(cls, valid)
+    _check_kind_runs(valid)
+    return ["declaration", "validates", "reproducible data", "consistent data", "runs"]
 
-    from rulelab.build import prepare_data
-    from rulelab.run.runner import run_scenario
-    from rulelab.scenario import ScenarioError, load_scenario, validate_scenario
-    from rulelab.scenario.schema import METRICS
+
+def _check_kind_declaration(cls) -> None:
+    """A TaskKind subclass with its own identifier name, a summary, known targets, Options with defaults."""
     from rulelab.tasks.kinds import TaskKind, TaskKindError, register_task_kind
 
-    passed = []
-    # 1. declaration
-    cls = kind if isinstance(kind, type) else type(kind)
     if not issubclass(cls, TaskKind):
-        _kind_fail("declaration", f"{kind!r} is not a subclass of rulelab.tasks.kinds.TaskKind")
+        _kind_fail("declaration", f"{cls!r} is not a subclass of rulelab.tasks.kinds.TaskKind")
     name = vars(cls).get("name")
     if not isinstance(name, str) or not name.isidentifier():
         _kind_fail("declaration", f"{cls.__name__} needs its own `name`, a Python identifier (got {name!r})")
@@ -524,45 +525,63 @@ def check_task_kind(kind, scenario: dict | str) -> list[str]:
         register_task_kind(cls, f"module {cls.__module__}")
     except TaskKindError as exc:
         _kind_fail("declaration", str(exc))
-    passed.append("declaration")
-    # 2. the scenario validates with this kind, and its default metrics are metrics rulelab knows
+
+
+def _check_kind_validates(cls, scenario: dict | str):
+    """The scenario validates with this kind (one seed), and its default metrics are metrics rulelab measures."""
+    from pathlib import Path
+
+    from rulelab.scenario import ScenarioError, load_scenario, validate_scenario
+    from rulelab.scenario.schema import METRICS
+
     try:
         valid = load_scenario(Path(scenario), repeats=1) if isinstance(scenario, (str, Path)) else \
             validate_scenario({**scenario, "repeats": 1}, "<contract kit>", Path.cwd())
     except ScenarioError as exc:
         _kind_fail("validates", f"the scenario does not validate: {exc}")
-    if valid.task.kind != name:
-        _kind_fail("validates", f"the scenario's task.kind is '{valid.task.kind}', not '{name}'")
+    if valid.task.kind != cls.name:
+        _kind_fail("validates", f"the scenario's task.kind is '{valid.task.kind}', not '{cls.name}'")
     unknown = [m for m in valid.metrics if m not in METRICS]
     if unknown:
         _kind_fail("validates", f"default metrics {unknown} are not metrics rulelab measures ({', '.join(METRICS)})")
-    passed.append("validates")
-    # 3. a seed's data is the same every time it is made (it may draw only from seeded streams)
+    return valid
+
+
+def _check_kind_data(cls, valid) -> None:
+    """A seed's data is made the same every time (seeded streams only) and fits the task: finite values, rows
+    matching, labels among the classes, the network's input size."""
+    from rulelab.build import prepare_data
+
     seed = valid.seeds[0]
-    first, again = _arrays_of(prepare_data(valid, seed)), _arrays_of(prepare_data(valid, seed))
-    for key, value in first.items():
+    data = prepare_data(valid, seed)
+    arrays, again = _arrays_of(data), _arrays_of(prepare_data(valid, seed))
+    for key, value in arrays.items():
         if not np.array_equal(value, again[key], equal_nan=value.dtype.kind == "f"):
             _kind_fail("reproducible data", f"{key} differs between two preparations of seed {seed}: draw from "
                                             "np.random.default_rng([seed, …]) streams, never the global generator")
-    passed.append("reproducible data")
-    # 4. the data fits the task: finite, rows matching, labels among the classes
-    data = prepare_data(valid, seed)
     split = data.split
-    if split is not None:
-        for key, value in first.items():
-            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-                _kind_fail("consistent data", f"{key} holds NaN or infinite values")
-        for part in ("train", "test"):
-            X, y = getattr(split, f"X_{part}"), getattr(split, f"y_{part}")
-            if y is not None and len(y) != len(X):
-                _kind_fail("consistent data", f"X_{part} has {len(X)} rows but y_{part} has {len(y)}")
-            if y is not None and cls.classifies and len(y) and not (0 <= y.min() and y.max() < max(data.n_classes, 2)):
-                _kind_fail("consistent data", f"y_{part} holds labels outside 0 … {max(data.n_classes, 2) - 1}")
-        n_in = valid.rules[0].network.sizes[0] if valid.rules[0].network is not None else None
-        if n_in is not None and split.X_train.ndim == 2 and split.X_train.shape[1] != n_in:
-            _kind_fail("consistent data", f"X_train has {split.X_train.shape[1]} features; the network takes {n_in}")
-    passed.append("consistent data")
-    # 5. every rule runs on it and a second run gives the same numbers
+    if split is None:
+        return
+    for key, value in arrays.items():
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            _kind_fail("consistent data", f"{key} holds NaN or infinite values")
+    classes = max(data.n_classes, 2)
+    for part in ("train", "test"):
+        X, y = getattr(split, f"X_{part}"), getattr(split, f"y_{part}")
+        if y is not None and len(y) != len(X):
+            _kind_fail("consistent data", f"X_{part} has {len(X)} rows but y_{part} has {len(y)}")
+        if y is not None and cls.classifies and len(y) and not (0 <= y.min() and y.max() < classes):
+            _kind_fail("consistent data", f"y_{part} holds labels outside 0 … {classes - 1}")
+    network = valid.rules[0].network
+    if network is not None and split.X_train.ndim == 2 and split.X_train.shape[1] != network.sizes[0]:
+        _kind_fail("consistent data", f"X_train has {split.X_train.shape[1]} features; the network takes "
+                                      f"{network.sizes[0]}")
+
+
+def _check_kind_runs(valid) -> None:
+    """Every rule runs on the kind's data, and a second run of the same scenario and seed repeats its numbers."""
+    from rulelab.run.runner import run_scenario
+
     records = run_scenario(valid)
     failed = [f"{r.label}: {r.message}" for r in records if r.status == "failed"]
     if failed:
@@ -570,5 +589,3 @@ def check_task_kind(kind, scenario: dict | str) -> list[str]:
     for first_run, second_run in zip(records, run_scenario(valid)):
         if not _same_numbers(first_run, second_run):
             _kind_fail("runs", f"a second run of '{first_run.label}' on the same scenario and seed gave other numbers")
-    passed.append("runs")
-    return passed

@@ -94,17 +94,23 @@ def test_kinds_only_plug_ins_load_and_clashing_names_are_refused(tmp_path):
         load_plugin(str(empty))
 
 
+def _installed_package(folder: Path, monkeypatch, name: str, entry_point: str) -> None:
+    """A distribution on sys.path declaring one rulelab.task_kinds entry point, as pip would leave it installed;
+    the registry as if its entry points were not read yet (restored after the test)."""
+    info = folder / f"{name.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[rulelab.task_kinds]\n{entry_point}\n")
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setattr(kinds, "TASK_KINDS", dict(kinds.TASK_KINDS))
+    monkeypatch.setattr(kinds, "_ENTRY_POINTS_SCANNED", False)
+
+
 def test_an_installed_package_adds_a_kind_through_its_entry_point(tmp_path, monkeypatch):
     (tmp_path / "fake_kinds_pkg.py").write_text(
         "from rulelab.tasks.kinds import Classification\n\n"
         "class Curriculum(Classification):\n    name = 'curriculum'\n    summary = 'classification, easy first'\n")
-    info = tmp_path / "rulelab_fake_kinds-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rulelab-fake-kinds\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[rulelab.task_kinds]\ncurriculum = fake_kinds_pkg:Curriculum\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(kinds, "TASK_KINDS", dict(kinds.TASK_KINDS))
-    monkeypatch.setattr(kinds, "_ENTRY_POINTS_SCANNED", False)
+    _installed_package(tmp_path, monkeypatch, "rulelab-fake-kinds", "curriculum = fake_kinds_pkg:Curriculum")
     scenario = validate_scenario({"name": "x", "task": {"kind": "curriculum", "dataset": "xor"},
                                   "network": {"layers": [2, 1], "activation": "step"},
                                   "rules": [{"rule": "perceptron"}]})
@@ -207,13 +213,7 @@ def test_the_contract_kit_passes_the_example_kind_and_names_what_a_broken_one_br
 
 
 def test_a_broken_kind_package_is_named_at_every_validation(tmp_path, monkeypatch):
-    info = tmp_path / "rulelab_broken_kinds-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rulelab-broken-kinds\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[rulelab.task_kinds]\nbroken = no_such_module_here:Broken\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(kinds, "TASK_KINDS", dict(kinds.TASK_KINDS))
-    monkeypatch.setattr(kinds, "_ENTRY_POINTS_SCANNED", False)
+    _installed_package(tmp_path, monkeypatch, "rulelab-broken-kinds", "broken = no_such_module_here:Broken")
     for _ in range(2):  # not only the first time
         with pytest.raises(ScenarioError, match="task.kind: task kind 'broken' from package rulelab-broken-kinds "
                                                 "failed to import: ModuleNotFoundError"):

@@ -302,7 +302,8 @@ def forward_rows_kept(params, layout, act_args, layer, inp, key, step):
                               inp.shape[0])
     else:
         Z = np.empty((inp.shape[0], layout[layer, N_OUT]), dtype=inp.dtype)
-        states = np.empty(layout[layer, N_OUT], dtype=inp.dtype)  # a recurrent row's s (A is made from Z below)
+        # A recurrent row's states (A is made from Z below); other kinds need no scratch.
+        states = np.empty(layout[layer, N_OUT] if kind == RECURRENT else 0, dtype=inp.dtype)
         for r in range(inp.shape[0]):
             if kind == RECURRENT:
                 recurrent_forward(params, layout, act_args, layer, inp[r], Z[r], states)

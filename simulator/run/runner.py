@@ -37,7 +37,7 @@ def failure_message(spec_rule, label: str, exc: Exception, kind: TaskKind | None
     if type(exc).__module__.startswith("numba") or any(w in str(exc) for w in compile_words):
         text = f"the kernel failed to compile ({text})"
     if kind is not None and _raised_in_plugin_kind(exc, kind):
-        return f"task kind '{kind.name}' from {kind.source}: {text}"
+        return _naming_kind(kind, text)
     source = spec_rule.source
     if source and source != "built-in":
         text = f"rule '{spec_rule.name}' from {source}: {text}"
@@ -51,6 +51,10 @@ def _one_line(exc: BaseException) -> str:
 
 def _raised_in_plugin_kind(exc: BaseException, kind: TaskKind) -> bool:
     return kind.source != "built-in" and _raised_in(exc, type(kind).__module__)
+
+
+def _naming_kind(kind: TaskKind, text: str) -> str:
+    return f"task kind '{kind.name}' from {kind.source}: {text}"
 
 
 def _raised_in(exc: BaseException, module_name: str) -> bool:
@@ -81,8 +85,7 @@ def prepared_data(scenario: Scenario, seed: int) -> tuple[PreparedData | None, s
     except Exception as exc:
         kind = kind_of(scenario.task)
         text = f"preparing the data of seed {seed} failed ({_one_line(exc)})"
-        return None, f"task kind '{kind.name}' from {kind.source}: {text}" if _raised_in_plugin_kind(exc, kind) \
-            else text
+        return None, _naming_kind(kind, text) if _raised_in_plugin_kind(exc, kind) else text
 
 
 def run_one(scenario: Scenario, spec: RuleSpec, seed: int, data, progress: Progress | None = None) -> RunRecord:

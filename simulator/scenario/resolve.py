@@ -213,7 +213,8 @@ class Resolver:
         scenario = Scenario(name=m.name, description=m.description, seed=m.seed, repeats=m.repeats, task=task,
                             dataset_name="", dataset_options=None, train=m.train, rules=specs, metrics=metrics,
                             source=self.source, base_dir=self.base_dir, resolved={})
-        resolved = resolved_scenario(m, self.base_dir, {"kind": "objective", **{key: getattr(task, key) for key in OBJECTIVE_KEYS}},
+        resolved = resolved_scenario(m, self.base_dir,
+                                     {"kind": "objective", **{key: getattr(task, key) for key in OBJECTIVE_KEYS}},
                                      specs, metrics)
         object.__setattr__(scenario, "resolved", resolved)
         return scenario

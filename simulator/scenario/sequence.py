@@ -221,7 +221,8 @@ def resolve_sequence(resolver) -> Any:
     layer = {"kind": "recurrent", "units": net.hidden, "activation": net.activation, "leak": net.leak,
              "init": init, "gain": gain}
     resolved = resolved_scenario(
-        m, resolver.base_dir, {"kind": "sequence", "dataset": {"name": name, **options.model_dump()}, "test_fraction": test_fraction},
+        m, resolver.base_dir,
+        {"kind": "sequence", "dataset": {"name": name, **options.model_dump()}, "test_fraction": test_fraction},
         specs, metrics,
         network={"layers": [[net.steps, net.features], layer, net.classes], "output_activation": net.output})
     object.__setattr__(scenario, "resolved", resolved)
