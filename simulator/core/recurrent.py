@@ -13,6 +13,10 @@ layer model's one-sample passes:
     error     e_x_t = Uᵀ δ_t                     (to the layer below)
     step      W += s Σ_t δ_t s_{t−1}ᵀ,  U += s Σ_t δ_t x_tᵀ,  b += s Σ_t δ_t
 
+The step's arithmetic (:func:`elman_input`, :func:`add_transposed`, :func:`add_step_outer`) takes the rows of
+W and U wherever they lie, and the sequence task's net (:mod:`rulelab.tasks.recurrent`: separate W and U, a
+leak, a readout per step, e-prop) is built on the same three: one Elman step in rulelab.
+
 Parameters, one row per unit: row j = [W_j (H values) | U_j (F values)], then b (H).  The states and inputs of
 a step are gathered into contiguous vectors, so every row's products run in rulelab's fixed-order vector lanes
 (:func:`rulelab.core.rows.row_dot`, ``row_add``): the same numbers everywhere.
@@ -36,6 +40,43 @@ def _sizes(layout, layer):
     return f, t, h, h + f
 
 
+# ------------------------------------------------------------------ the Elman step, wherever W and U lie
+# One step's arithmetic, shared by this layer kind and the sequence task's net (rulelab.tasks.recurrent, whose
+# W and U are separate matrices): rows W_j at ``w_at + j·w_stride``, U_j at ``u_at + j·u_stride``.
+
+
+@njit(cache=True, inline="always")
+def elman_input(params, w_at, w_stride, u_at, u_stride, b_at, previous, step, h):
+    """h_j = b_j + W_j · s_{t−1} + U_j · x_t for every unit j: one step's input to the units."""
+    for j in range(h.shape[0]):
+        h[j] = (params[b_at + j] + row_dot(params, w_at + j * w_stride, previous)
+                + row_dot(params, u_at + j * u_stride, step))
+
+
+@njit(cache=True, inline="always")
+def add_transposed(matrix, at, stride, width, delta, out):
+    """out += Mᵀ δ = Σ_i δ_i M_i, rows M_i = matrix[at + i·stride : … + width] in ascending i (δ_i = 0 skipped):
+    Wᵀ δ_{t+1} back through time, Uᵀ δ_t down to the input."""
+    for i in range(delta.shape[0]):
+        if delta[i] != 0.0:
+            base = at + i * stride
+            row_add(out, 0, delta[i], matrix[base:base + width])
+
+
+@njit(cache=True, inline="always")
+def add_step_outer(target, w_at, w_stride, u_at, u_stride, b_at, g, previous, step, bias_input):
+    """W_j += g_j s_{t−1},  U_j += g_j x_t,  b_j += g_j · bias_input for every unit with g_j ≠ 0: one step's
+    share of the weight step (``previous`` empty at t = 0, where s_{−1} = 0)."""
+    for j in range(g.shape[0]):
+        if g[j] != 0.0:
+            row_add(target, w_at + j * w_stride, g[j], previous)
+            row_add(target, u_at + j * u_stride, g[j], step)
+            target[b_at + j] += g[j] * bias_input
+
+
+# ------------------------------------------------------------------ the layer kind (channel-major signals)
+
+
 @njit(cache=True)
 def recurrent_forward(params, layout, act_args, layer, x, z, a):
     """h_t = W s_{t−1} + U x_t + b into z, s_t = g(h_t) into a, for t = 0 … T−1 (channel-major: z[j·T + t])."""
@@ -44,14 +85,14 @@ def recurrent_forward(params, layout, act_args, layer, x, z, a):
     code, slope = layout[layer, ACT], act_args[layer]
     previous = np.zeros(H, dtype=params.dtype)  # s_{t−1}, contiguous: each row's products run in vector lanes
     step = np.empty(F, dtype=params.dtype)  # x_t
+    h = np.empty(H, dtype=params.dtype)
     for t in range(T):
         for f in range(F):
             step[f] = x[f * T + t]
+        elman_input(params, w_off, row, w_off + H, row, b_off, previous, step, h)
         for j in range(H):
-            base = w_off + j * row
-            z[j * T + t] = params[b_off + j] + row_dot(params, base, previous) + row_dot(params, base + H, step)
-        for j in range(H):
-            s = activate_scalar(code, slope, z[j * T + t])
+            z[j * T + t] = h[j]
+            s = activate_scalar(code, slope, h[j])
             a[j * T + t] = s
             previous[j] = s
 
@@ -64,10 +105,12 @@ def recurrent_finish(params, layout, act_args, layer, z, a, d):
     w_off = layout[layer, W_OFF]
     code, slope = layout[layer, ACT], act_args[layer]
     back = np.empty(H, dtype=d.dtype)
+    later = np.empty(H, dtype=d.dtype)  # δ_{t+1}, contiguous
     for t in range(T - 2, -1, -1):
         back[:] = 0.0
-        for j in range(H):  # Wᵀ δ_{t+1}, a row of W at a time (contiguous)
-            row_add(back, 0, d[j * T + t + 1], params[w_off + j * row:w_off + j * row + H])
+        for j in range(H):
+            later[j] = d[j * T + t + 1]
+        add_transposed(params, w_off, row, H, later, back)
         for k in range(H):
             d[k * T + t] += derivative_scalar(code, slope, z[k * T + t], a[k * T + t]) * back[k]
 
@@ -77,11 +120,12 @@ def recurrent_error_down(matrix, base, layout, layer, d, e):
     """e_x_t = Uᵀ δ_t for every step: the error at the layer's input (U read from ``matrix`` at ``base``)."""
     F, T, H, row = _sizes(layout, layer)
     step = np.empty(F, dtype=e.dtype)
+    delta = np.empty(H, dtype=e.dtype)
     for t in range(T):
         step[:] = 0.0
         for j in range(H):
-            u = base + j * row + H
-            row_add(step, 0, d[j * T + t], matrix[u:u + F])
+            delta[j] = d[j * T + t]
+        add_transposed(matrix, base + H, row, F, delta, step)
         for f in range(F):
             e[f * T + t] = step[f]
 
@@ -93,19 +137,15 @@ def recurrent_add_step(target, layout, layer, scale, d, inp, out):
     w_off, b_off = layout[layer, W_OFF], layout[layer, B_OFF]
     previous = np.empty(H, dtype=target.dtype)
     step = np.empty(F, dtype=target.dtype)
+    g = np.empty(H, dtype=target.dtype)
     for t in range(T):  # each weight still takes its terms in ascending t
         for f in range(F):
             step[f] = inp[f * T + t]
-        if t > 0:
-            for k in range(H):
-                previous[k] = out[k * T + t - 1]
         for j in range(H):
-            g = scale * d[j * T + t]
-            base = w_off + j * row
+            g[j] = scale * d[j * T + t]
             if t > 0:
-                row_add(target, base, g, previous)
-            row_add(target, base + H, g, step)
-            target[b_off + j] += g
+                previous[j] = out[j * T + t - 1]
+        add_step_outer(target, w_off, row, w_off + H, row, b_off, g, previous[:H if t > 0 else 0], step, 1.0)
 
 
 @njit(cache=True, inline="always")

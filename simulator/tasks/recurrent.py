@@ -10,9 +10,13 @@ The network (notes 004, with an optional leak α; α = 0 is the notes' net exact
 ``m_t`` (the mask) says at which steps a loss is counted: the last step only (classification of a
 sequence) or every step (sequence to sequence, next-step prediction).
 
-Everything compiled lives in this one module on purpose: Numba keys a cached function on its own
-source file only, so a kernel here calling a kernel in another non-core module would be served
-stale after that module changed (the core is covered by rulelab.core.jit's fingerprint).
+The Elman step itself — a step's input to the units, Wᵀδ back through time, a step's share of the weight
+step — is the recurrent layer kind's (:mod:`rulelab.core.recurrent`): one implementation, with the W and U
+rows found where this net keeps them.  What is this task's own composes around it: the leak, the
+readout at every step, the mask, truncation and e-prop's traces.  Everything else compiled lives in this
+one module on purpose: Numba keys a cached function on its own source file only, so a kernel here calling
+a kernel in another non-core module would be served stale after that module changed (the core is covered
+by rulelab.core.jit's fingerprint).
 
 Arrays: ``dims`` (int64) = [F, H, C, T, ACT, OUT]; ``netf`` (float64) = [α]; ``params`` flat
 = W (H×H), U (H×F), b (H), V (C×H), c (C), row-major.  A sample is one row of X (T·F values, step
@@ -30,6 +34,7 @@ from rulelab.core.engine import visiting_order
 from rulelab.core.jit import ByDtype
 from rulelab.core.population import (NOISE_STREAMS, PARALLEL_NOISE, S_MEAN, _fill_gaussian, ask_signature,
                                      fill_gaussian_serial, tell_signature)
+from rulelab.core.recurrent import add_step_outer, add_transposed, elman_input
 from rulelab.core.rows import row_add, row_dot
 from rulelab.core.vecmath import sigmoid_inplace, sigmoid_scalar, tanh_inplace, tanh_scalar
 from rulelab.tasks.sequence_params import P  # hyperparameter slots: hp[P.lr], …
@@ -97,10 +102,8 @@ def forward(params, dims, netf, x, m, h, s, o):
         previous_state = s[t]
         xt = x[t * F:(t + 1) * F]
         ht = h[t]
-        for j in range(H):
-            # Rows of W and U are dot products in a fixed order (rulelab.core.rows.row_dot): vector lanes,
-            # the same bits everywhere.
-            ht[j] = params[ob + j] + row_dot(params, j * H, previous_state) + row_dot(params, ou + j * F, xt)
+        # The layer kind's step (rulelab.core.recurrent): rows of W and U as dot products in a fixed order.
+        elman_input(params, 0, H, ou, F, ob, previous_state, xt, ht)
         if alpha != 0.0 and t > 0:
             for j in range(H):
                 ht[j] = alpha * h[t - 1, j] + (1.0 - alpha) * ht[j]
@@ -236,6 +239,7 @@ def bptt_gradient(params, dims, netf, x, y, m, h, s, o, feedback, truncation, gr
     recurrent = np.zeros(H)
     dh = np.zeros(H)
     dh_next = np.zeros(H)
+    g = np.zeros(H)
     for t in range(T - 1, -1, -1):
         if truncation > 0 and (T - 1 - t) % truncation == 0:
             for j in range(H):
@@ -245,14 +249,8 @@ def bptt_gradient(params, dims, netf, x, y, m, h, s, o, feedback, truncation, gr
         for j in range(H):
             ds[j] = 0.0
             recurrent[j] = 0.0
-        for k in range(C):
-            if e[k] != 0.0:
-                grad[oc + k] += e[k]
-                row_add(grad, ov + k * H, e[k], state)  # ∂V += e_t s_tᵀ
-                row_add(ds, 0, e[k], feedback[k * H:(k + 1) * H])  # Bᵀ e_t, one row of B at a time
-        for i in range(H):
-            if dh_next[i] != 0.0:
-                row_add(recurrent, 0, dh_next[i], params[i * H:(i + 1) * H])  # Wᵀ δ_{t+1}, row by row
+        readout_step(grad, ov, oc, H, e, state, feedback, ds)
+        add_transposed(params, 0, H, H, dh_next, recurrent)  # Wᵀ δ_{t+1}, row by row
         for j in range(H):
             ds[j] = ds[j] + (1.0 - alpha) * recurrent[j]
             dh[j] = derivative(h[t, j], state[j], code) * ds[j] + alpha * dh_next[j]
@@ -261,15 +259,11 @@ def bptt_gradient(params, dims, netf, x, y, m, h, s, o, feedback, truncation, gr
             for j in range(H):
                 norm += dh[j] * dh[j]
             dh_norms[t] = np.sqrt(norm)
-        previous_state = s[t]
-        xt = x[t * F:(t + 1) * F]
         for j in range(H):
-            g = (1.0 - alpha) * dh[j]
-            if g != 0.0:
-                row_add(grad, j * H, g, previous_state)  # ∂W += (1−α) δ_t s_{t−1}ᵀ
-                row_add(grad, ou + j * F, g, xt)  # ∂U += (1−α) δ_t x_tᵀ
-                grad[ob + j] += g
+            g[j] = (1.0 - alpha) * dh[j]
             dh_next[j] = dh[j]
+        # ∂W += (1−α) δ_t s_{t−1}ᵀ, ∂U += (1−α) δ_t x_tᵀ, ∂b += (1−α) δ_t: the layer kind's step
+        add_step_outer(grad, 0, H, ou, F, ob, g, s[t], x[t * F:(t + 1) * F], 1.0)
 
 
 @njit(cache=True)
@@ -287,6 +281,7 @@ def eprop_gradient(params, dims, netf, x, y, m, h, s, o, feedback, grad, trace):
     ou, ob, ov, oc, _ = offsets(dims)
     e = np.zeros(C)
     signal = np.zeros(H)
+    g = np.zeros(H)
     for i in range(H + F + 1):
         trace[i] = 0.0
     for t in range(T):
@@ -299,19 +294,21 @@ def eprop_gradient(params, dims, netf, x, y, m, h, s, o, feedback, grad, trace):
         state = s[t + 1]
         for j in range(H):
             signal[j] = 0.0
-        for k in range(C):
-            if e[k] != 0.0:
-                grad[oc + k] += e[k]
-                row_add(grad, ov + k * H, e[k], state)  # ∂V += e_t s_tᵀ
-                row_add(signal, 0, e[k], feedback[k * H:(k + 1) * H])  # L^t = Bᵀ e_t
-        presynaptic = trace[0:H]
-        inputs = trace[H:H + F]
+        readout_step(grad, ov, oc, H, e, state, feedback, signal)  # and L^t = Bᵀ e_t
         for j in range(H):
-            g = signal[j] * derivative(h[t, j], state[j], code)  # L_j^t G′(h_j^t)
-            if g != 0.0:
-                row_add(grad, j * H, g, presynaptic)
-                row_add(grad, ou + j * F, g, inputs)
-                grad[ob + j] += g * trace[H + F]
+            g[j] = signal[j] * derivative(h[t, j], state[j], code)  # L_j^t G′(h_j^t)
+        # ∂W_ji += g_j ε_i (presynaptic traces in place of s_{t−1}, x_t and 1): the layer kind's step
+        add_step_outer(grad, 0, H, ou, F, ob, g, trace[0:H], trace[H:H + F], trace[H + F])
+
+
+@njit(cache=True, inline="always")
+def readout_step(grad, ov, oc, H, e, state, feedback, back):
+    """∂V += e_t s_tᵀ, ∂c += e_t, and back += Bᵀ e_t (outputs with e_k = 0 skipped: the steps without a loss)."""
+    for k in range(e.shape[0]):
+        if e[k] != 0.0:
+            grad[oc + k] += e[k]
+            row_add(grad, ov + k * H, e[k], state)
+    add_transposed(feedback, 0, H, H, e, back)  # one row of B at a time
 
 
 @njit(cache=True)
