@@ -97,3 +97,15 @@ def test_kernel_source_is_one_statement_per_operation():
     assert source.index("e += d1_0 * params[6]") < source.index("params[6] += g * a0_0")
     assert straight_kernel(net.layout, 0, G.BACKPROP, "float64") is straight_kernel(net.layout, 0, G.BACKPROP,
                                                                                    "float64")
+
+
+def test_an_unwritable_cache_falls_back_to_the_generic_kernel(monkeypatch, tmp_path):
+    from rulelab.core import jit, straight
+
+    monkeypatch.setattr(straight, "_kernels", {})  # nothing loaded in this process yet
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setattr(jit, "CACHE_DIR", str(blocker))  # mkdir under a file fails
+    net = Network((3, 5, 2), ("tanh", "sigmoid"))
+    rule = Backprop(Backprop.Params(lr=0.1, loss="squared"))
+    assert rule.kernel(net, 1) is rule.sgd_online

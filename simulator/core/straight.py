@@ -65,7 +65,10 @@ def straight_kernel(layout: np.ndarray, loss_code: int, mode: int, dtype: str):
     key = hashlib.sha256(source.encode()).hexdigest()[:16]
     kernel = _kernels.get(key)
     if kernel is None:
-        kernel = _load(key, source)
+        try:
+            kernel = _load(key, source)
+        except OSError:
+            return None  # a cache directory that cannot be written: the generic step, the same numbers
         _kernels[key] = kernel
     return kernel
 
