@@ -44,6 +44,9 @@ from rulelab.core.rows import FAST, row_add, row_dot
 # ------------------------------------------------------------------ one sample
 
 
+# The dense passes' operations, in this order, are also written out per shape by rulelab.core.straight (tiny
+# nets' online backprop and feedback alignment): a change here is a change there (tests/test_straight.py compares
+# the two bit for bit).
 @njit(cache=True, fastmath=FAST, inline="always")
 def dense_forward(params, layout, act_args, layer, x, z, a):
     """z = W x + b,  a = g(z)."""
