@@ -139,3 +139,13 @@ def test_ctrl_c_in_the_last_call_of_a_run_keeps_it_finished_and_stops_before_the
         run_scenario(scenario, progress=ctrl_c_in_the_last_call)
     (record,) = info.value.records
     assert record.status == "completed" and record.epochs_run == 40 and record.seed == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345, 2 ** 32 - 1, 2 ** 32, 2 ** 40])
+def test_seeded_rng_is_numpys_generator_of_the_pair(seed):
+    """Plans build their generators from a uint32 array (faster); the streams are default_rng([seed, k])'s."""
+    from rulelab.build import seeded_rng
+
+    for stream in range(7):
+        np.testing.assert_array_equal(seeded_rng(seed, stream).random(6),
+                                      np.random.default_rng([seed, stream]).random(6))

@@ -109,3 +109,4 @@ def test_an_unwritable_cache_falls_back_to_the_generic_kernel(monkeypatch, tmp_p
     net = Network((3, 5, 2), ("tanh", "sigmoid"))
     rule = Backprop(Backprop.Params(lr=0.1, loss="squared"))
     assert rule.kernel(net, 1) is rule.sgd_online
+

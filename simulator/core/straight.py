@@ -42,7 +42,7 @@ from rulelab.core.simd import LANES
 # layer and unit, so it matters for tiny nets only, and the source (and its compile) grows with the weights.
 MAX_PARAMETERS = 160
 
-_kernels: dict[str, object] = {}
+_kernels: dict[tuple, object] = {}
 
 
 def eligible(layout: np.ndarray, loss_code: int, mode: int, dtype: str) -> bool:
@@ -61,15 +61,15 @@ def straight_kernel(layout: np.ndarray, loss_code: int, mode: int, dtype: str):
     :func:`eligible` says there is none."""
     if not eligible(layout, loss_code, mode, dtype):
         return None
-    source = kernel_source(layout, loss_code, mode)
-    key = hashlib.sha256(source.encode()).hexdigest()[:16]
-    kernel = _kernels.get(key)
+    net_key = (layout.tobytes(), layout.shape, loss_code, mode)  # every plan asks: its source is written once
+    kernel = _kernels.get(net_key)
     if kernel is None:
+        source = kernel_source(layout, loss_code, mode)
         try:
-            kernel = _load(key, source)
+            kernel = _load(hashlib.sha256(source.encode()).hexdigest()[:16], source)
         except OSError:
             return None  # a cache directory that cannot be written: the generic step, the same numbers
-        _kernels[key] = kernel
+        _kernels[net_key] = kernel
     return kernel
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from rulelab.build import EvaluationSets, Plan
+from rulelab.build import EvaluationSets, Plan, seeded_rng
 from rulelab.data.sequences import SequenceSet, make_sequences
 from rulelab.run.interrupts import Interrupted, next_chunk
 from rulelab.run.record import DIVERGED, MetricBlock, RunRecord
@@ -43,7 +43,7 @@ def initial_sequence_params(scenario: Any, net: RecurrentNet, seed: int) -> np.n
     from rulelab.scenario.sequence import sequence_init
 
     scheme, gain = sequence_init(scenario)
-    return net.init_params(np.random.default_rng([seed, 1]), scheme, gain)
+    return net.init_params(seeded_rng(seed, 1), scheme, gain)
 
 
 def build_sequence_plan(scenario: Any, spec: Any, seed: int, data: Any) -> Plan:
@@ -52,8 +52,8 @@ def build_sequence_plan(scenario: Any, spec: Any, seed: int, data: Any) -> Plan:
                 rule=spec.rule(spec.params), network=net, params=initial_sequence_params(scenario, net, seed),
                 task=scenario.task, train=scenario.train, data=data, sets=_empty_sets(),
                 columns=[(name, 0) for name in scenario.metrics], loss_code=0, threshold=0.5,
-                shuffle_rng=np.random.default_rng([seed, 3]), noise_rng=np.random.default_rng([seed, 4]),
-                state_rng=np.random.default_rng([seed, 2]))
+                shuffle_rng=seeded_rng(seed, 3), noise_rng=seeded_rng(seed, 4),
+                state_rng=seeded_rng(seed, 2))
 
 
 def _arrays(s: SequenceSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
