@@ -3,7 +3,7 @@
 Each case trains the same net from the same weights on the same shuffled rows with both kernels — the one the
 engine gets (``rule.kernel``) and the generic all-dense step it replaces (``rule.sgd_online``) — and compares
 every parameter and every sample's loss exactly.  The shapes reach row_dot's eight lanes (9 inputs, 9 hidden
-units), the activations every elementwise kind and softmax at the output, the losses squared and
+units), the activations sigmoid, tanh, ReLU, leaky ReLU, linear and softmax (at the output), the losses squared and
 cross-entropy, the rules backprop and feedback alignment.
 """
 

@@ -449,7 +449,7 @@ class GradientRule:
             # A recurrent layer's error through time runs through its own W: feedback through a fixed random
             # matrix (B, or D from the output) has no counterpart for it, so those rules do not train one.
             cls.layer_kinds = tuple(kind for kind in LAYER_KINDS if kind != "recurrent")
-    # Set by each rule: its straight-line kernel for plain online SGD on all-dense nets (see kernel()).
+    # Set by each rule: its kernel for plain online SGD on all-dense nets (see kernel()).
     sgd_online = None
     # The kernel that rulelab.core.straight writes out for tiny nets, where it replaces ``sgd_online``: set by
     # backprop and feedback alignment to their own ``sgd_online`` (a subclass with another kernel gets its own).
