@@ -73,9 +73,16 @@ class GradientParams(HyperParameters):
 P = GradientParams.slots()
 
 
+@njit(cache=True, inline="always")
+def feedback_start(n_units: int, n_params: int) -> int:
+    """Where a gradient rule's state keeps its feedback matrices: after the update count, z, a and δ (a value
+    per unit each) and three parameter-sized slots."""
+    return 1 + 3 * n_units + 3 * n_params
+
+
 def state_size(net: Network, mode: int) -> int:
     key = 1 if "dropout" in net.kinds else 0
-    return 1 + 3 * net.n_units + 3 * net.n_params + feedback_size(net, mode) + key
+    return feedback_start(net.n_units, net.n_params) + feedback_size(net, mode) + key
 
 
 def _n_weights(net: Network, layer: int) -> int:
@@ -95,7 +102,7 @@ def init_feedback_state(net: Network, mode: int, rng: np.random.Generator, scale
     """Zero state with the fixed random feedback matrices drawn (uniform ±scale/√fan-in), then, for a net with
     dropout, the key of its masks."""
     state = np.zeros(state_size(net, mode), dtype=np.float64)
-    start = 1 + 3 * net.n_units + 3 * net.n_params
+    start = feedback_start(net.n_units, net.n_params)
     off = start
     sizes = net.sizes
     if mode == FEEDBACK:
@@ -156,7 +163,7 @@ def accumulate_by(layer_forward_fn, error_fn, step_fn, finish_fn, params, layout
     z_buf = state[1:1 + n_units]
     a_buf = state[1 + n_units:1 + 2 * n_units]
     d_buf = state[1 + 2 * n_units:1 + 3 * n_units]
-    fb = state[1 + 3 * n_units + 3 * n_params:]
+    fb = state[feedback_start(n_units, n_params):]
     last = layout.shape[0] - 1
     key = dropout_key(layout, state)
     seed = NO_DROPOUT if key == NO_DROPOUT else dropout_seed(key, np.int64(state[0]), 0)
@@ -340,7 +347,7 @@ def batch_backward(params, layout, act_args, state, Xb, Yb, loss_code, mode, tar
     below it has been computed with the old W_l.
     """
     n_units, n_params = n_units_params(layout)
-    fb = state[1 + 3 * n_units + 3 * n_params:]
+    fb = state[feedback_start(n_units, n_params):]
     B = Xb.shape[0]
     last = layout.shape[0] - 1
     key = dropout_key(layout, state)

@@ -34,8 +34,8 @@ import numpy as np
 
 from rulelab.core import jit
 from rulelab.core.activations import SOFTMAX
-from rulelab.core.gradient import BACKPROP, FEEDBACK, P
-from rulelab.core.layout import ACT, B_OFF, DENSE, KIND, N_IN, N_OUT, W_OFF
+from rulelab.core.gradient import BACKPROP, FEEDBACK, P, feedback_start
+from rulelab.core.layout import ACT, B_OFF, DENSE, KIND, N_IN, N_OUT, W_OFF, n_params, n_units
 from rulelab.core.losses import CROSS_ENTROPY, SQUARED
 from rulelab.core.simd import LANES
 
@@ -53,8 +53,7 @@ def eligible(layout: np.ndarray, loss_code: int, mode: int, dtype: str) -> bool:
         return False
     if not bool(np.all(layout[:, KIND] == DENSE)) or bool(np.any(layout[:-1, ACT] == SOFTMAX)):
         return False
-    last = layout.shape[0] - 1
-    return int(layout[last, B_OFF] + layout[last, N_OUT]) <= MAX_PARAMETERS
+    return int(n_params(layout)) <= MAX_PARAMETERS
 
 
 def straight_kernel(layout: np.ndarray, loss_code: int, mode: int, dtype: str):
@@ -179,9 +178,7 @@ def kernel_source(layout: np.ndarray, loss_code: int, mode: int) -> str:
     """The Python source of the straight-line kernel of this net (see the module docstring)."""
     rows = [tuple(int(v) for v in layout[layer]) for layer in range(layout.shape[0])]
     last = len(rows) - 1
-    n_units = sum(row[N_OUT] for row in rows)
-    n_params = rows[last][B_OFF] + rows[last][N_OUT]
-    feedback_at = 1 + 3 * n_units + 3 * n_params  # where the state keeps B (rulelab.core.gradient's layout)
+    feedback_at = feedback_start(int(n_units(layout)), int(n_params(layout)))  # where the state keeps B
     w = _Writer()
     w("t = state[0]")  # next_step: count the update, η_t = η / (1 + decay · t)
     w("state[0] = t + 1.0")
